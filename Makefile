@@ -1,0 +1,152 @@
+# glassproxy — every entry point of the project.
+#
+#   make            build build/glassproxy (optimised, with debug symbols)
+#   make run        build and start it on 127.0.0.1:8080
+#   make test       install missing test tools, build, run unit and harness tests
+#   make unit       CMocka unit tests only     make harness   pytest harness only
+#   make check      test + format check + clang build
+#   make debug      -O0 -g3 build for gdb (build/debug/glassproxy)
+#   make valgrind / asan / tsan / coverage / fuzz / bench / install / clean
+#
+# Modules are found by folder: src/<module>/*.c go into the library,
+# tests/test_<module>.c become one CMocka executable each.
+
+CC      ?= cc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+OPT     ?= -O2 -g
+SAN     ?=
+
+# A python3 that can import pytest: Debian's /usr/bin/python3 first, since the
+# python3 first on PATH may be another interpreter without it.
+PYTHON  ?= $(shell for p in /usr/bin/python3 python3; do \
+		$$p -c 'import pytest' >/dev/null 2>&1 && { echo $$p; exit 0; }; \
+	   done; echo /usr/bin/python3)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+	   -Wno-unused-parameter
+CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L
+CFLAGS  ?=
+ALL_CFLAGS = -std=c11 $(WARN) $(OPT) $(SAN) -fno-omit-frame-pointer -MMD -MP $(CFLAGS)
+LDLIBS   = -lpsl -lpthread
+TESTLIBS = -lcmocka
+
+LIB_SRCS   := $(sort $(wildcard src/*/*.c))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ   := $(BUILD)/src/main.o
+MOCK_SRCS  := $(sort $(wildcard tests/mock/*.c))
+MOCK_OBJS  := $(MOCK_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS  := $(sort $(wildcard tests/test_*.c))
+TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+BIN        := $(BUILD)/glassproxy
+LIB        := $(BUILD)/libglassproxy.a
+
+.SECONDARY:
+
+.PHONY: all run test unit harness check format format-check debug valgrind \
+	asan tsan coverage fuzz bench install clean deps deps-test tests
+
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/mock/%.o: tests/mock/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/mock $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/test_%.o: tests/test_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/mock -Isrc $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(MOCK_OBJS) $(LIB)
+	$(CC) $(ALL_CFLAGS) $^ $(TESTLIBS) $(LDLIBS) -o $@
+
+tests: $(TEST_BINS) $(BIN)
+
+deps:
+	@scripts/deps build
+
+deps-test:
+	@scripts/deps test
+
+run: deps
+	$(MAKE) $(BIN)
+	mkdir -p run
+	$(BIN) --listen 127.0.0.1:8080 --log-file run/glassproxy.log \
+		--access-log run/access.log
+
+# Unit tests: every binary runs even if one fails; the target fails if any did.
+unit: tests
+	@failed=0; for t in $(TEST_BINS); do \
+		echo "== $$t"; $$t || failed=1; \
+	done; exit $$failed
+
+harness: tests
+	GLASSPROXY_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest harness -q \
+		-p no:cacheprovider $(PYTEST_ARGS)
+
+test: deps-test
+	$(MAKE) unit
+	$(MAKE) harness
+
+format:
+	clang-format -i $(LIB_SRCS) src/main.c include/glassproxy/*.h \
+		$(TEST_SRCS) tests/mock/*.[ch]
+
+format-check:
+	clang-format --dry-run -Werror $(LIB_SRCS) src/main.c \
+		include/glassproxy/*.h $(TEST_SRCS) tests/mock/*.[ch]
+
+check: test format-check
+	$(MAKE) BUILD=build/clang CC=clang tests
+
+debug:
+	$(MAKE) BUILD=build/debug OPT="-O0 -g3" all
+
+valgrind: deps-test
+	$(MAKE) BUILD=build/valgrind OPT="-O1 -g" tests
+	@failed=0; for t in $(TEST_BINS:$(BUILD)/%=build/valgrind/%); do \
+		echo "== valgrind $$t"; \
+		valgrind -q --error-exitcode=99 --leak-check=full \
+			--errors-for-leak-kinds=definite,indirect $$t || failed=1; \
+	done; exit $$failed
+	GLASSPROXY_BIN=$(abspath build/valgrind/glassproxy) \
+	GLASSPROXY_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
+		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
+
+asan: deps-test
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit
+	GLASSPROXY_BIN=$(abspath build/asan/glassproxy) \
+		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
+
+tsan: deps-test
+	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN="-fsanitize=thread" unit
+	GLASSPROXY_BIN=$(abspath build/tsan/glassproxy) \
+		TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
+
+coverage: deps-test
+	$(MAKE) BUILD=build/coverage OPT="-O0 -g" SAN="--coverage" unit
+	GLASSPROXY_BIN=$(abspath build/coverage/glassproxy) \
+		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
+	scripts/coverage build/coverage coverage
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/glassproxy
+
+clean:
+	rm -rf build run
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MOCK_OBJS:.o=.d) \
+	$(TEST_BINS:=.d)

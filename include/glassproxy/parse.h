@@ -1,0 +1,227 @@
+/*
+ * parse: HTTP/1.1 message syntax and framing (RFC 9110, RFC 9112).
+ *
+ * Contract: pure functions over the caller's bytes.  No I/O, no clock, no
+ * globals, no allocation.  Results are {ptr, len} slices into the caller's
+ * buffer, valid as long as that buffer is.  The shape is picohttpparser's:
+ *
+ *   rc = http_parse_request(buf, len, &req, &limits);
+ *   rc > 0                 the head is complete and rc bytes long (the body,
+ *                          if any, starts at buf + rc)
+ *   rc == HTTP_INCOMPLETE  no error so far: call again with more bytes
+ *   rc < HTTP_INCOMPLETE   an enum http_error; http_error_status() gives the
+ *                          HTTP status to answer with, http_error_reason()
+ *                          a short human reason for the body and the log.
+ *
+ * A parse of a prefix either answers HTTP_INCOMPLETE or the same error the
+ * whole input gives, never a different verdict; parsing the same bytes in
+ * any number of pieces gives the same result as parsing them at once.
+ *
+ * Parsing is strict where leniency enables request smuggling (RFC 9112
+ * section 11.2): obs-fold, whitespace before a colon, bare CR, NUL and other
+ * control bytes in a header, conflicting Content-Length / Transfer-Encoding
+ * are errors, not guesses.  A lone LF as line terminator is accepted
+ * (RFC 9112 section 2.2 allows it).
+ */
+#ifndef GLASSPROXY_PARSE_H
+#define GLASSPROXY_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct http_slice {
+	const char *ptr;
+	size_t len;
+};
+
+struct http_header {
+	struct http_slice name;
+	struct http_slice value; /* without leading and trailing whitespace */
+};
+
+enum http_error {
+	HTTP_INCOMPLETE = -1,
+	HTTP_E_REQUEST_LINE = -2,      /* 400 malformed request line */
+	HTTP_E_METHOD = -3,            /* 400 method is not a token */
+	HTTP_E_TARGET = -4,            /* 400 request target malformed */
+	HTTP_E_VERSION = -5,           /* 400 version is not HTTP/d.d */
+	HTTP_E_VERSION_UNSUPPORTED = -6, /* 505 a major version other than 1 */
+	HTTP_E_URI_TOO_LONG = -7,      /* 414 request line over the limit */
+	HTTP_E_HEAD_TOO_LARGE = -8,    /* 431 header block over the limit */
+	HTTP_E_TOO_MANY_HEADERS = -9,  /* 431 more fields than the limit */
+	HTTP_E_HEADER_SYNTAX = -10,    /* 400 bad field name, no colon */
+	HTTP_E_HEADER_VALUE = -11,     /* 400 control byte in a field value */
+	HTTP_E_SPACE_BEFORE_COLON = -12, /* 400 "Name : value" */
+	HTTP_E_OBS_FOLD = -13,         /* 400 a line starting with SP/HTAB */
+	HTTP_E_BARE_CR = -14,          /* 400 CR not followed by LF */
+	HTTP_E_CONTENT_LENGTH = -15,   /* 400 not a decimal number, overflow */
+	HTTP_E_DUPLICATE_CONTENT_LENGTH = -16, /* 400 differing values */
+	HTTP_E_LENGTH_AND_CHUNKED = -17, /* 400 both CL and TE present */
+	HTTP_E_TE_NOT_CHUNKED_LAST = -18, /* 400 request TE not ending in chunked */
+	HTTP_E_TE_UNKNOWN = -19,       /* 501 a transfer coding we do not know */
+	HTTP_E_HOST_MISSING = -20,     /* 400 HTTP/1.1 request without Host */
+	HTTP_E_HOST_DUPLICATE = -21,   /* 400 more than one Host */
+	HTTP_E_STATUS_LINE = -22,      /* 502 malformed response status line */
+	HTTP_E_CHUNK_SIZE = -23,       /* 400/502 bad chunk-size line */
+	HTTP_E_CHUNK_DATA = -24,       /* 400/502 chunk data not followed by CRLF */
+	HTTP_E_CHUNK_TOO_LARGE = -25,  /* 400/502 chunk-ext or trailers too long */
+};
+
+/* The status a proxy answers a client with for a request-side error. */
+int http_error_status(int err);
+/* A short, lower-case, human reason ("obs-fold header line"). */
+const char *http_error_reason(int err);
+
+/* Limits; a zeroed field takes the default given beside it. */
+struct http_limits {
+	size_t max_request_line; /* 8192: longer gives HTTP_E_URI_TOO_LONG */
+	size_t max_head;         /* 65536: whole head, request line included */
+	size_t max_headers;      /* 100: more gives HTTP_E_TOO_MANY_HEADERS */
+};
+
+enum http_target_form {
+	HTTP_FORM_ORIGIN,    /* "/path?q" */
+	HTTP_FORM_ABSOLUTE,  /* "http://host:port/path?q" */
+	HTTP_FORM_AUTHORITY, /* "host:port" (CONNECT only) */
+	HTTP_FORM_ASTERISK,  /* "*" (OPTIONS only) */
+};
+
+/* A URI split into the parts a proxy needs. */
+struct http_url {
+	struct http_slice scheme;   /* "http", as written; empty if absent */
+	struct http_slice userinfo; /* "user:pw" before '@'; empty if absent */
+	struct http_slice host;     /* without brackets for IPv6 literals */
+	uint16_t port;              /* explicit, else the scheme's default */
+	bool port_explicit;
+	bool host_is_ipv6;          /* it was written as "[...]" */
+	struct http_slice path;     /* path and query, "/" when empty;
+				       the fragment is never included */
+};
+
+/* How the body of a message is delimited (RFC 9112 section 6.3). */
+enum http_body {
+	HTTP_BODY_NONE,       /* no body at all */
+	HTTP_BODY_LENGTH,     /* exactly content_length bytes */
+	HTTP_BODY_CHUNKED,    /* chunked coding: use struct http_chunked */
+	HTTP_BODY_UNTIL_CLOSE /* responses only: until the origin closes */
+};
+
+struct http_request {
+	struct http_slice method;
+	struct http_slice target; /* as written */
+	int minor_version;        /* 0 or 1 (the major version is always 1) */
+	enum http_target_form form;
+	struct http_url url;      /* parsed from target (all forms) */
+	/* in: the capacity of headers[]; out: the number of fields */
+	struct http_header *headers;
+	size_t num_headers;
+	/* Framing and connection semantics derived from the fields. */
+	enum http_body body;
+	uint64_t content_length; /* with HTTP_BODY_LENGTH */
+	bool keep_alive;      /* 1.1 without "close", 1.0 with "keep-alive" */
+	bool expect_continue; /* Expect: 100-continue */
+};
+
+/*
+ * Parse a request head.  req->headers and req->num_headers must be set to
+ * the caller's array and its capacity.  limits may be NULL for defaults.
+ * Checks framing too: an error for CL+TE, differing CLs, TE not ending in
+ * chunked, unknown codings, a missing or duplicated Host in HTTP/1.1.
+ */
+int http_parse_request(const char *buf, size_t len, struct http_request *req,
+		       const struct http_limits *limits);
+
+struct http_response {
+	int minor_version;
+	int status; /* 100..999 */
+	struct http_slice reason;
+	struct http_header *headers; /* in: array, out: fields */
+	size_t num_headers;          /* in: capacity, out: count */
+	enum http_body body;
+	uint64_t content_length;
+	bool keep_alive; /* the origin allows reuse of the connection */
+};
+
+/*
+ * Parse a response head.  request_method is the method of the request it
+ * answers (a response to HEAD, and 1xx/204/304 responses, have no body; a
+ * 2xx answer to CONNECT has none either).  Response errors map to 502.
+ */
+int http_parse_response(const char *buf, size_t len, struct http_response *res,
+			struct http_slice request_method,
+			const struct http_limits *limits);
+
+/*
+ * Parse an absolute URI ("http://user@[::1]:8080/a?b#frag") into url.
+ * Only the http and https schemes are accepted (HTTP_E_TARGET otherwise).
+ * Returns 0 or HTTP_E_TARGET.
+ */
+int http_parse_url(const char *s, size_t len, struct http_url *url);
+
+/* Parse an authority-form target "host:port" (port required). */
+int http_parse_authority(const char *s, size_t len, struct http_url *url);
+
+/* ---- header fields ---- */
+
+/* Case-insensitive comparison of a field name with a C string. */
+bool http_name_is(struct http_slice name, const char *lit);
+
+/*
+ * The index of the first field named name at or after index from, or -1.
+ * Loop with from = previous + 1 to visit every field of that name.
+ */
+ssize_t http_find_header(const struct http_header *headers, size_t n,
+			 const char *name, size_t from);
+
+/*
+ * True when the comma-separated list in value holds token (case-insensitive,
+ * surrounding whitespace and empty elements ignored): ("keep-alive, Upgrade",
+ * "upgrade") is true.
+ */
+bool http_list_has_token(struct http_slice value, const char *token);
+
+/*
+ * True when a field must not be forwarded by a proxy (RFC 9110 section 7.6.1):
+ * the fixed hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, TE,
+ * Trailer, Transfer-Encoding, Upgrade, Proxy-Authorization,
+ * Proxy-Authenticate) and every field named in any Connection field of the
+ * same message.
+ */
+bool http_is_hop_by_hop(struct http_slice name,
+			const struct http_header *headers, size_t n);
+
+/* ---- chunked transfer coding ---- */
+
+/*
+ * Incremental scanner of a chunked body (RFC 9112 section 7.1).  Zero it
+ * before the first call.  It does not change the bytes: a proxy forwards
+ * them as they are and learns from the scanner where the body ends.
+ */
+struct http_chunked {
+	int state;
+	uint64_t remaining;   /* data bytes left in the current chunk */
+	size_t line_len;      /* bytes of the current size or trailer line */
+	size_t trailer_bytes; /* bytes of trailer section so far */
+	bool done;            /* the last chunk and trailers have ended */
+};
+
+/*
+ * Called for every run of decoded payload bytes (a slice of buf).  May be
+ * NULL when only the framing matters.
+ */
+typedef void (*http_chunk_data_fn)(void *arg, const char *data, size_t len);
+
+/*
+ * Scan len bytes.  Returns how many bytes of buf belong to the body (all of
+ * them unless the body ended inside buf, in which case c->done is set and
+ * the rest belongs to the next message), or HTTP_E_CHUNK_SIZE,
+ * HTTP_E_CHUNK_DATA, HTTP_E_CHUNK_TOO_LARGE, HTTP_E_BARE_CR.
+ * Chunk-size lines (with extensions) are limited to 4096 bytes and the
+ * trailer section to 65536.
+ */
+ssize_t http_chunked_scan(struct http_chunked *c, const char *buf, size_t len,
+			  http_chunk_data_fn on_data, void *arg);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * sys: the operating-system boundary.
+ *
+ * Contract: every call glassproxy makes into the kernel (sockets, name
+ * resolution, the clock, files) goes through a `struct sys`, a bundle of three
+ * const operation tables and one context pointer.  Nothing outside src/sys/
+ * calls the OS directly; a test in harness/ enforces it.
+ *
+ *  - Three implementations share these tables: posix (the real one,
+ *    sys_posix()), a CMocka mock (tests/mock/sys_mock.h) and a fault injector
+ *    that wraps another `struct sys` (the fault-injection work adds it without
+ *    changing any caller).
+ *  - Every operation returns 0 or a non-negative count on success and a
+ *    negative errno value on failure (-ECONNRESET, -ENOSPC, ...).  errno itself
+ *    is never part of the interface, so a mock can script a failure with one
+ *    will_return() and a wrapper can inject one by returning it.
+ *  - Callers use the thin wrappers below (sys_recv(sys, fd, buf, len)), never
+ *    the tables: each wrapper is a real function, so one gdb breakpoint on
+ *    sys_recv catches every receive whichever implementation is underneath.
+ *  - Members are verbs and take the context pointer first.  A NULL member
+ *    means "not supported here": its wrapper returns -ENOSYS.
+ *  - The posix implementation retries EINTR itself, so callers never see it.
+ */
+#ifndef GLASSPROXY_SYS_H
+#define GLASSPROXY_SYS_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* A socket address with its length, big enough for IPv4 and IPv6. */
+struct sys_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct sys_net_ops {
+	int (*socket)(void *ctx, int domain, int type, int protocol);
+	int (*bind)(void *ctx, int fd, const struct sys_addr *addr);
+	int (*listen)(void *ctx, int fd, int backlog);
+	/* Returns the new descriptor; fills *peer when peer is not NULL. */
+	int (*accept)(void *ctx, int fd, struct sys_addr *peer);
+	/* On a non-blocking socket may return -EINPROGRESS. */
+	int (*connect)(void *ctx, int fd, const struct sys_addr *addr);
+	ssize_t (*recv)(void *ctx, int fd, void *buf, size_t len, int flags);
+	ssize_t (*send)(void *ctx, int fd, const void *buf, size_t len, int flags);
+	/* Linux splice(2) between a socket and a pipe; flags are SPLICE_F_*. */
+	ssize_t (*splice)(void *ctx, int fd_in, int fd_out, size_t len,
+			  unsigned int flags);
+	/* A pipe with both ends non-blocking and close-on-exec. */
+	int (*pipe)(void *ctx, int fds[2]);
+	int (*shutdown)(void *ctx, int fd, int how);
+	int (*close)(void *ctx, int fd);
+	/* Returns the number of ready descriptors, 0 on timeout. */
+	int (*poll)(void *ctx, struct pollfd *fds, nfds_t nfds, int timeout_ms);
+	int (*setsockopt)(void *ctx, int fd, int level, int name,
+			  const void *val, socklen_t len);
+	int (*getsockopt)(void *ctx, int fd, int level, int name, void *val,
+			  socklen_t *len);
+	int (*getsockname)(void *ctx, int fd, struct sys_addr *out);
+	int (*set_nonblocking)(void *ctx, int fd, int on);
+	/*
+	 * Resolve host (a name or an IP literal) for a TCP connection to port.
+	 * Fills up to max addresses, returns how many (at least 1) or a
+	 * negative code: -ENOENT when the name does not exist, -EAGAIN on a
+	 * temporary resolver failure.
+	 */
+	int (*resolve)(void *ctx, const char *host, uint16_t port,
+		       struct sys_addr *out, size_t max);
+};
+
+struct sys_clock_ops {
+	/* Milliseconds from an arbitrary origin; never goes backwards. */
+	int64_t (*now_mono_ms)(void *ctx);
+	/* Wall-clock time (CLOCK_REALTIME): for logs and HTTP dates only. */
+	int (*now_wall)(void *ctx, struct timespec *out);
+};
+
+struct sys_fs_ops {
+	int (*open)(void *ctx, const char *path, int flags, mode_t mode);
+	ssize_t (*read)(void *ctx, int fd, void *buf, size_t len);
+	ssize_t (*write)(void *ctx, int fd, const void *buf, size_t len);
+	int (*fsync)(void *ctx, int fd);
+	int (*close)(void *ctx, int fd);
+	int (*rename)(void *ctx, const char *from, const char *to);
+	int (*unlink)(void *ctx, const char *path);
+	int (*mkdir)(void *ctx, const char *path, mode_t mode);
+	int (*stat)(void *ctx, const char *path, struct stat *out);
+	int (*fstat)(void *ctx, int fd, struct stat *out);
+};
+
+struct sys {
+	const struct sys_net_ops *net;
+	const struct sys_clock_ops *clock;
+	const struct sys_fs_ops *fs;
+	void *ctx;
+};
+
+/* The real operating system.  Stateless: one instance serves all threads. */
+struct sys *sys_posix(void);
+
+/* ---- network ---- */
+int sys_socket(struct sys *s, int domain, int type, int protocol);
+int sys_bind(struct sys *s, int fd, const struct sys_addr *addr);
+int sys_listen(struct sys *s, int fd, int backlog);
+int sys_accept(struct sys *s, int fd, struct sys_addr *peer);
+int sys_connect(struct sys *s, int fd, const struct sys_addr *addr);
+ssize_t sys_recv(struct sys *s, int fd, void *buf, size_t len, int flags);
+ssize_t sys_send(struct sys *s, int fd, const void *buf, size_t len,
+		 int flags);
+ssize_t sys_splice(struct sys *s, int fd_in, int fd_out, size_t len,
+		   unsigned int flags);
+int sys_pipe(struct sys *s, int fds[2]);
+int sys_shutdown(struct sys *s, int fd, int how);
+int sys_close(struct sys *s, int fd);
+int sys_poll(struct sys *s, struct pollfd *fds, nfds_t nfds, int timeout_ms);
+int sys_setsockopt(struct sys *s, int fd, int level, int name,
+		   const void *val, socklen_t len);
+int sys_getsockopt(struct sys *s, int fd, int level, int name, void *val,
+		   socklen_t *len);
+int sys_getsockname(struct sys *s, int fd, struct sys_addr *out);
+int sys_set_nonblocking(struct sys *s, int fd, int on);
+int sys_resolve(struct sys *s, const char *host, uint16_t port,
+		struct sys_addr *out, size_t max);
+
+/* ---- clock ---- */
+int64_t sys_now_mono_ms(struct sys *s);
+int sys_now_wall(struct sys *s, struct timespec *out);
+
+/* ---- files ---- */
+int sys_open(struct sys *s, const char *path, int flags, mode_t mode);
+ssize_t sys_read(struct sys *s, int fd, void *buf, size_t len);
+ssize_t sys_write(struct sys *s, int fd, const void *buf, size_t len);
+int sys_fsync(struct sys *s, int fd);
+int sys_file_close(struct sys *s, int fd);
+int sys_rename(struct sys *s, const char *from, const char *to);
+int sys_unlink(struct sys *s, const char *path);
+int sys_mkdir(struct sys *s, const char *path, mode_t mode);
+int sys_stat(struct sys *s, const char *path, struct stat *out);
+int sys_fstat(struct sys *s, int fd, struct stat *out);
+
+/* ---- conveniences built only on the wrappers above ---- */
+
+/* Write all of buf to a file descriptor, looping over short writes. */
+int sys_write_all(struct sys *s, int fd, const void *buf, size_t len);
+/* Send all of buf on a socket (MSG_NOSIGNAL), looping over short sends. */
+int sys_send_all(struct sys *s, int fd, const void *buf, size_t len);
+/*
+ * Read a whole small file into a fresh NUL-terminated heap buffer.  Fails
+ * with -EFBIG when it is larger than max bytes.  The caller frees *out.
+ */
+int sys_read_file(struct sys *s, const char *path, size_t max, char **out,
+		  size_t *out_len);
+
+/*
+ * Process-wide signal plumbing for the app layer (not part of the vtables:
+ * there is nothing to mock).  sys_signals_block() blocks the signals glassproxy
+ * handles (INT, TERM, HUP, USR1) and ignores SIGPIPE in the calling thread,
+ * so threads created afterwards inherit the mask; sys_signals_wait() waits for
+ * one of them and returns its number.
+ */
+int sys_signals_block(void);
+int sys_signals_wait(void);
+
+#endif

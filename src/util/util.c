@@ -1,0 +1,137 @@
+/* Pure helpers: see include/glassproxy/util.h for the contract. */
+#include "glassproxy/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int util_copy(char *dst, size_t cap, const char *src, size_t len)
+{
+	if (cap == 0 || len >= cap) {
+		if (cap > 0)
+			dst[0] = '\0';
+		return -ENOSPC;
+	}
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	return (int)len;
+}
+
+int util_format(char *dst, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= cap)
+		return -ENOSPC;
+	return n;
+}
+
+int util_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d;
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		d = (unsigned)(s[i] - '0');
+		if (v > (max - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+bool util_ieq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen != blen)
+		return false;
+	for (size_t i = 0; i < alen; i++)
+		if (util_lower(a[i]) != util_lower(b[i]))
+			return false;
+	return true;
+}
+
+void util_trim(const char **s, size_t *len)
+{
+	while (*len > 0 && (**s == ' ' || **s == '\t')) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+		(*len)--;
+}
+
+/*
+ * Days since 1970-01-01 to a civil date, after Howard Hinnant's
+ * days_from_civil inverse: exact for the proleptic Gregorian calendar, and
+ * free of gmtime_r's reliance on global time-zone state.
+ */
+static void civil_from_days(int64_t z, int *year, unsigned *month,
+			    unsigned *day)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*day = doy - (153 * mp + 2) / 5 + 1;
+	*month = mp < 10 ? mp + 3 : mp - 9;
+	*year = (int)(yoe + era * 400 + (*month <= 2));
+}
+
+struct civil_time {
+	int year;
+	unsigned month, day, hour, minute, second, weekday;
+};
+
+static void civil_from_time(time_t t, struct civil_time *c)
+{
+	int64_t secs = (int64_t)t;
+	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	int64_t rem = secs - days * 86400;
+
+	civil_from_days(days, &c->year, &c->month, &c->day);
+	c->hour = (unsigned)(rem / 3600);
+	c->minute = (unsigned)(rem % 3600 / 60);
+	c->second = (unsigned)(rem % 60);
+	/* 1970-01-01 was a Thursday (weekday 4, Sunday = 0). */
+	c->weekday = (unsigned)(((days % 7) + 11) % 7);
+}
+
+int util_format_time_iso(const struct timespec *t, char *dst, size_t cap)
+{
+	struct civil_time c;
+
+	civil_from_time(t->tv_sec, &c);
+	return util_format(dst, cap, "%04d-%02u-%02uT%02u:%02u:%02u.%03ldZ",
+			   c.year, c.month, c.day, c.hour, c.minute, c.second,
+			   t->tv_nsec / 1000000);
+}
+
+int util_format_http_date(time_t t, char *dst, size_t cap)
+{
+	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
+					"Thu", "Fri", "Sat"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr",
+					   "May", "Jun", "Jul", "Aug",
+					   "Sep", "Oct", "Nov", "Dec"};
+	struct civil_time c;
+
+	civil_from_time(t, &c);
+	return util_format(dst, cap, "%s, %02u %s %04d %02u:%02u:%02u GMT",
+			   days[c.weekday], c.day, months[c.month - 1],
+			   c.year, c.hour, c.minute, c.second);
+}

@@ -1,0 +1,382 @@
+/*
+ * The CMocka sys implementation; see sys_mock.h for how tests script it.
+ * Unit tests are single-threaded, so the captures are plain globals.
+ */
+#include "sys_mock.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#define CAPTURE_MAX (1u << 20)
+#define MAX_CLOSED 256
+
+struct capture {
+	char bytes[CAPTURE_MAX];
+	size_t len;
+};
+
+static struct capture sent, written;
+static int closed_fds[MAX_CLOSED];
+static int n_closed;
+static int64_t fake_mono_ms;
+static time_t fake_wall_sec;
+
+static void capture_append(struct capture *c, const void *buf, size_t len)
+{
+	assert_true(c->len + len <= CAPTURE_MAX);
+	memcpy(c->bytes + c->len, buf, len);
+	c->len += len;
+}
+
+static ssize_t take_bytes(ssize_t n, void *buf, size_t len, const char *data)
+{
+	if (n <= 0)
+		return n;
+	if ((size_t)n > len)
+		fail_msg("mock queued %zd bytes but the caller asked for %zu",
+			 n, len);
+	if (buf)
+		memcpy(buf, data, (size_t)n);
+	return n;
+}
+
+static ssize_t give_bytes(struct capture *c, ssize_t n, const void *buf,
+			  size_t len)
+{
+	if (n == SYS_MOCK_ALL)
+		n = (ssize_t)len;
+	if (n <= 0)
+		return n;
+	if ((size_t)n > len)
+		fail_msg("mock accepts %zd bytes but the caller sent %zu", n,
+			 len);
+	capture_append(c, buf, (size_t)n);
+	return n;
+}
+
+static void record_close(int fd)
+{
+	assert_true(n_closed < MAX_CLOSED);
+	closed_fds[n_closed++] = fd;
+}
+
+int mock_socket(void *ctx, int domain, int type, int protocol)
+{
+	(void)ctx, (void)domain, (void)type, (void)protocol;
+	return mock_type(int);
+}
+
+int mock_bind(void *ctx, int fd, const struct sys_addr *addr)
+{
+	(void)ctx, (void)fd, (void)addr;
+	return mock_type(int);
+}
+
+int mock_listen(void *ctx, int fd, int backlog)
+{
+	(void)ctx, (void)fd, (void)backlog;
+	return mock_type(int);
+}
+
+int mock_accept(void *ctx, int fd, struct sys_addr *peer)
+{
+	int rc = mock_type(int);
+
+	(void)ctx, (void)fd;
+	if (rc >= 0 && peer) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&peer->ss;
+		memset(peer, 0, sizeof(*peer));
+		in->sin_family = AF_INET;
+		in->sin_port = htons(40000);
+		in->sin_addr.s_addr = htonl(0x7f000001);
+		peer->len = sizeof(*in);
+	}
+	return rc;
+}
+
+int mock_connect(void *ctx, int fd, const struct sys_addr *addr)
+{
+	(void)ctx, (void)fd, (void)addr;
+	return mock_type(int);
+}
+
+ssize_t mock_recv(void *ctx, int fd, void *buf, size_t len, int flags)
+{
+	ssize_t n = mock_type(ssize_t);
+
+	(void)ctx, (void)fd, (void)flags;
+	return take_bytes(n, buf, len, n > 0 ? mock_ptr_type(const char *) : 0);
+}
+
+ssize_t mock_send(void *ctx, int fd, const void *buf, size_t len, int flags)
+{
+	(void)ctx, (void)fd, (void)flags;
+	return give_bytes(&sent, mock_type(ssize_t), buf, len);
+}
+
+ssize_t mock_splice(void *ctx, int fd_in, int fd_out, size_t len,
+		    unsigned int flags)
+{
+	ssize_t n = mock_type(ssize_t);
+
+	(void)ctx, (void)fd_in, (void)fd_out, (void)flags;
+	if (n > 0 && (size_t)n > len)
+		fail_msg("mock splices %zd bytes but the caller asked for %zu",
+			 n, len);
+	return n;
+}
+
+int mock_pipe(void *ctx, int fds[2])
+{
+	int rc = mock_type(int);
+
+	(void)ctx;
+	if (rc == 0) {
+		fds[0] = mock_type(int);
+		fds[1] = mock_type(int);
+	}
+	return rc;
+}
+
+int mock_shutdown(void *ctx, int fd, int how)
+{
+	(void)ctx, (void)fd, (void)how;
+	return mock_type(int);
+}
+
+static int mock_close(void *ctx, int fd)
+{
+	(void)ctx;
+	record_close(fd);
+	return 0;
+}
+
+int mock_poll(void *ctx, struct pollfd *fds, nfds_t nfds, int timeout_ms)
+{
+	int rc = mock_type(int);
+
+	(void)ctx;
+	for (nfds_t i = 0; i < nfds; i++)
+		fds[i].revents = rc > 0 ? (short)mock_type(int) : 0;
+	if (rc == 0 && timeout_ms > 0)
+		fake_mono_ms += timeout_ms;
+	return rc;
+}
+
+int mock_setsockopt(void *ctx, int fd, int level, int name, const void *val,
+		    socklen_t len)
+{
+	(void)ctx, (void)fd, (void)level, (void)name, (void)val, (void)len;
+	return mock_type(int);
+}
+
+int mock_getsockopt(void *ctx, int fd, int level, int name, void *val,
+		    socklen_t *len)
+{
+	int rc = mock_type(int);
+
+	(void)ctx, (void)fd, (void)level, (void)name;
+	/* SO_ERROR-style integer options: the queued value follows. */
+	if (rc == 0 && len && *len == sizeof(int))
+		*(int *)val = mock_type(int);
+	return rc;
+}
+
+int mock_getsockname(void *ctx, int fd, struct sys_addr *out)
+{
+	int rc = mock_type(int);
+
+	(void)ctx, (void)fd;
+	if (rc == 0)
+		*out = *mock_ptr_type(const struct sys_addr *);
+	return rc;
+}
+
+int mock_set_nonblocking(void *ctx, int fd, int on)
+{
+	(void)ctx, (void)fd, (void)on;
+	return mock_type(int);
+}
+
+int mock_resolve(void *ctx, const char *host, uint16_t port,
+		 struct sys_addr *out, size_t max)
+{
+	int rc = mock_type(int);
+
+	(void)ctx, (void)port;
+	check_expected_ptr(host);
+	if (rc > 0) {
+		const struct sys_addr *addrs =
+			mock_ptr_type(const struct sys_addr *);
+		assert_true((size_t)rc <= max);
+		memcpy(out, addrs, (size_t)rc * sizeof(*out));
+	}
+	return rc;
+}
+
+static int64_t mock_now_mono_ms(void *ctx)
+{
+	(void)ctx;
+	return fake_mono_ms;
+}
+
+static int mock_now_wall(void *ctx, struct timespec *out)
+{
+	(void)ctx;
+	out->tv_sec = fake_wall_sec + (time_t)(fake_mono_ms / 1000);
+	out->tv_nsec = (long)(fake_mono_ms % 1000) * 1000000L;
+	return 0;
+}
+
+int mock_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	(void)ctx, (void)flags, (void)mode;
+	check_expected_ptr(path);
+	return mock_type(int);
+}
+
+ssize_t mock_read(void *ctx, int fd, void *buf, size_t len)
+{
+	ssize_t n = mock_type(ssize_t);
+
+	(void)ctx, (void)fd;
+	return take_bytes(n, buf, len, n > 0 ? mock_ptr_type(const char *) : 0);
+}
+
+ssize_t mock_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	(void)ctx, (void)fd;
+	return give_bytes(&written, mock_type(ssize_t), buf, len);
+}
+
+int mock_fsync(void *ctx, int fd)
+{
+	(void)ctx, (void)fd;
+	return mock_type(int);
+}
+
+int mock_rename(void *ctx, const char *from, const char *to)
+{
+	(void)ctx, (void)from, (void)to;
+	return mock_type(int);
+}
+
+int mock_unlink(void *ctx, const char *path)
+{
+	(void)ctx, (void)path;
+	return mock_type(int);
+}
+
+int mock_mkdir(void *ctx, const char *path, mode_t mode)
+{
+	(void)ctx, (void)path, (void)mode;
+	return mock_type(int);
+}
+
+int mock_stat(void *ctx, const char *path, struct stat *out)
+{
+	(void)ctx, (void)path;
+	memset(out, 0, sizeof(*out));
+	return mock_type(int);
+}
+
+int mock_fstat(void *ctx, int fd, struct stat *out)
+{
+	(void)ctx, (void)fd;
+	memset(out, 0, sizeof(*out));
+	return mock_type(int);
+}
+
+static const struct sys_net_ops mock_net_ops = {
+	.socket = mock_socket,
+	.bind = mock_bind,
+	.listen = mock_listen,
+	.accept = mock_accept,
+	.connect = mock_connect,
+	.recv = mock_recv,
+	.send = mock_send,
+	.splice = mock_splice,
+	.pipe = mock_pipe,
+	.shutdown = mock_shutdown,
+	.close = mock_close,
+	.poll = mock_poll,
+	.setsockopt = mock_setsockopt,
+	.getsockopt = mock_getsockopt,
+	.getsockname = mock_getsockname,
+	.set_nonblocking = mock_set_nonblocking,
+	.resolve = mock_resolve,
+};
+
+static const struct sys_clock_ops mock_clock_ops = {
+	.now_mono_ms = mock_now_mono_ms,
+	.now_wall = mock_now_wall,
+};
+
+static const struct sys_fs_ops mock_fs_ops = {
+	.open = mock_open,
+	.read = mock_read,
+	.write = mock_write,
+	.fsync = mock_fsync,
+	.close = mock_close,
+	.rename = mock_rename,
+	.unlink = mock_unlink,
+	.mkdir = mock_mkdir,
+	.stat = mock_stat,
+	.fstat = mock_fstat,
+};
+
+static struct sys mock_sys = {
+	.net = &mock_net_ops,
+	.clock = &mock_clock_ops,
+	.fs = &mock_fs_ops,
+	.ctx = NULL,
+};
+
+struct sys *sys_mock(void)
+{
+	sent.len = 0;
+	written.len = 0;
+	n_closed = 0;
+	fake_mono_ms = 1000;
+	fake_wall_sec = 1700000000; /* 2023-11-14T22:13:20Z */
+	return &mock_sys;
+}
+
+const char *sys_mock_sent(size_t *len)
+{
+	*len = sent.len;
+	return sent.bytes;
+}
+
+const char *sys_mock_written(size_t *len)
+{
+	*len = written.len;
+	return written.bytes;
+}
+
+int sys_mock_is_closed(int fd)
+{
+	for (int i = 0; i < n_closed; i++)
+		if (closed_fds[i] == fd)
+			return 1;
+	return 0;
+}
+
+int sys_mock_close_count(void)
+{
+	return n_closed;
+}
+
+void sys_mock_set_clock(int64_t mono_ms, time_t wall_sec)
+{
+	fake_mono_ms = mono_ms;
+	fake_wall_sec = wall_sec;
+}
+
+void sys_mock_advance_ms(int64_t ms)
+{
+	fake_mono_ms += ms;
+}

@@ -1,0 +1,83 @@
+/*
+ * A CMocka implementation of the sys vtables for unit tests.
+ *
+ * Contract: each operation takes its result from the queue CMocka keeps for
+ * that mock function (will_return), in call order, so a test scripts the OS:
+ * "recv returns 3 bytes, then -EINTR, then 0".  A call with nothing queued
+ * fails the test, so an unexpected OS call never passes unnoticed.
+ *
+ *  - Plain operations (socket, bind, listen, connect, shutdown, setsockopt,
+ *    getsockopt, set_nonblocking, fsync, rename, unlink, mkdir, stat, fstat,
+ *    file open) return the queued int.
+ *  - recv/read/splice return the queued count; a positive count is followed
+ *    by a pointer to that many bytes (recv/read copy them to the caller).
+ *    Use will_recv(), will_read(), will_fail().
+ *  - send/write return the queued count and append that many bytes of what
+ *    the caller passed to a capture buffer: sys_mock_sent() / sys_mock_written().
+ *    SYS_MOCK_ALL accepts the whole buffer.
+ *  - poll returns the queued count; when positive, one queued revents value
+ *    follows for every pollfd passed (will_poll2() for the common two-fd case).
+ *  - accept returns the queued descriptor and reports peer 127.0.0.1:40000.
+ *  - resolve returns the queued count, then a pointer to that many addresses.
+ *  - pipe returns the queued int; on 0 two queued descriptors follow.
+ *  - close (socket or file) is never queued: it returns 0 and is recorded,
+ *    so sys_mock_is_closed(fd) can check that a code path released it.
+ *  - The clock is a fake one the test sets and advances; every poll also
+ *    advances it by the timeout the caller asked for when it returns 0, so
+ *    timeouts happen in no real time.
+ */
+#ifndef GLASSPROXY_SYS_MOCK_H
+#define GLASSPROXY_SYS_MOCK_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "glassproxy/sys.h"
+
+#define SYS_MOCK_ALL ((ssize_t)1 << 40)
+
+/* Resets captures, closed descriptors and the fake clock. */
+struct sys *sys_mock(void);
+
+const char *sys_mock_sent(size_t *len);
+const char *sys_mock_written(size_t *len);
+int sys_mock_is_closed(int fd);
+int sys_mock_close_count(void);
+void sys_mock_set_clock(int64_t mono_ms, time_t wall_sec);
+void sys_mock_advance_ms(int64_t ms);
+
+#define will_fail(fn, err) will_return(fn, (err))
+#define will_recv(data, n)                                                     \
+	do {                                                                   \
+		will_return(mock_recv, (ssize_t)(n));                          \
+		if ((ssize_t)(n) > 0)                                          \
+			will_return(mock_recv, (data));                        \
+	} while (0)
+#define will_recv_str(s) will_recv((s), strlen(s))
+#define will_read(data, n)                                                     \
+	do {                                                                   \
+		will_return(mock_read, (ssize_t)(n));                          \
+		if ((ssize_t)(n) > 0)                                          \
+			will_return(mock_read, (data));                        \
+	} while (0)
+#define will_send(n) will_return(mock_send, (ssize_t)(n))
+#define will_write(n) will_return(mock_write, (ssize_t)(n))
+#define will_poll2(rc, revents0, revents1)                                     \
+	do {                                                                   \
+		will_return(mock_poll, (rc));                                  \
+		if ((rc) > 0) {                                                \
+			will_return(mock_poll, (revents0));                    \
+			will_return(mock_poll, (revents1));                    \
+		}                                                              \
+	} while (0)
+#define will_poll1(rc, revents0)                                               \
+	do {                                                                   \
+		will_return(mock_poll, (rc));                                  \
+		if ((rc) > 0)                                                  \
+			will_return(mock_poll, (revents0));                    \
+	} while (0)
+
+#endif
