@@ -25,7 +25,7 @@ PYTHON  ?= $(shell for p in /usr/bin/python3 python3; do \
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
 	   -Wno-unused-parameter
-CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L
+CPPFLAGS = -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
 CFLAGS  ?=
 ALL_CFLAGS = -std=c11 $(WARN) $(OPT) $(SAN) -fno-omit-frame-pointer -MMD -MP $(CFLAGS)
 LDLIBS   = -lpsl -lpthread
@@ -144,6 +144,37 @@ coverage: deps-test
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/glassproxy
+
+# libFuzzer over the parse module for FUZZ_SECONDS, seeded from the messages
+# in fixtures/http/ (directive lines stripped; an LF and a CRLF copy of each)
+# copied into a scratch corpus under build/, so fixtures/ is never written.
+# Crash reproducers land in $(BUILD)/fuzz/; rerun one with
+#   build/fuzz/fuzz_parse build/fuzz/crash-...
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_SRCS    := fuzz/fuzz_parse.c $(wildcard src/parse/*.c) \
+		$(wildcard src/util/*.c)
+
+$(FUZZ_DIR)/fuzz_parse: $(FUZZ_SRCS) $(wildcard include/glassproxy/*.h \
+		src/parse/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c11 $(WARN) -g -O1 -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$(CPPFLAGS) $(FUZZ_SRCS) -o $@
+
+fuzz: deps-test $(FUZZ_DIR)/fuzz_parse
+	@mkdir -p $(FUZZ_DIR)/corpus
+	@for f in fixtures/http/*/*.http; do \
+		n=$$(basename $$(dirname $$f))-$$(basename $$f .http); \
+		awk 'b || !/^#/ { b = 1; print }' $$f \
+			> $(FUZZ_DIR)/corpus/$$n; \
+		awk 'b || !/^#/ { b = 1; printf "%s\r\n", $$0 }' $$f \
+			> $(FUZZ_DIR)/corpus/$$n-crlf; \
+	done
+	@awk '!/^#/ && NF { print $$1 > ("$(FUZZ_DIR)/corpus/url-" NR) }' \
+		fixtures/http/urls/absolute.txt
+	$(FUZZ_DIR)/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
 
 clean:
 	rm -rf build run

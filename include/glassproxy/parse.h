@@ -129,6 +129,8 @@ struct http_request {
  * the caller's array and its capacity.  limits may be NULL for defaults.
  * Checks framing too: an error for CL+TE, differing CLs, TE not ending in
  * chunked, unknown codings, a missing or duplicated Host in HTTP/1.1.
+ * Only a return > 0 writes *req (headers[] excepted), so after
+ * HTTP_INCOMPLETE num_headers is still the capacity for the next call.
  */
 int http_parse_request(const char *buf, size_t len, struct http_request *req,
 		       const struct http_limits *limits);
@@ -148,6 +150,7 @@ struct http_response {
  * Parse a response head.  request_method is the method of the request it
  * answers (a response to HEAD, and 1xx/204/304 responses, have no body; a
  * 2xx answer to CONNECT has none either).  Response errors map to 502.
+ * Like http_parse_request, it writes *res only when it returns > 0.
  */
 int http_parse_response(const char *buf, size_t len, struct http_response *res,
 			struct http_slice request_method,
@@ -217,7 +220,10 @@ typedef void (*http_chunk_data_fn)(void *arg, const char *data, size_t len);
  * Scan len bytes.  Returns how many bytes of buf belong to the body (all of
  * them unless the body ended inside buf, in which case c->done is set and
  * the rest belongs to the next message), or HTTP_E_CHUNK_SIZE,
- * HTTP_E_CHUNK_DATA, HTTP_E_CHUNK_TOO_LARGE, HTTP_E_BARE_CR.
+ * HTTP_E_CHUNK_DATA, HTTP_E_CHUNK_TOO_LARGE, HTTP_E_BARE_CR, or for a
+ * malformed trailer field the header errors (HTTP_E_HEADER_SYNTAX,
+ * HTTP_E_HEADER_VALUE, HTTP_E_OBS_FOLD, HTTP_E_SPACE_BEFORE_COLON).
+ * Errors are sticky: a later call returns the same error.
  * Chunk-size lines (with extensions) are limited to 4096 bytes and the
  * trailer section to 65536.
  */

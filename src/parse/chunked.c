@@ -1,0 +1,262 @@
+/*
+ * The chunked transfer coding (RFC 9112 section 7.1) as a byte-at-a-time
+ * state machine, so that any split of the input gives the same result.
+ * Chunk extensions are checked against their grammar and skipped; trailer
+ * fields are checked like header fields and skipped.
+ */
+#include "parse_int.h"
+
+enum {
+	CH_SIZE_START = 0, /* a zeroed struct starts here */
+	CH_SIZE,	   /* in the hex digits */
+	CH_SIZE_BWS,	   /* whitespace that must lead to ';' */
+	CH_EXT_PRE_NAME,   /* after ';' */
+	CH_EXT_NAME,
+	CH_EXT_POST_NAME, /* whitespace after a name: '=' or ';' next */
+	CH_EXT_PRE_VALUE, /* after '=' */
+	CH_EXT_TOKEN,
+	CH_EXT_QUOTED,
+	CH_EXT_QUOTED_ESC,
+	CH_EXT_POST_QUOTED,
+	CH_DATA,
+	CH_DATA_END, /* the CRLF after the data */
+	CH_TRAILER_START,
+	CH_TRAILER_NAME,
+	CH_TRAILER_NAME_WS,
+	CH_TRAILER_VALUE,
+	CH_DONE,
+};
+
+/* Or-ed into a state: a CR was seen there and only an LF may follow. */
+#define CH_CR 0x100
+
+static bool is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool in_size_line(int st)
+{
+	return st >= CH_SIZE_START && st <= CH_EXT_POST_QUOTED;
+}
+
+static bool in_trailer(int st)
+{
+	return st >= CH_TRAILER_START && st <= CH_TRAILER_VALUE;
+}
+
+/* Errors are sticky: a later call returns the same error again. */
+static int fail(struct http_chunked *c, int err)
+{
+	c->state = err;
+	return err;
+}
+
+/* A line ended (LF, or CRLF) in state st. */
+static int line_end(struct http_chunked *c, int st)
+{
+	switch (st) {
+	case CH_SIZE:
+	case CH_EXT_NAME:
+	case CH_EXT_TOKEN:
+	case CH_EXT_POST_QUOTED:
+		c->line_len = 0;
+		if (c->remaining == 0) {
+			/* The last chunk: the trailer section follows. */
+			c->trailer_bytes = 0;
+			c->state = CH_TRAILER_START;
+		} else {
+			c->state = CH_DATA;
+		}
+		return 0;
+	case CH_DATA_END:
+		c->state = CH_SIZE_START;
+		return 0;
+	case CH_TRAILER_START:
+		c->state = CH_DONE;
+		c->done = true;
+		return 0;
+	case CH_TRAILER_VALUE:
+		c->line_len = 0;
+		c->state = CH_TRAILER_START;
+		return 0;
+	case CH_TRAILER_NAME:
+	case CH_TRAILER_NAME_WS:
+		return fail(c, HTTP_E_HEADER_SYNTAX);
+	default:
+		/* An empty size line, or one ending inside an extension. */
+		return fail(c, HTTP_E_CHUNK_SIZE);
+	}
+}
+
+/* One byte, not CR or LF, of a chunk-size line. */
+static int size_line_byte(struct http_chunked *c, int st, unsigned char ch)
+{
+	int next = -1;
+
+	if (++c->line_len > PARSE_CHUNK_LINE_MAX)
+		return fail(c, HTTP_E_CHUNK_TOO_LARGE);
+	switch (st) {
+	case CH_SIZE_START:
+	case CH_SIZE:
+		if (parse_is_hex(ch)) {
+			unsigned d = parse_hex_value(ch);
+
+			if (c->remaining > (PARSE_MAX_BODY_LENGTH - d) / 16)
+				return fail(c, HTTP_E_CHUNK_SIZE);
+			c->remaining = c->remaining * 16 + d;
+			next = CH_SIZE;
+		} else if (st == CH_SIZE && ch == ';') {
+			next = CH_EXT_PRE_NAME;
+		} else if (st == CH_SIZE && is_ws(ch)) {
+			next = CH_SIZE_BWS;
+		}
+		break;
+	case CH_SIZE_BWS:
+		if (is_ws(ch))
+			next = st;
+		else if (ch == ';')
+			next = CH_EXT_PRE_NAME;
+		break;
+	case CH_EXT_PRE_NAME:
+		if (is_ws(ch))
+			next = st;
+		else if (parse_is_tchar(ch))
+			next = CH_EXT_NAME;
+		break;
+	case CH_EXT_NAME:
+	case CH_EXT_POST_NAME:
+		if (st == CH_EXT_NAME && parse_is_tchar(ch))
+			next = st;
+		else if (is_ws(ch))
+			next = CH_EXT_POST_NAME;
+		else if (ch == '=')
+			next = CH_EXT_PRE_VALUE;
+		else if (ch == ';')
+			next = CH_EXT_PRE_NAME;
+		break;
+	case CH_EXT_PRE_VALUE:
+		if (is_ws(ch))
+			next = st;
+		else if (ch == '"')
+			next = CH_EXT_QUOTED;
+		else if (parse_is_tchar(ch))
+			next = CH_EXT_TOKEN;
+		break;
+	case CH_EXT_TOKEN:
+	case CH_EXT_POST_QUOTED:
+		if (st == CH_EXT_TOKEN && parse_is_tchar(ch))
+			next = st;
+		else if (is_ws(ch))
+			next = CH_SIZE_BWS;
+		else if (ch == ';')
+			next = CH_EXT_PRE_NAME;
+		break;
+	case CH_EXT_QUOTED:
+		if (ch == '"')
+			next = CH_EXT_POST_QUOTED;
+		else if (ch == '\\')
+			next = CH_EXT_QUOTED_ESC;
+		else if (parse_is_field_char(ch))
+			next = st;
+		break;
+	case CH_EXT_QUOTED_ESC:
+		if (parse_is_field_char(ch))
+			next = CH_EXT_QUOTED;
+		break;
+	}
+	if (next < 0)
+		return fail(c, HTTP_E_CHUNK_SIZE);
+	c->state = next;
+	return 0;
+}
+
+/* One byte, not CR or LF, of a trailer field line (RFC 9112 7.1.2). */
+static int trailer_byte(struct http_chunked *c, int st, unsigned char ch)
+{
+	switch (st) {
+	case CH_TRAILER_START:
+		if (is_ws(ch))
+			return fail(c, HTTP_E_OBS_FOLD);
+		if (!parse_is_tchar(ch))
+			return fail(c, HTTP_E_HEADER_SYNTAX);
+		c->state = CH_TRAILER_NAME;
+		return 0;
+	case CH_TRAILER_NAME:
+		if (ch == ':')
+			c->state = CH_TRAILER_VALUE;
+		else if (is_ws(ch))
+			c->state = CH_TRAILER_NAME_WS;
+		else if (!parse_is_tchar(ch))
+			return fail(c, HTTP_E_HEADER_SYNTAX);
+		return 0;
+	case CH_TRAILER_NAME_WS:
+		if (ch == ':')
+			return fail(c, HTTP_E_SPACE_BEFORE_COLON);
+		if (!is_ws(ch))
+			return fail(c, HTTP_E_HEADER_SYNTAX);
+		return 0;
+	default: /* CH_TRAILER_VALUE */
+		if (!parse_is_field_char(ch))
+			return fail(c, HTTP_E_HEADER_VALUE);
+		return 0;
+	}
+}
+
+ssize_t http_chunked_scan(struct http_chunked *c, const char *buf, size_t len,
+			  http_chunk_data_fn on_data, void *arg)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t i = 0;
+
+	if (c->state < 0)
+		return c->state;
+	if (c->done)
+		return 0;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	while (i < len) {
+		int st = c->state, rc;
+		unsigned char ch;
+
+		if (st == CH_DATA) {
+			size_t n = len - i;
+
+			if (n > c->remaining)
+				n = (size_t)c->remaining;
+			if (on_data)
+				on_data(arg, buf + i, n);
+			i += n;
+			c->remaining -= n;
+			if (c->remaining == 0)
+				c->state = CH_DATA_END;
+			continue;
+		}
+		ch = b[i++];
+		if (in_trailer(st & ~CH_CR) &&
+		    ++c->trailer_bytes > PARSE_CHUNK_TRAILER_MAX)
+			return fail(c, HTTP_E_CHUNK_TOO_LARGE);
+		if (st & CH_CR) {
+			if (ch != '\n')
+				return fail(c, HTTP_E_BARE_CR);
+			rc = line_end(c, st & ~CH_CR);
+		} else if (ch == '\r') {
+			c->state = st | CH_CR;
+			rc = 0;
+		} else if (ch == '\n') {
+			rc = line_end(c, st);
+		} else if (in_size_line(st)) {
+			rc = size_line_byte(c, st, ch);
+		} else if (in_trailer(st)) {
+			rc = trailer_byte(c, st, ch);
+		} else {
+			/* CH_DATA_END: the data ran on past its size. */
+			rc = fail(c, HTTP_E_CHUNK_DATA);
+		}
+		if (rc)
+			return rc;
+		if (c->done)
+			break;
+	}
+	return (ssize_t)i;
+}
