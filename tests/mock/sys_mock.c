@@ -5,6 +5,7 @@
 #include "sys_mock.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -23,6 +24,97 @@ static int closed_fds[MAX_CLOSED];
 static int n_closed;
 static int64_t fake_mono_ms;
 static time_t fake_wall_sec;
+
+/* ---- trace, per-descriptor send capture, poll delay (see sys_mock.h) ---- */
+
+#define TRACE_MAX   (1u << 16)
+#define SENT_ON_FDS 8
+#define SENT_ON_MAX (1u << 16)
+
+static char trace[TRACE_MAX];
+static size_t trace_len;
+static struct {
+	int fd;
+	size_t len;
+	char bytes[SENT_ON_MAX];
+} sent_on[SENT_ON_FDS];
+static int n_sent_on;
+static int64_t poll_delay_ms;
+
+static const char *errno_name(long rc)
+{
+	static const struct {
+		int err;
+		const char *name;
+	} names[] = {
+		{EAGAIN, "-EAGAIN"},	     {EINTR, "-EINTR"},
+		{ECONNRESET, "-ECONNRESET"}, {EPIPE, "-EPIPE"},
+		{EINVAL, "-EINVAL"},	     {ENOSYS, "-ENOSYS"},
+		{EBADF, "-EBADF"},	     {ENOMEM, "-ENOMEM"},
+		{EMFILE, "-EMFILE"},	     {ENOTCONN, "-ENOTCONN"},
+		{ETIMEDOUT, "-ETIMEDOUT"},   {EIO, "-EIO"},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (rc == -names[i].err)
+			return names[i].name;
+	return NULL;
+}
+
+__attribute__((format(printf, 1, 2))) static void trace_add(const char *fmt,
+							    ...)
+{
+	va_list ap;
+	int n;
+
+	if (trace_len + 1 >= TRACE_MAX)
+		return; /* full: later calls go unrecorded */
+	if (trace_len > 0)
+		trace[trace_len++] = ' ';
+	va_start(ap, fmt);
+	n = vsnprintf(trace + trace_len, TRACE_MAX - trace_len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	trace_len += (size_t)n < TRACE_MAX - trace_len
+			     ? (size_t)n
+			     : TRACE_MAX - trace_len - 1;
+}
+
+/* "name=rc" with rc spelt -EAGAIN and so on when it is a known error. */
+static void trace_call(const char *call, long rc)
+{
+	const char *name = errno_name(rc);
+
+	if (name)
+		trace_add("%s=%s", call, name);
+	else
+		trace_add("%s=%ld", call, rc);
+}
+
+/*
+ * Keeps the first SENT_ON_MAX bytes sent on each of the first SENT_ON_FDS
+ * descriptors; beyond that it quietly keeps nothing more, so that tests that
+ * never look at it cannot fail because of it.
+ */
+static void sent_on_append(int fd, const void *buf, size_t len)
+{
+	int i;
+
+	for (i = 0; i < n_sent_on && sent_on[i].fd != fd; i++)
+		;
+	if (i == n_sent_on) {
+		if (n_sent_on == SENT_ON_FDS)
+			return;
+		sent_on[n_sent_on].fd = fd;
+		sent_on[n_sent_on].len = 0;
+		n_sent_on++;
+	}
+	if (len > SENT_ON_MAX - sent_on[i].len)
+		len = SENT_ON_MAX - sent_on[i].len;
+	memcpy(sent_on[i].bytes + sent_on[i].len, buf, len);
+	sent_on[i].len += len;
+}
 
 static void capture_append(struct capture *c, const void *buf, size_t len)
 {
@@ -106,15 +198,27 @@ int mock_connect(void *ctx, int fd, const struct sys_addr *addr)
 ssize_t mock_recv(void *ctx, int fd, void *buf, size_t len, int flags)
 {
 	ssize_t n = mock_type(ssize_t);
+	char call[32];
 
 	(void)ctx, (void)fd, (void)flags;
-	return take_bytes(n, buf, len, n > 0 ? mock_ptr_type(const char *) : 0);
+	n = take_bytes(n, buf, len, n > 0 ? mock_ptr_type(const char *) : 0);
+	snprintf(call, sizeof(call), "recv(%d)", fd);
+	trace_call(call, (long)n);
+	return n;
 }
 
 ssize_t mock_send(void *ctx, int fd, const void *buf, size_t len, int flags)
 {
+	ssize_t n;
+	char call[32];
+
 	(void)ctx, (void)fd, (void)flags;
-	return give_bytes(&sent, mock_type(ssize_t), buf, len);
+	n = give_bytes(&sent, mock_type(ssize_t), buf, len);
+	if (n > 0)
+		sent_on_append(fd, buf, (size_t)n);
+	snprintf(call, sizeof(call), "send(%d)", fd);
+	trace_call(call, (long)n);
+	return n;
 }
 
 ssize_t mock_splice(void *ctx, int fd_in, int fd_out, size_t len,
@@ -122,10 +226,14 @@ ssize_t mock_splice(void *ctx, int fd_in, int fd_out, size_t len,
 {
 	ssize_t n = mock_type(ssize_t);
 
+	char call[48];
+
 	(void)ctx, (void)fd_in, (void)fd_out, (void)flags;
 	if (n > 0 && (size_t)n > len)
 		fail_msg("mock splices %zd bytes but the caller asked for %zu",
 			 n, len);
+	snprintf(call, sizeof(call), "splice(%d>%d)", fd_in, fd_out);
+	trace_call(call, (long)n);
 	return n;
 }
 
@@ -137,20 +245,32 @@ int mock_pipe(void *ctx, int fds[2])
 	if (rc == 0) {
 		fds[0] = mock_type(int);
 		fds[1] = mock_type(int);
+		trace_add("pipe=0[%d,%d]", fds[0], fds[1]);
+	} else {
+		trace_call("pipe", rc);
 	}
 	return rc;
 }
 
 int mock_shutdown(void *ctx, int fd, int how)
 {
+	int rc = mock_type(int);
+	char call[40];
+
 	(void)ctx, (void)fd, (void)how;
-	return mock_type(int);
+	snprintf(call, sizeof(call), "shutdown(%d,%s)", fd,
+		 how == SHUT_RD	  ? "RD"
+		 : how == SHUT_WR ? "WR"
+				  : "RDWR");
+	trace_call(call, rc);
+	return rc;
 }
 
 static int mock_close(void *ctx, int fd)
 {
 	(void)ctx;
 	record_close(fd);
+	trace_add("close(%d)", fd);
 	return 0;
 }
 
@@ -158,11 +278,27 @@ int mock_poll(void *ctx, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
 	int rc = mock_type(int);
 
+	char call[160];
+	size_t at;
+
 	(void)ctx;
+	at = (size_t)snprintf(call, sizeof(call), "poll(");
+	for (nfds_t i = 0; i < nfds && at < sizeof(call); i++)
+		at += (size_t)snprintf(
+			call + at, sizeof(call) - at, "%s%d:%s%s%s",
+			i ? "," : "", fds[i].fd,
+			fds[i].events & POLLIN ? "i" : "",
+			fds[i].events & POLLOUT ? "o" : "",
+			fds[i].events & (POLLIN | POLLOUT) ? "" : "-");
+	if (at < sizeof(call))
+		snprintf(call + at, sizeof(call) - at, ";%d)", timeout_ms);
+	trace_call(call, rc);
 	for (nfds_t i = 0; i < nfds; i++)
 		fds[i].revents = rc > 0 ? (short)mock_type(int) : 0;
 	if (rc == 0 && timeout_ms > 0)
 		fake_mono_ms += timeout_ms;
+	if (rc > 0)
+		fake_mono_ms += poll_delay_ms;
 	return rc;
 }
 
@@ -197,8 +333,13 @@ int mock_getsockname(void *ctx, int fd, struct sys_addr *out)
 
 int mock_set_nonblocking(void *ctx, int fd, int on)
 {
+	int rc = mock_type(int);
+	char call[48];
+
 	(void)ctx, (void)fd, (void)on;
-	return mock_type(int);
+	snprintf(call, sizeof(call), "set_nonblocking(%d,%d)", fd, on);
+	trace_call(call, rc);
+	return rc;
 }
 
 int mock_resolve(void *ctx, const char *host, uint16_t port,
@@ -340,6 +481,10 @@ struct sys *sys_mock(void)
 	sent.len = 0;
 	written.len = 0;
 	n_closed = 0;
+	trace_len = 0;
+	trace[0] = '\0';
+	n_sent_on = 0;
+	poll_delay_ms = 0;
 	fake_mono_ms = 1000;
 	fake_wall_sec = 1700000000; /* 2023-11-14T22:13:20Z */
 	return &mock_sys;
@@ -379,4 +524,39 @@ void sys_mock_set_clock(int64_t mono_ms, time_t wall_sec)
 void sys_mock_advance_ms(int64_t ms)
 {
 	fake_mono_ms += ms;
+}
+
+const char *sys_mock_trace(void)
+{
+	trace[trace_len < TRACE_MAX ? trace_len : TRACE_MAX - 1] = '\0';
+	return trace;
+}
+
+int sys_mock_trace_has(const char *token)
+{
+	size_t n = strlen(token);
+	const char *t = sys_mock_trace();
+
+	while ((t = strstr(t, token)) != NULL) {
+		if ((t == trace || t[-1] == ' ') && (t[n] == ' ' || !t[n]))
+			return 1;
+		t++;
+	}
+	return 0;
+}
+
+const char *sys_mock_sent_on(int fd, size_t *len)
+{
+	for (int i = 0; i < n_sent_on; i++)
+		if (sent_on[i].fd == fd) {
+			*len = sent_on[i].len;
+			return sent_on[i].bytes;
+		}
+	*len = 0;
+	return "";
+}
+
+void sys_mock_set_poll_delay_ms(int64_t ms)
+{
+	poll_delay_ms = ms;
 }

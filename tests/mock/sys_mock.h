@@ -49,6 +49,31 @@ int sys_mock_close_count(void);
 void sys_mock_set_clock(int64_t mono_ms, time_t wall_sec);
 void sys_mock_advance_ms(int64_t ms);
 
+/*
+ * Added for relays that talk to several descriptors at once (tunnel):
+ *
+ *  - sys_mock_trace() is a transcript of the descriptor-level network calls
+ *    made since sys_mock(), one token per call separated by spaces, e.g.
+ *    "set_nonblocking(3,1)=0 poll(3:i,4:o;300000)=1 recv(3)=5 send(4)=5
+ *    recv(3)=-EAGAIN splice(3>11)=-EINVAL shutdown(4,WR)=0 close(11)".
+ *    Traced: recv, send, splice (in>out), pipe (=rc[rd,wr]), shutdown
+ *    (RD/WR/RDWR), close, poll (fd:events per pollfd, i = POLLIN,
+ *    o = POLLOUT, - = none; then the timeout) and set_nonblocking.
+ *    Errors print as -ENAME for common codes.  A test can check exactly which
+ *    descriptor each call was made on, and in what order.
+ *  - sys_mock_sent_on(fd) is what send() accepted on that descriptor alone
+ *    (sys_mock_sent() is everything, all descriptors concatenated): the
+ *    first 64 KiB on each of the first 8 descriptors.  The trace keeps its
+ *    first 64 KiB.
+ *  - sys_mock_set_poll_delay_ms(ms) makes every poll that returns a ready
+ *    descriptor also advance the fake clock by ms, as if it had waited that
+ *    long; the default 0 keeps the behaviour described above.
+ */
+const char *sys_mock_trace(void);
+int sys_mock_trace_has(const char *token);
+const char *sys_mock_sent_on(int fd, size_t *len);
+void sys_mock_set_poll_delay_ms(int64_t ms);
+
 #define will_fail(fn, err) will_return(fn, (err))
 #define will_recv(data, n)                                                     \
 	do {                                                                   \
