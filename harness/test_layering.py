@@ -1,0 +1,140 @@
+"""
+DESIGN.md's layering, enforced: which module may include which, and that
+only src/sys/ calls the operating system.  A failure names the file, the
+line and the rule, so a student knows exactly what to move.
+"""
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# module -> the modules it may use (besides itself).  Nothing points upward.
+ALLOWED = {
+    "util": set(),
+    "sys": set(),
+    "parse": {"util"},
+    "filter": {"util"},
+    "log": {"sys", "util"},
+    "net": {"sys", "util"},
+    "cache": {"parse", "sys", "util"},
+    "tunnel": {"net", "sys", "util"},
+    "proxy": {"tunnel", "cache", "filter", "net", "parse", "log", "sys", "util"},
+    "app": {"proxy", "tunnel", "cache", "filter", "net", "parse", "log", "sys", "util"},
+}
+# Public headers that belong to a module of another name.
+HEADER_OWNER = {"config": "app", "server": "app"}
+PURE = {"parse", "filter", "util"}
+
+OS_CALLS = (
+    "socket accept accept4 bind listen connect recv recvfrom recvmsg send sendto "
+    "sendmsg sendfile splice pipe pipe2 shutdown close poll ppoll select epoll_wait "
+    "epoll_create epoll_create1 getaddrinfo gethostbyname getsockopt setsockopt "
+    "getsockname fcntl ioctl open openat creat read write pread pwrite fsync "
+    "fdatasync rename renameat unlink mkdir rmdir stat fstat lstat opendir readdir "
+    "fopen fclose fread fwrite clock_gettime gettimeofday time sleep usleep nanosleep "
+    "sigaction signal sigwait sigprocmask kill raise printf fprintf puts perror "
+    "exit _exit abort system popen fork execve execvp"
+).split()
+BANNED = "sprintf vsprintf strcpy strcat strtok atoi atol gets".split()
+
+CALL = re.compile(r"(?<![\w.>$])(%s)\s*\(" % "|".join(OS_CALLS))
+BANNED_CALL = re.compile(r"(?<![\w.>$])(%s)\s*\(" % "|".join(BANNED))
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]', re.M)
+
+
+def strip_comments_and_strings(text):
+    """Blank out comments and literals but keep line numbers."""
+    def blank(m):
+        return re.sub(r"[^\n]", " ", m.group(0))
+    pattern = r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
+    return re.sub(pattern, blank, text, flags=re.S)
+
+
+def module_of(path):
+    rel = os.path.relpath(path, ROOT)
+    parts = rel.split(os.sep)
+    if parts[0] == "src":
+        return "app" if len(parts) == 2 else parts[1]
+    if parts[0] == "include":
+        name = os.path.splitext(parts[-1])[0]
+        return HEADER_OWNER.get(name, name)
+    return None
+
+
+def product_files():
+    for top in ("src", "include"):
+        for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
+            for n in sorted(names):
+                if n.endswith((".c", ".h")):
+                    yield os.path.join(dirpath, n)
+
+
+def included_module(target):
+    if target.startswith("glassproxy/"):
+        name = os.path.splitext(target.split("/", 1)[1])[0]
+        return HEADER_OWNER.get(name, name)
+    first = target.split("/")[0]
+    if "/" in target and first in ALLOWED and os.path.exists(os.path.join(ROOT, "src", target)):
+        return first  # a module-private header such as "net/net_int.h"
+    return None
+
+
+def test_every_module_is_known():
+    for path in product_files():
+        m = module_of(path)
+        assert m in ALLOWED, "%s: module '%s' is not in the layer graph" % (path, m)
+
+
+def test_includes_follow_the_layer_graph():
+    problems = []
+    for path in product_files():
+        mod = module_of(path)
+        text = open(path, encoding="utf-8").read()
+        for m in INCLUDE.finditer(text):
+            target = m.group(1)
+            used = included_module(target)
+            line = text.count("\n", 0, m.start()) + 1
+            if used and used != mod and used not in ALLOWED[mod]:
+                problems.append("%s:%d: %s may not include %s (module %s)"
+                                % (os.path.relpath(path, ROOT), line, mod, target, used))
+            if mod in PURE and target in ("glassproxy/sys.h", "pthread.h", "unistd.h"):
+                problems.append("%s:%d: %s is pure and may not include %s"
+                                % (os.path.relpath(path, ROOT), line, mod, target))
+    assert not problems, "\n".join(problems)
+
+
+def test_only_src_sys_calls_the_operating_system():
+    problems = []
+    for path in product_files():
+        if module_of(path) == "sys" or path.endswith(".h") and "/include/" in path:
+            continue
+        code = strip_comments_and_strings(open(path, encoding="utf-8").read())
+        for m in CALL.finditer(code):
+            line = code.count("\n", 0, m.start()) + 1
+            problems.append("%s:%d: calls %s() directly; go through sys_%s()"
+                            % (os.path.relpath(path, ROOT), line, m.group(1), m.group(1)))
+    assert not problems, "\n".join(problems)
+
+
+def test_no_banned_string_functions():
+    problems = []
+    for path in product_files():
+        code = strip_comments_and_strings(open(path, encoding="utf-8").read())
+        for m in BANNED_CALL.finditer(code):
+            line = code.count("\n", 0, m.start()) + 1
+            problems.append("%s:%d: %s() is banned (unbounded or unchecked)"
+                            % (os.path.relpath(path, ROOT), line, m.group(1)))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checker_catches_violations(tmp_path):
+    """The rules above must be able to fail: feed them a bad file."""
+    code = strip_comments_and_strings(
+        '/* close( in a comment */ x = "send(";\n n = recv(fd, b, 1, 0);\n'
+        ' s->net->recv(ctx); sys_recv(s); y.close(1);\n')
+    found = [m.group(1) for m in CALL.finditer(code)]
+    assert found == ["recv"]
+    assert included_module("glassproxy/net.h") == "net"
+    assert included_module("net/net_int.h") == "net"
+    assert included_module("sys/socket.h") is None  # libc, not our sys
+    assert "net" not in ALLOWED["parse"]

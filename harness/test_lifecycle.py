@@ -1,0 +1,96 @@
+"""Starting, configuring and stopping the binary."""
+import os
+import signal
+import subprocess
+
+from client import get
+from conftest import BIN
+
+
+def run(*args, timeout=10):
+    return subprocess.run([BIN, *args], capture_output=True, timeout=timeout, text=True)
+
+
+def test_sigterm_and_sigint_stop_cleanly_with_status_0(proxy, origin):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        p = proxy()
+        assert p.request(get(origin.url("/"))).status == 200
+        p.signal(sig)
+        assert p.proc.wait(20) == 0
+        assert "stopped" in p.events()
+
+
+def test_stop_closes_idle_keep_alive_connections_at_once(proxy, origin):
+    import client
+    p = proxy(**{"shutdown-grace": "60s"})
+    s = client.connect(p.address)
+    s.sendall(get(origin.url("/")))
+    r, _ = client.read_response(s)
+    assert r.status == 200
+    # The connection is idle now; a stop must not wait the 60 s grace for it.
+    p.signal(signal.SIGTERM)
+    assert p.proc.wait(10) == 0
+    assert client.read_all(s) == b""
+    s.close()
+
+
+def test_help_and_version():
+    out = run("--help")
+    assert out.returncode == 0
+    assert "--listen" in out.stdout and "--hosts-file" in out.stdout
+    out = run("-V")
+    assert out.returncode == 0 and out.stdout.startswith("glassproxy ")
+
+
+def test_check_config_prints_effective_config(tmp_path):
+    conf = tmp_path / "g.conf"
+    conf.write_text("# a comment\nlisten 127.0.0.1:0\nconnect-timeout 3s  # trailing comment\n"
+                    "block facebook\n")
+    out = run("-c", str(conf), "--check-config", "--connect-timeout", "5s", "--block", "x.example")
+    assert out.returncode == 0, out.stderr
+    assert "listen 127.0.0.1:0" in out.stdout
+    assert "connect-timeout 5s" in out.stdout      # the command line wins
+    assert "block facebook\nblock x.example" in out.stdout  # lists accumulate
+
+
+def test_check_config_names_file_line_and_problem(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("listen 127.0.0.1:0\n\nconnect-timeout soon\n")
+    out = run("-c", str(conf), "--check-config")
+    assert out.returncode == 2
+    assert "%s:3: connect-timeout:" % conf in out.stderr
+    conf.write_text("no-such-key 1\n")
+    out = run("--config", str(conf), "--check-config")
+    assert out.returncode == 2
+    assert "%s:1: unknown key 'no-such-key'" % conf in out.stderr
+
+
+def test_bad_command_lines_exit_2():
+    assert run("--no-such-option").returncode == 2
+    assert run("--listen", "not-an-address", "--check-config").returncode == 2
+    assert run("--listen").returncode == 2
+    assert run("-c", "/nonexistent/glassproxy.conf").returncode == 2
+
+
+def test_listen_port_taken_fails_with_message(proxy):
+    p = proxy()
+    out = run("--listen", "127.0.0.1:%d" % p.port)
+    assert out.returncode == 1
+    assert "cannot listen on" in out.stderr
+
+
+def test_sigusr1_reopens_logs(proxy, origin):
+    p = proxy()
+    assert p.request(get(origin.url("/one"))).status == 200
+    p.access_lines(1)
+    rotated = str(p.access_log) + ".1"
+    os.rename(p.access_log, rotated)
+    p.signal(signal.SIGUSR1)
+    # Wait for the reopen to be logged, then the new file gets new lines.
+    import time
+    deadline = time.monotonic() + 10
+    while "logs reopened" not in p.events() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert p.request(get(origin.url("/two"))).status == 200
+    assert "/two" in p.access_lines(1)[0]
+    assert "/one" in open(rotated).read()

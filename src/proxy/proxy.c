@@ -1,0 +1,427 @@
+/*
+ * The per-connection loop: read a request head, decide what to do with
+ * it, do it, log it, and go round again while keep-alive allows.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "glassproxy/util.h"
+#include "proxy_int.h"
+
+#define CLIENT_BUF PROXY_HEAD_MAX
+
+int proxy_new(struct sys *sys, struct log *log,
+	      const struct proxy_settings *settings, struct proxy **out)
+{
+	struct proxy *px = calloc(1, sizeof(*px));
+	int rc;
+
+	if (!px)
+		return -ENOMEM;
+	px->sys = sys;
+	px->log = log;
+	px->set = *settings;
+	px->rules = calloc(1, sizeof(*px->rules));
+	if (!px->rules) {
+		free(px);
+		return -ENOMEM;
+	}
+	px->rules->refs = 1;
+	px->rules->filter = filter_new(); /* defaults until rules are set */
+	if (!px->rules->filter) {
+		rc = -ENOMEM;
+		goto free_rules;
+	}
+	rc = net_pool_new(sys, settings->max_idle_upstream,
+			  settings->upstream_idle_timeout_ms, &px->pool);
+	if (rc < 0)
+		goto free_rules;
+	rc = sys_pipe(sys, px->stop_pipe);
+	if (rc < 0)
+		goto free_pool;
+	pthread_mutex_init(&px->rules_lock, NULL);
+	*out = px;
+	return 0;
+
+free_pool:
+	net_pool_free(px->pool);
+free_rules:
+	filter_free(px->rules->filter);
+	free(px->rules);
+	free(px);
+	return rc;
+}
+
+bool proxy_connect_port_allowed(struct client *cl, unsigned port)
+{
+	return filter_check_port(cl->rules->filter, port);
+}
+
+bool proxy_use_parent(struct client *cl, const char *host)
+{
+	if (cl->px->set.parent_host[0] == '\0')
+		return false;
+	return !cl->rules->direct ||
+	       filter_check_host(cl->rules->direct, host, strlen(host),
+				 NULL) != FILTER_ALLOW;
+}
+
+/*
+ * The filter's word on the request's host, before any DNS lookup or
+ * connection.  True when the request may go on; otherwise a 403 naming
+ * the rule has been sent.
+ */
+static bool host_allowed(struct client *cl, struct exchange *x)
+{
+	const struct http_url *u = &x->req.url;
+	struct filter_verdict v;
+	char rule[FILTER_REASON_MAX + 512], msg[sizeof(rule) + 600];
+	enum filter_result result;
+
+	result = filter_check_host(cl->rules->filter, u->host.ptr, u->host.len,
+				   &v);
+	if (result == FILTER_ALLOW)
+		return true;
+	filter_verdict_format(&v, rule, sizeof(rule));
+	log_event(cl->px->log, LOG_INFO, "%s %s %s: refused: %s", cl->addr,
+		  x->method, x->url, rule);
+	util_format(msg, sizeof(msg),
+		    "%s does not serve the host %.*s here: %s.", PROXY_NAME,
+		    (int)u->host.len, u->host.ptr, rule);
+	x->detail = result == FILTER_INVALID_HOST ? "INVALID-HOST" : "BLOCKED";
+	proxy_send_error(cl, x, 403, msg);
+	return false;
+}
+
+void proxy_stop(struct proxy *px)
+{
+	pthread_mutex_lock(&px->rules_lock);
+	if (!px->stopping) {
+		px->stopping = 1;
+		sys_write(px->sys, px->stop_pipe[1], "x", 1);
+	}
+	pthread_mutex_unlock(&px->rules_lock);
+}
+
+static bool proxy_stopping(struct proxy *px)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&px->rules_lock);
+	stopping = px->stopping;
+	pthread_mutex_unlock(&px->rules_lock);
+	return stopping;
+}
+
+/*
+ * Wait for a client's next request while idle; false when the wait ended
+ * by timeout, stop or error rather than by data.
+ */
+static bool wait_next_request(struct proxy *px, int fd)
+{
+	struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+			      {.fd = px->stop_pipe[0], .events = POLLIN}};
+	int64_t deadline =
+		sys_now_mono_ms(px->sys) + px->set.client_idle_timeout_ms;
+
+	for (;;) {
+		int64_t left = deadline - sys_now_mono_ms(px->sys);
+		int rc;
+
+		if (left <= 0)
+			return false;
+		rc = sys_poll(px->sys, p, 2, (int)left);
+		if (rc < 0 || (rc > 0 && p[1].revents))
+			return false;
+		if (rc > 0)
+			return true;
+	}
+}
+
+static void rules_free(struct proxy_rules *rules)
+{
+	net_hosts_free(rules->hosts);
+	filter_free(rules->filter);
+	filter_free(rules->direct);
+	free(rules);
+}
+
+static struct proxy_rules *rules_get(struct proxy *px)
+{
+	struct proxy_rules *rules;
+
+	pthread_mutex_lock(&px->rules_lock);
+	rules = px->rules;
+	rules->refs++;
+	pthread_mutex_unlock(&px->rules_lock);
+	return rules;
+}
+
+static void rules_put(struct proxy *px, struct proxy_rules *rules)
+{
+	int left;
+
+	pthread_mutex_lock(&px->rules_lock);
+	left = --rules->refs;
+	pthread_mutex_unlock(&px->rules_lock);
+	if (left == 0)
+		rules_free(rules);
+}
+
+int proxy_set_rules(struct proxy *px, struct proxy_rules_spec *spec)
+{
+	struct proxy_rules *fresh = calloc(1, sizeof(*fresh)), *old;
+
+	if (!fresh) {
+		net_hosts_free(spec->hosts);
+		filter_free(spec->filter);
+		filter_free(spec->direct);
+		return -ENOMEM;
+	}
+	fresh->refs = 1;
+	fresh->hosts = spec->hosts;
+	fresh->filter = spec->filter;
+	fresh->direct = spec->direct;
+	pthread_mutex_lock(&px->rules_lock);
+	old = px->rules;
+	px->rules = fresh;
+	pthread_mutex_unlock(&px->rules_lock);
+	rules_put(px, old);
+	return 0;
+}
+
+void proxy_free(struct proxy *px)
+{
+	if (!px)
+		return;
+	rules_put(px, px->rules);
+	net_pool_free(px->pool);
+	sys_close(px->sys, px->stop_pipe[0]);
+	sys_close(px->sys, px->stop_pipe[1]);
+	pthread_mutex_destroy(&px->rules_lock);
+	free(px);
+}
+
+/* What the access log shows as the URL of a request. */
+static void describe_target(struct exchange *x)
+{
+	const struct http_request *r = &x->req;
+
+	util_copy(x->method, sizeof(x->method), r->method.ptr,
+		  r->method.len < sizeof(x->method) ? r->method.len
+						    : sizeof(x->method) - 1);
+	util_copy(x->url, sizeof(x->url), r->target.ptr,
+		  r->target.len < sizeof(x->url) ? r->target.len
+						 : sizeof(x->url) - 1);
+}
+
+static void log_exchange(struct client *cl, struct exchange *x)
+{
+	struct log_access entry = {
+		.client = cl->addr,
+		.method = x->method[0] ? x->method : "-",
+		.url = x->url[0] ? x->url : "-",
+		.status = x->status,
+		.bytes_sent = x->bytes_sent,
+		.bytes_received = x->bytes_received,
+		.duration_ms = sys_now_mono_ms(cl->px->sys) - x->start_ms,
+		.detail = x->detail ? x->detail : "-",
+	};
+	log_access(cl->px->log, &entry);
+}
+
+enum head_result { HEAD_OK, HEAD_CLOSE, HEAD_ERROR };
+
+/*
+ * Read and parse a request head.  HEAD_CLOSE: the client left (or stayed
+ * idle too long) between requests, nothing to answer.  HEAD_ERROR: an
+ * error response has been sent.
+ */
+static enum head_result read_request_head(struct client *cl,
+					  struct exchange *x)
+{
+	struct proxy *px = cl->px;
+	int64_t deadline = 0;
+
+	for (;;) {
+		int rc = HTTP_INCOMPLETE;
+
+		if (cl->conn.len > 0) {
+			if (x->start_ms == 0)
+				x->start_ms = sys_now_mono_ms(px->sys);
+			x->req.headers = x->headers;
+			x->req.num_headers = PROXY_MAX_HEADERS;
+			rc = http_parse_request(conn_data(&cl->conn),
+						cl->conn.len, &x->req, NULL);
+		}
+		if (rc > 0) {
+			x->head_len = (size_t)rc;
+			return HEAD_OK;
+		}
+		if (rc != HTTP_INCOMPLETE) {
+			int status = http_error_status(rc);
+			log_event(px->log, LOG_INFO, "%s bad request: %s",
+				  cl->addr, http_error_reason(rc));
+			x->detail = "BAD-REQUEST";
+			proxy_send_error(cl, x, status, http_error_reason(rc));
+			return HEAD_ERROR;
+		}
+
+		int timeout;
+		if (cl->conn.len == 0 && (cl->requests > 0 || proxy_stopping(px))) {
+			/* Between requests: the keep-alive idle timeout. */
+			if (!wait_next_request(px, cl->conn.fd))
+				return HEAD_CLOSE;
+			timeout = px->set.request_timeout_ms;
+		} else {
+			if (deadline == 0)
+				deadline = sys_now_mono_ms(px->sys) +
+					   px->set.request_timeout_ms;
+			timeout = (int)(deadline - sys_now_mono_ms(px->sys));
+			if (timeout <= 0)
+				timeout = 0;
+		}
+		ssize_t got = conn_fill(&cl->conn, timeout);
+		if (got > 0)
+			continue;
+		if (cl->conn.len == 0 && (got == 0 || got == -ETIMEDOUT ||
+					  got == -ECONNRESET))
+			return HEAD_CLOSE; /* a quiet goodbye */
+		if (got == -ETIMEDOUT) {
+			x->detail = "TIMEOUT";
+			log_event(px->log, LOG_INFO,
+				  "%s request head not complete after %d ms",
+				  cl->addr, px->set.request_timeout_ms);
+			proxy_send_error(cl, x, 408,
+					 "The request head did not arrive in "
+					 "time.");
+			return HEAD_ERROR;
+		}
+		if (got == -ENOBUFS) {
+			x->detail = "BAD-REQUEST";
+			proxy_send_error(cl, x, 431,
+					 "The request head is too large.");
+			return HEAD_ERROR;
+		}
+		/* EOF or reset in the middle of a head: nobody to answer. */
+		log_event(px->log, LOG_INFO,
+			  "%s closed the connection in the middle of a "
+			  "request head (%zu bytes)",
+			  cl->addr, cl->conn.len);
+		x->detail = "CLIENT-GONE";
+		return HEAD_ERROR;
+	}
+}
+
+/* Dispatch one parsed request.  Returns with x->client_keep_alive set. */
+static void handle_request(struct client *cl, struct exchange *x)
+{
+	const struct http_request *r = &x->req;
+
+	x->client_keep_alive = r->keep_alive && !proxy_stopping(cl->px);
+	switch (r->form) {
+	case HTTP_FORM_ABSOLUTE:
+		if (host_allowed(cl, x))
+			proxy_forward(cl, x);
+		return;
+	case HTTP_FORM_AUTHORITY:
+		if (host_allowed(cl, x))
+			proxy_connect(cl, x);
+		return;
+	case HTTP_FORM_ORIGIN:
+	case HTTP_FORM_ASTERISK:
+		break;
+	}
+	x->detail = "NOT-A-PROXY-REQUEST";
+	proxy_send_error(cl, x, 400,
+			 "This is a proxy: ask it for an absolute URL "
+			 "(http://host/path), or configure it as your "
+			 "client's proxy.");
+}
+
+void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
+{
+	struct client cl;
+	struct exchange *x;
+	char *buf;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.px = px;
+	net_format_addr(peer, cl.addr, sizeof(cl.addr));
+	net_format_ip(peer, cl.ip, sizeof(cl.ip));
+	buf = malloc(CLIENT_BUF);
+	x = malloc(sizeof(*x));
+	if (!buf || !x) {
+		log_event(px->log, LOG_ERROR, "%s: out of memory", cl.addr);
+		goto free_all;
+	}
+	cl.rules = rules_get(px);
+	conn_init(&cl.conn, px->sys, client_fd, buf, CLIENT_BUF);
+	net_set_send_timeout(px->sys, client_fd, px->set.response_timeout_ms);
+	net_set_nodelay(px->sys, client_fd);
+	if (!filter_check_client(cl.rules->filter,
+				 (const struct sockaddr *)&peer->ss)) {
+		memset(x, 0, sizeof(*x));
+		x->start_ms = sys_now_mono_ms(px->sys);
+		x->detail = "CLIENT-REFUSED";
+		log_event(px->log, LOG_WARN,
+			  "%s: client address not allowed (--allow-client)",
+			  cl.addr);
+		proxy_send_error(&cl, x, 403,
+				 "Your address is not allowed to use this "
+				 "proxy.");
+		log_exchange(&cl, x);
+		goto put_rules;
+	}
+
+	for (;;) {
+		enum head_result got;
+
+		memset(x, 0, sizeof(*x));
+		got = read_request_head(&cl, x);
+		if (got == HEAD_CLOSE)
+			break;
+		if (got == HEAD_ERROR) {
+			log_exchange(&cl, x);
+			break;
+		}
+		describe_target(x);
+		x->bytes_received = x->head_len;
+		conn_consume(&cl.conn, x->head_len);
+		cl.requests++;
+		handle_request(&cl, x);
+		log_exchange(&cl, x);
+		if (proxy_stopping(px))
+			break;
+		if (!x->client_keep_alive)
+			break;
+	}
+put_rules:
+	rules_put(px, cl.rules);
+free_all:
+	free(cl.upstream_buf);
+	free(x);
+	free(buf);
+}
+
+void proxy_refuse_busy(struct proxy *px, int client_fd,
+		       const struct sys_addr *peer)
+{
+	struct client cl;
+	struct exchange x;
+
+	memset(&cl, 0, sizeof(cl));
+	memset(&x, 0, sizeof(x));
+	cl.px = px;
+	conn_init(&cl.conn, px->sys, client_fd, NULL, 0);
+	net_format_addr(peer, cl.addr, sizeof(cl.addr));
+	x.start_ms = sys_now_mono_ms(px->sys);
+	x.detail = "BUSY";
+	net_set_send_timeout(px->sys, client_fd, 1000);
+	proxy_send_error(&cl, &x, 503,
+			 "The proxy is serving as many clients as it may; "
+			 "try again shortly.");
+	log_exchange(&cl, &x);
+	sys_close(px->sys, client_fd);
+}

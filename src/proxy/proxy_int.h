@@ -1,0 +1,146 @@
+/*
+ * Internals of the proxy module, shared by its files (and its tests).
+ * Nothing here is visible to other modules.
+ */
+#ifndef GLASSPROXY_PROXY_INT_H
+#define GLASSPROXY_PROXY_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "glassproxy/parse.h"
+#include "glassproxy/proxy.h"
+
+#define PROXY_HEAD_MAX (64 * 1024) /* request or response head */
+#define PROXY_MAX_HEADERS 100
+#define PROXY_URL_MAX 8192
+
+/* The immutable, reference-counted rules a connection runs with. */
+struct proxy_rules {
+	int refs; /* guarded by proxy.rules_lock */
+	struct net_hosts *hosts;
+	struct filter *filter;
+	struct filter *direct;
+};
+
+struct proxy {
+	struct sys *sys;
+	struct log *log;
+	struct proxy_settings set;
+	struct net_pool *pool; /* idle upstream connections */
+	pthread_mutex_t rules_lock;
+	struct proxy_rules *rules;
+	/*
+	 * A pipe nobody reads: proxy_stop() writes one byte to it, after which
+	 * it polls readable for ever, waking every idle connection at once.
+	 */
+	int stop_pipe[2];
+	int stopping; /* guarded by rules_lock */
+};
+
+/*
+ * One side of a connection with its receive buffer: bytes [start, start +
+ * len) of buf have arrived but are not consumed yet.  The buffer is fixed
+ * (cap bytes): bodies stream through it, so memory per connection is
+ * bounded whatever the body size.
+ */
+struct conn {
+	struct sys *sys;
+	int fd;
+	char *buf;
+	size_t cap, start, len;
+	bool eof;
+};
+
+/* One request and its answer, for the access log. */
+struct exchange {
+	struct http_request req;
+	struct http_header headers[PROXY_MAX_HEADERS];
+	size_t head_len;
+	char url[PROXY_URL_MAX]; /* what the access log shows */
+	char method[32];
+	int status;              /* sent to the client, 0 before */
+	uint64_t bytes_sent, bytes_received;
+	int64_t start_ms;
+	const char *detail;
+	bool client_keep_alive;  /* the client may send another request */
+};
+
+struct client {
+	struct proxy *px;
+	struct proxy_rules *rules;
+	struct conn conn;
+	char addr[NET_ADDR_TEXT_MAX]; /* "127.0.0.1:40000" */
+	char ip[NET_ADDR_TEXT_MAX];   /* "127.0.0.1", "::1" */
+	unsigned requests;
+	char *upstream_buf; /* PROXY_UPSTREAM_BUF bytes, made on first use */
+};
+
+#define PROXY_UPSTREAM_BUF (64 * 1024)
+
+/* conn.c */
+void conn_init(struct conn *c, struct sys *sys, int fd, char *buf, size_t cap);
+/* Receive more into the buffer (compacting first); 0 at EOF, <0 error. */
+ssize_t conn_fill(struct conn *c, int timeout_ms);
+void conn_consume(struct conn *c, size_t n);
+static inline const char *conn_data(const struct conn *c)
+{
+	return c->buf + c->start;
+}
+
+/* Body framing, as a relay needs to know it. */
+struct body {
+	enum http_body kind;
+	uint64_t remaining; /* HTTP_BODY_LENGTH */
+	struct http_chunked chunked;
+	bool done;
+};
+void body_init(struct body *b, enum http_body kind, uint64_t length);
+/*
+ * Move a body from one conn to a socket: first what is buffered, then
+ * what arrives.  Stops exactly at the end of the body, leaving whatever
+ * follows in `from`.  Returns 0, or a negative code: an enum http_error for
+ * bad chunked framing, -EPIPE-style errors, -ETIMEDOUT, or -ECONNABORTED
+ * when `from` closed before the body ended.  *to_error is set when the
+ * failure was on the sending side.
+ */
+int body_relay(struct body *b, struct conn *from, int to_fd, int timeout_ms,
+	       uint64_t *moved, bool *to_error);
+
+/* respond.c */
+const char *proxy_status_reason(int status);
+/*
+ * Send a complete small response made here (error pages, status) and
+ * record it in x.  message is plain text; it is HTML-escaped.
+ */
+int proxy_send_error(struct client *cl, struct exchange *x, int status,
+		     const char *message);
+
+/* proxy.c */
+/* True when a request for host goes through the parent proxy. */
+bool proxy_use_parent(struct client *cl, const char *host);
+
+/* True when CONNECT may reach this port. */
+bool proxy_connect_port_allowed(struct client *cl, unsigned port);
+
+/* forward.c */
+/* Forward an HTTP request to its origin and relay the answer. */
+void proxy_forward(struct client *cl, struct exchange *x);
+
+/* Headers written into an outgoing head buffer. */
+struct head_writer {
+	char *buf;
+	size_t cap, len;
+	bool overflow;
+};
+void head_add(struct head_writer *w, const char *s, size_t len);
+void head_add_str(struct head_writer *w, const char *s);
+void head_add_header(struct head_writer *w, const struct http_header *h);
+/* The status (502/504) and message for a failed connect to host. */
+int proxy_connect_error(int err, const char *host, char *msg, size_t cap);
+
+/* connect.c */
+/* Open a CONNECT tunnel and relay it until both sides are done. */
+void proxy_connect(struct client *cl, struct exchange *x);
+
+#endif

@@ -1,0 +1,114 @@
+/* Responses made by the proxy itself: error pages with a short body. */
+#include <string.h>
+
+#include "glassproxy/util.h"
+#include "proxy_int.h"
+
+struct status_text {
+	int status;
+	const char *reason;
+};
+
+static const struct status_text reasons[] = {
+	{100, "Continue"},
+	{200, "OK"},
+	{400, "Bad Request"},
+	{403, "Forbidden"},
+	{404, "Not Found"},
+	{405, "Method Not Allowed"},
+	{407, "Proxy Authentication Required"},
+	{408, "Request Timeout"},
+	{411, "Length Required"},
+	{413, "Content Too Large"},
+	{414, "URI Too Long"},
+	{417, "Expectation Failed"},
+	{431, "Request Header Fields Too Large"},
+	{500, "Internal Server Error"},
+	{501, "Not Implemented"},
+	{502, "Bad Gateway"},
+	{503, "Service Unavailable"},
+	{504, "Gateway Timeout"},
+	{505, "HTTP Version Not Supported"},
+	{508, "Loop Detected"},
+};
+
+const char *proxy_status_reason(int status)
+{
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(reasons); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "Unknown";
+}
+
+/* Append text with <, >, &, " escaped; stops quietly at the end. */
+static size_t html_escape(char *dst, size_t cap, const char *text)
+{
+	size_t pos = 0;
+
+	for (const char *p = text; *p; p++) {
+		const char *rep = NULL;
+		char one[2] = {*p, '\0'};
+
+		switch (*p) {
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		default:
+			rep = one;
+		}
+		if (pos + strlen(rep) + 1 > cap)
+			break;
+		memcpy(dst + pos, rep, strlen(rep));
+		pos += strlen(rep);
+	}
+	dst[pos] = '\0';
+	return pos;
+}
+
+int proxy_send_error(struct client *cl, struct exchange *x, int status,
+		     const char *message)
+{
+	char escaped[1024], body[2048], head[512];
+	const char *reason = proxy_status_reason(status);
+	bool is_head = x->req.method.len == 4 &&
+		       memcmp(x->req.method.ptr, "HEAD", 4) == 0;
+	int body_len, head_len, rc;
+
+	html_escape(escaped, sizeof(escaped), message);
+	body_len = util_format(body, sizeof(body),
+			       "<!DOCTYPE html>\n<html><head><title>%d %s"
+			       "</title></head>\n<body><h1>%d %s</h1>\n"
+			       "<p>%s</p>\n<hr><address>%s/%s</address>"
+			       "</body></html>\n",
+			       status, reason, status, reason, escaped,
+			       PROXY_NAME, PROXY_VERSION);
+	if (body_len < 0)
+		body_len = 0;
+	head_len = util_format(head, sizeof(head),
+			       "HTTP/1.1 %d %s\r\n"
+			       "Content-Type: text/html; charset=utf-8\r\n"
+			       "Content-Length: %d\r\n"
+			       "Cache-Control: no-store\r\n"
+			       "Connection: close\r\n\r\n",
+			       status, reason, body_len);
+	if (head_len < 0)
+		return head_len;
+	x->status = status;
+	x->client_keep_alive = false;
+	rc = net_send_all(cl->px->sys, cl->conn.fd, head, (size_t)head_len);
+	if (rc == 0 && !is_head)
+		rc = net_send_all(cl->px->sys, cl->conn.fd, body,
+				  (size_t)body_len);
+	if (rc == 0)
+		x->bytes_sent += (uint64_t)head_len + (is_head ? 0 : body_len);
+	return rc;
+}

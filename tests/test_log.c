@@ -1,0 +1,613 @@
+/*
+ * Unit tests of log over the mock sys: the event and access line formats on
+ * the fake clock, level filtering, escaping of bytes that could forge a
+ * line, truncation, write errors counted and swallowed, every log_open
+ * failure path releasing what it took, and log_reopen.
+ */
+#include "sys_mock.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "glassproxy/log.h"
+#include "glassproxy/util.h"
+
+#define EVENT_PATH  "/var/log/glassproxy/events.log"
+#define ACCESS_PATH "/var/log/glassproxy/access.log"
+#define EVENT_FD    10
+#define ACCESS_FD   11
+#define STAMP	    "2023-11-14T22:13:20.123Z "
+
+/*
+ * The mock's write captures bytes but not descriptors; wrap it so a test
+ * can tell which file each line went to.
+ */
+static const struct sys_fs_ops *mock_fs;
+static struct sys_fs_ops recording_fs;
+static struct sys recording_sys;
+static int write_fds[64];
+static size_t n_writes;
+
+static ssize_t recording_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	assert_true(n_writes < UTIL_ARRAY_LEN(write_fds));
+	write_fds[n_writes++] = fd;
+	return mock_fs->write(ctx, fd, buf, len);
+}
+
+/* The mock sys with its wall clock at 2023-11-14T22:13:20.123Z. */
+static struct sys *log_sys(void)
+{
+	struct sys *mock = sys_mock();
+
+	sys_mock_set_clock(123, 1700000000);
+	mock_fs = mock->fs;
+	recording_fs = *mock->fs;
+	recording_fs.write = recording_write;
+	recording_sys = *mock;
+	recording_sys.fs = &recording_fs;
+	n_writes = 0;
+	return &recording_sys;
+}
+
+static void will_open(const char *path, int rc)
+{
+	expect_string(mock_open, path, path);
+	will_return(mock_open, rc);
+}
+
+/* Both files open at EVENT_FD and ACCESS_FD (access_path may be NULL). */
+static struct log *open_logs(struct sys *sys, const char *access_path,
+			     enum log_level level)
+{
+	struct log *log = NULL;
+
+	will_open(EVENT_PATH, EVENT_FD);
+	if (access_path)
+		will_open(access_path, ACCESS_FD);
+	assert_int_equal(log_open(sys, EVENT_PATH, access_path, level, &log),
+			 0);
+	assert_non_null(log);
+	return log;
+}
+
+/* Everything written since log_sys(), as a NUL-terminated string. */
+static const char *written(void)
+{
+	static char copy[1 << 16];
+	size_t len;
+	const char *bytes = sys_mock_written(&len);
+
+	assert_true(len < sizeof(copy));
+	memcpy(copy, bytes, len);
+	copy[len] = '\0';
+	return copy;
+}
+
+static size_t written_len(void)
+{
+	size_t len;
+
+	sys_mock_written(&len);
+	return len;
+}
+
+/* ---- formats ---- */
+
+static void test_event_line_format(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, NULL, LOG_DEBUG);
+
+	(void)state;
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_ERROR, "upstream %s refused", "127.0.0.1:9");
+	assert_string_equal(written(),
+			    STAMP "error upstream 127.0.0.1:9 refused\n");
+	assert_int_equal(n_writes, 1);
+	assert_int_equal(write_fds[0], EVENT_FD);
+	log_close(log);
+	assert_true(sys_mock_is_closed(EVENT_FD));
+}
+
+static void test_event_line_uses_the_clock_at_each_call(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, NULL, LOG_INFO);
+
+	(void)state;
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "first");
+	sys_mock_advance_ms(3600 * 1000 + 877); /* 23:13:21.000 */
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_WARN, "second %d", 2);
+	assert_string_equal(written(), STAMP "info first\n"
+					     "2023-11-14T23:13:21.000Z warn "
+					     "second 2\n");
+	log_close(log);
+}
+
+static void test_level_names(void **state)
+{
+	(void)state;
+	assert_string_equal(log_level_name(LOG_ERROR), "error");
+	assert_string_equal(log_level_name(LOG_WARN), "warn");
+	assert_string_equal(log_level_name(LOG_INFO), "info");
+	assert_string_equal(log_level_name(LOG_DEBUG), "debug");
+	assert_string_equal(log_level_name((enum log_level)4), "?");
+	assert_string_equal(log_level_name((enum log_level) - 1), "?");
+}
+
+static void test_level_filtering(void **state)
+{
+	static const struct {
+		enum log_level level;
+		const char *want;
+	} cases[] = {
+		{LOG_ERROR, STAMP "error e\n"},
+		{LOG_WARN, STAMP "error e\n" STAMP "warn w\n"},
+		{LOG_INFO, STAMP "error e\n" STAMP "warn w\n" STAMP "info i\n"},
+		{LOG_DEBUG, STAMP "error e\n" STAMP "warn w\n" STAMP
+				  "info i\n" STAMP "debug d\n"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
+		struct sys *sys = log_sys();
+		struct log *log = open_logs(sys, NULL, cases[i].level);
+
+		/* one write queued per line that must pass the filter */
+		for (size_t j = 0; j <= (size_t)cases[i].level; j++)
+			will_write(SYS_MOCK_ALL);
+		log_event(log, LOG_ERROR, "e");
+		log_event(log, LOG_WARN, "w");
+		log_event(log, LOG_INFO, "i");
+		log_event(log, LOG_DEBUG, "d");
+		log_close(log);
+		assert_string_equal(written(), cases[i].want);
+	}
+}
+
+static void test_access_line_fields(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_ERROR);
+	struct log_access e = {
+		.client = "127.0.0.1:40000",
+		.method = "GET",
+		.url = "http://h/p?q=1",
+		.status = 200,
+		.bytes_sent = 512,
+		.bytes_received = 78,
+		.duration_ms = 3,
+		.detail = "MISS",
+	};
+
+	(void)state;
+	/* the access log is written whatever the event log's level */
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	assert_string_equal(written(), STAMP "127.0.0.1:40000 GET "
+					     "http://h/p?q=1 200 512 78 3ms "
+					     "MISS\n");
+	assert_int_equal(n_writes, 1);
+	assert_int_equal(write_fds[0], ACCESS_FD);
+	log_close(log);
+	assert_true(sys_mock_is_closed(EVENT_FD));
+	assert_true(sys_mock_is_closed(ACCESS_FD));
+}
+
+static void test_access_line_large_numbers_and_missing_fields(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	struct log_access empty = {0};
+	struct log_access big = {
+		.client = "[::1]:65535",
+		.method = "CONNECT",
+		.url = "example.com:443",
+		.status = 0,
+		.bytes_sent = UINT64_MAX,
+		.bytes_received = 1ULL << 40,
+		.duration_ms = 86400000LL * 365,
+		.detail = "TUNNEL",
+	};
+
+	(void)state;
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &empty);
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &big);
+	assert_string_equal(written(),
+			    STAMP "- - - 0 0 0 0ms -\n" STAMP
+				  "[::1]:65535 CONNECT example.com:443 0 "
+				  "18446744073709551615 1099511627776 "
+				  "31536000000ms TUNNEL\n");
+	log_close(log);
+}
+
+static void test_access_goes_to_event_log_without_access_path(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, NULL, LOG_INFO);
+	struct log_access e = {.client = "127.0.0.1:40000",
+			       .method = "CONNECT",
+			       .url = "example.com:443",
+			       .status = 200,
+			       .bytes_sent = 10,
+			       .bytes_received = 20,
+			       .duration_ms = 1500,
+			       .detail = "TUNNEL"};
+
+	(void)state;
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	assert_string_equal(written(),
+			    STAMP "access 127.0.0.1:40000 CONNECT "
+				  "example.com:443 200 10 20 1500ms TUNNEL\n");
+	assert_int_equal(n_writes, 1);
+	assert_int_equal(write_fds[0], EVENT_FD);
+	log_close(log);
+}
+
+static void test_access_in_event_log_is_info_level(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, NULL, LOG_WARN);
+	struct log_access e = {.method = "GET", .status = 200};
+
+	(void)state;
+	log_access(log, &e); /* nothing queued: a write would fail */
+	assert_int_equal(written_len(), 0);
+	log_close(log);
+}
+
+static void test_event_log_on_stderr_when_no_path(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = NULL;
+
+	(void)state;
+	assert_int_equal(log_open(sys, NULL, NULL, LOG_INFO, &log), 0);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "to stderr");
+	assert_int_equal(write_fds[0], 2);
+	assert_string_equal(written(), STAMP "info to stderr\n");
+	log_close(log);
+	assert_int_equal(sys_mock_close_count(), 0); /* stderr stays open */
+}
+
+/* ---- escaping ---- */
+
+static void test_escapes_control_backslash_and_high_bytes(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	struct log_access e = {
+		.client = "127.0.0.1:40000",
+		.method = "G\tT",
+		.url = "http://h/a\r\n" STAMP "error forged\\\x7f\xff\x01",
+		.status = 400,
+		.detail = "BAD\x1b[0m",
+	};
+
+	(void)state;
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	assert_string_equal(written(), STAMP
+			    "127.0.0.1:40000 G\\x09T "
+			    "http://h/a\\x0d\\x0a" STAMP
+			    "error forged\\x5c\\x7f\\xff\\x01 400 0 0 0ms "
+			    "BAD\\x1b[0m\n");
+	assert_ptr_equal(strchr(written(), '\n'),
+			 written() + written_len() - 1);
+
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_WARN, "bad header %s", "X: a\nSet-Cookie: b");
+	assert_non_null(strstr(written(), STAMP "warn bad header "
+						"X: a\\x0aSet-Cookie: b\n"));
+	log_close(log);
+}
+
+static void test_printable_ascii_passes_unchanged(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, NULL, LOG_INFO);
+	char all[96], want[256];
+	size_t n = 0;
+
+	(void)state;
+	for (int c = 0x20; c < 0x7f; c++)
+		if (c != '\\')
+			all[n++] = (char)c;
+	all[n] = '\0';
+	util_format(want, sizeof(want), STAMP "info %s\n", all);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "%s", all);
+	assert_string_equal(written(), want);
+	log_close(log);
+}
+
+/* ---- truncation ---- */
+
+/* A line of at most LOG_LINE_MAX bytes: prefix, filler, "...\n". */
+static void assert_cut_line(const char *line, size_t len, const char *prefix,
+			    char filler)
+{
+	size_t plen = strlen(prefix);
+
+	assert_in_range(len, LOG_LINE_MAX - 8, LOG_LINE_MAX);
+	assert_memory_equal(line, prefix, plen);
+	for (size_t i = plen; i < len - 4; i++)
+		if (line[i] != filler)
+			fail_msg("byte %zu is 0x%02x", i,
+				 (unsigned char)line[i]);
+	assert_memory_equal(line + len - 4, "...\n", 4);
+}
+
+static void test_long_event_message_is_cut_with_dots(void **state)
+{
+	static char message[3 * LOG_LINE_MAX];
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, NULL, LOG_INFO);
+
+	(void)state;
+	for (size_t len = LOG_LINE_MAX - 40; len < sizeof(message) - 1;
+	     len += len < LOG_LINE_MAX + 8 ? 1 : 1000) {
+		memset(message, 'a', len);
+		message[len] = '\0';
+		sys = log_sys();
+		will_write(SYS_MOCK_ALL);
+		log_event(log, LOG_INFO, "%s", message);
+		if (strlen(STAMP "info ") + len + 1 <= LOG_LINE_MAX - 1) {
+			/* still fits whole */
+			assert_int_equal(written_len(),
+					 strlen(STAMP "info ") + len + 1);
+			continue;
+		}
+		assert_cut_line(written(), written_len(), STAMP "info ", 'a');
+	}
+	log_close(log);
+}
+
+static void test_long_url_access_line_is_cut_with_dots(void **state)
+{
+	static char url[5000];
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	struct log_access e = {.client = "127.0.0.1:40000",
+			       .method = "GET",
+			       .url = url,
+			       .status = 414,
+			       .detail = "ERROR"};
+
+	(void)state;
+	memset(url, 'u', sizeof(url) - 1);
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	assert_cut_line(written(), written_len(), STAMP "127.0.0.1:40000 GET ",
+			'u');
+	log_close(log);
+}
+
+static void test_cut_in_escapes_still_ends_with_dots(void **state)
+{
+	static char message[1100];
+	struct log *log;
+	const char *line;
+	size_t len;
+
+	(void)state;
+	log = open_logs(log_sys(), NULL, LOG_INFO);
+	memset(message, '\n', 1000);
+	message[1000] = '\0';
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "%s", message);
+	line = written();
+	len = written_len();
+	assert_in_range(len, LOG_LINE_MAX - 8, LOG_LINE_MAX);
+	assert_memory_equal(line + len - 4, "...\n", 4);
+	log_close(log);
+}
+
+static void test_long_client_field_stays_in_the_line_buffer(void **state)
+{
+	static char client[LOG_LINE_MAX + 100];
+	struct log_access e = {.client = client, .method = "GET", .url = "/"};
+	struct log *log;
+
+	(void)state;
+	log = open_logs(log_sys(), ACCESS_PATH, LOG_INFO);
+	memset(client, 'c', sizeof(client) - 1);
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	assert_cut_line(written(), written_len(), STAMP, 'c');
+	log_close(log);
+}
+
+/* ---- write errors ---- */
+
+static void test_write_errors_are_counted_not_returned(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	struct log_access e = {.method = "GET"};
+
+	(void)state;
+	assert_int_equal(log_write_errors(log), 0);
+	will_fail(mock_write, -ENOSPC);
+	log_event(log, LOG_ERROR, "disk full");
+	assert_int_equal(log_write_errors(log), 1);
+	will_fail(mock_write, -EIO);
+	log_access(log, &e);
+	assert_int_equal(log_write_errors(log), 2);
+	will_write(0); /* no progress: an error too */
+	log_event(log, LOG_ERROR, "stuck");
+	assert_int_equal(log_write_errors(log), 3);
+	will_write(5); /* a short write, then the rest */
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_ERROR, "short");
+	assert_int_equal(log_write_errors(log), 3);
+	assert_string_equal(written(), STAMP "error short\n");
+	will_write(3); /* a short write, then a failure: one error */
+	will_fail(mock_write, -EIO);
+	log_event(log, LOG_ERROR, "half");
+	assert_int_equal(log_write_errors(log), 4);
+	log_close(log);
+}
+
+/* ---- open, close, reopen ---- */
+
+static void test_open_event_failure_returns_error(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = NULL;
+
+	(void)state;
+	will_open(EVENT_PATH, -EACCES);
+	/* the access log is not even tried: nothing queued for it */
+	assert_int_equal(log_open(sys, EVENT_PATH, ACCESS_PATH, LOG_INFO, &log),
+			 -EACCES);
+	assert_null(log);
+	assert_int_equal(sys_mock_close_count(), 0);
+}
+
+static void test_open_access_failure_closes_event_log(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = NULL;
+
+	(void)state;
+	will_open(EVENT_PATH, EVENT_FD);
+	will_open(ACCESS_PATH, -ENOENT);
+	assert_int_equal(log_open(sys, EVENT_PATH, ACCESS_PATH, LOG_INFO, &log),
+			 -ENOENT);
+	assert_null(log);
+	assert_true(sys_mock_is_closed(EVENT_FD));
+	assert_int_equal(sys_mock_close_count(), 1);
+}
+
+static void test_open_access_failure_with_stderr_closes_nothing(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = NULL;
+
+	(void)state;
+	will_open(ACCESS_PATH, -EROFS);
+	assert_int_equal(log_open(sys, NULL, ACCESS_PATH, LOG_INFO, &log),
+			 -EROFS);
+	assert_null(log);
+	assert_int_equal(sys_mock_close_count(), 0);
+}
+
+static void test_reopen_swaps_descriptors(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	struct log_access e = {.method = "GET"};
+
+	(void)state;
+	will_open(EVENT_PATH, 20);
+	will_open(ACCESS_PATH, 21);
+	assert_int_equal(log_reopen(log), 0);
+	assert_true(sys_mock_is_closed(EVENT_FD));
+	assert_true(sys_mock_is_closed(ACCESS_FD));
+	assert_int_equal(sys_mock_close_count(), 2);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "after");
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	assert_int_equal(n_writes, 2);
+	assert_int_equal(write_fds[0], 20);
+	assert_int_equal(write_fds[1], 21);
+	log_close(log);
+	assert_true(sys_mock_is_closed(20));
+	assert_true(sys_mock_is_closed(21));
+	assert_int_equal(sys_mock_close_count(), 4);
+}
+
+static void test_reopen_failure_keeps_the_old_descriptor(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+
+	(void)state;
+	/* the event log cannot be reopened: both stay as they were */
+	will_open(EVENT_PATH, -EMFILE);
+	assert_int_equal(log_reopen(log), -EMFILE);
+	assert_int_equal(sys_mock_close_count(), 0);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "still here");
+	assert_int_equal(write_fds[0], EVENT_FD);
+	assert_string_equal(written(), STAMP "info still here\n");
+
+	/* the event log moves, the access log cannot: it keeps its fd */
+	will_open(EVENT_PATH, 20);
+	will_open(ACCESS_PATH, -EACCES);
+	assert_int_equal(log_reopen(log), -EACCES);
+	assert_true(sys_mock_is_closed(EVENT_FD));
+	assert_false(sys_mock_is_closed(ACCESS_FD));
+	log_close(log);
+	assert_true(sys_mock_is_closed(20));
+	assert_true(sys_mock_is_closed(ACCESS_FD));
+}
+
+static void test_reopen_with_stderr_opens_nothing(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = NULL;
+
+	(void)state;
+	assert_int_equal(log_open(sys, NULL, NULL, LOG_INFO, &log), 0);
+	assert_int_equal(log_reopen(log), 0); /* no open queued */
+	assert_int_equal(sys_mock_close_count(), 0);
+	log_close(log);
+	assert_int_equal(sys_mock_close_count(), 0);
+}
+
+static void test_null_log_is_a_no_op(void **state)
+{
+	struct log_access e = {.method = "GET"};
+
+	(void)state;
+	log_sys();
+	log_event(NULL, LOG_ERROR, "nowhere %d", 1);
+	log_access(NULL, &e);
+	log_close(NULL);
+	assert_int_equal(written_len(), 0);
+	assert_int_equal(n_writes, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_event_line_format),
+		cmocka_unit_test(test_event_line_uses_the_clock_at_each_call),
+		cmocka_unit_test(test_level_names),
+		cmocka_unit_test(test_level_filtering),
+		cmocka_unit_test(test_access_line_fields),
+		cmocka_unit_test(
+			test_access_line_large_numbers_and_missing_fields),
+		cmocka_unit_test(
+			test_access_goes_to_event_log_without_access_path),
+		cmocka_unit_test(test_access_in_event_log_is_info_level),
+		cmocka_unit_test(test_event_log_on_stderr_when_no_path),
+		cmocka_unit_test(test_escapes_control_backslash_and_high_bytes),
+		cmocka_unit_test(test_printable_ascii_passes_unchanged),
+		cmocka_unit_test(test_long_event_message_is_cut_with_dots),
+		cmocka_unit_test(test_long_url_access_line_is_cut_with_dots),
+		cmocka_unit_test(test_cut_in_escapes_still_ends_with_dots),
+		cmocka_unit_test(
+			test_long_client_field_stays_in_the_line_buffer),
+		cmocka_unit_test(test_write_errors_are_counted_not_returned),
+		cmocka_unit_test(test_open_event_failure_returns_error),
+		cmocka_unit_test(test_open_access_failure_closes_event_log),
+		cmocka_unit_test(
+			test_open_access_failure_with_stderr_closes_nothing),
+		cmocka_unit_test(test_reopen_swaps_descriptors),
+		cmocka_unit_test(test_reopen_failure_keeps_the_old_descriptor),
+		cmocka_unit_test(test_reopen_with_stderr_opens_nothing),
+		cmocka_unit_test(test_null_log_is_a_no_op),
+	};
+	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
+}
