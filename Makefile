@@ -135,7 +135,9 @@ tsan: deps-test
 		TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
 		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
 
-coverage: deps-test
+coverage:
+	@scripts/deps coverage
+	rm -f $$(find build/coverage -name '*.gcda' 2>/dev/null)
 	$(MAKE) BUILD=build/coverage OPT="-O0 -g" SAN="--coverage" unit
 	GLASSPROXY_BIN=$(abspath build/coverage/glassproxy) \
 		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -176,8 +178,19 @@ fuzz: deps-test $(FUZZ_DIR)/fuzz_parse
 	$(FUZZ_DIR)/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
 
+# Benchmarks print numbers; they are measurements, never pass/fail tests.
+bench: $(LIB)
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) bench/bench_filter.c $(LIB) $(LDLIBS) \
+		-o $(BUILD)/bench/bench_filter
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) bench/bench_tunnel.c $(LIB) $(LDLIBS) \
+		-o $(BUILD)/bench/bench_tunnel
+	$(BUILD)/bench/bench_filter
+	$(BUILD)/bench/bench_tunnel 256
+
 clean:
 	rm -rf build run
+	find coverage -type f ! -name README.md -delete
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(MOCK_OBJS:.o=.d) \
 	$(TEST_BINS:=.d)

@@ -409,3 +409,70 @@ def test_large_body_streams_through_bounded_memory(proxy, origin):
     srv.close()
     assert received == [size]
     assert peak - before < 8 * 1024, "RSS grew by %d KiB" % (peak - before)
+
+
+def test_python_http_client_with_keep_alive(proxy, origin):
+    import http.client
+    origin.handler = lambda req: (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" if req.method == "HEAD"
+                                  else ok(req.method.encode() + b" " + req.body))
+    p = proxy()
+    conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
+    for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        body = b"data" if method in ("POST", "PUT", "PATCH") else None
+        conn.request(method, origin.url("/py"), body=body)
+        resp = conn.getresponse()
+        data = resp.read()
+        assert resp.status == 200
+        if method != "HEAD":
+            assert data == method.encode() + b" " + (body or b"")
+    conn.close()
+    assert origin.connections == 1
+
+
+def test_connect_through_a_parent_proxy(proxy):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+
+    def echo_once():
+        c, _ = srv.accept()
+        with c:
+            c.sendall(c.recv(100))
+    t = threading.Thread(target=echo_once, daemon=True)
+    t.start()
+    parent = proxy(**{"via-name": "parent", "connect-ports": str(port)})
+    child = proxy(**{"parent-proxy": "127.0.0.1:%d" % parent.port, "connect-ports": str(port)})
+    with connect(child.address) as s:
+        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % port)
+        r, rest = read_response(s, method="CONNECT")
+        assert r.status == 200
+        s.sendall(b"through two proxies")
+        data = rest
+        while len(data) < 19:
+            data += s.recv(100)
+        assert data == b"through two proxies"
+    t.join(10)
+    srv.close()
+    assert "CONNECT" in parent.access_lines(1)[0]
+
+
+def test_direct_patterns_bypass_the_parent(proxy, origin, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 intranet.lab www.public.example\n")
+    parent = proxy(**{"via-name": "parent", "hosts-file": str(hosts)})
+    child = proxy(**{"parent-proxy": "127.0.0.1:%d" % parent.port, "direct": ".lab",
+                     "hosts-file": str(hosts)})
+    assert child.request(get("http://intranet.lab:%d/" % origin.port)).status == 200
+    assert child.request(get("http://www.public.example:%d/" % origin.port)).status == 200
+    lines = parent.access_lines(1)
+    assert len(lines) == 1 and "www.public.example" in lines[0]
+
+
+def test_unreachable_parent_proxy_is_502(proxy, origin):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    child = proxy(**{"parent-proxy": "127.0.0.1:%d" % holder.getsockname()[1]})
+    r = child.request(get(origin.url("/")))
+    holder.close()
+    assert r.status == 502

@@ -25,10 +25,10 @@
 #include "glassproxy/sys.h"
 #include "glassproxy/util.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE	2
 #define MAX_CONFIG_FILE (1 << 20)
-#define MAX_HOSTS_FILE (16 << 20)
-#define MAX_LIST_FILE (64 << 20)
+#define MAX_HOSTS_FILE	(16 << 20)
+#define MAX_LIST_FILE	(64 << 20)
 
 struct app {
 	struct sys *sys;
@@ -134,8 +134,8 @@ static int add_list_files(struct app *app, struct filter *f,
 	for (size_t i = 0; i < files->count; i++) {
 		char *text, line[1024];
 		size_t len;
-		int rc = sys_read_file(app->sys, files->items[i],
-				       MAX_LIST_FILE, &text, &len);
+		int rc = sys_read_file(app->sys, files->items[i], MAX_LIST_FILE,
+				       &text, &len);
 		if (rc < 0) {
 			util_format(line, sizeof(line), "%s: %s",
 				    files->items[i], strerror(-rc));
@@ -289,8 +289,9 @@ static void *signal_thread(void *arg)
 		} else if (sig == SIGUSR1) {
 			int rc = log_reopen(app->log);
 			log_event(app->log, rc < 0 ? LOG_ERROR : LOG_INFO,
-				  "SIGUSR1: %s", rc < 0 ? "log reopen failed"
-							: "logs reopened");
+				  "SIGUSR1: %s",
+				  rc < 0 ? "log reopen failed"
+					 : "logs reopened");
 		}
 	}
 }
@@ -307,8 +308,10 @@ static int settings_from_config(struct sys *sys, const struct config *cfg,
 		if (http_parse_authority(spec, strlen(spec), &parent) < 0 ||
 		    util_copy(set->parent_host, sizeof(set->parent_host),
 			      parent.host.ptr, parent.host.len) < 0) {
-			say(sys, "glassproxy: --parent-proxy: '%s' is not "
-				 "HOST:PORT\n", spec);
+			say(sys,
+			    "glassproxy: --parent-proxy: '%s' is not "
+			    "HOST:PORT\n",
+			    spec);
 			return EXIT_USAGE;
 		}
 		set->parent_port = parent.port;

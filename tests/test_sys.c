@@ -86,7 +86,8 @@ static void test_read_file_reads_in_pieces_and_closes(void **state)
 	will_read("listen ", 7);
 	will_read("127.0.0.1:0\n", 12);
 	will_read(NULL, 0);
-	assert_int_equal(sys_read_file(sys, "/etc/x.conf", 100, &text, &len), 0);
+	assert_int_equal(sys_read_file(sys, "/etc/x.conf", 100, &text, &len),
+			 0);
 	assert_int_equal(len, 19);
 	assert_string_equal(text, "listen 127.0.0.1:0\n");
 	assert_true(sys_mock_is_closed(7));
@@ -178,8 +179,10 @@ static void test_posix_resolve_ip_literals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wrapper_reports_enosys_for_missing_member),
-		cmocka_unit_test(test_mock_recv_scripts_bytes_then_error_then_eof),
+		cmocka_unit_test(
+			test_wrapper_reports_enosys_for_missing_member),
+		cmocka_unit_test(
+			test_mock_recv_scripts_bytes_then_error_then_eof),
 		cmocka_unit_test(test_send_all_loops_over_short_sends),
 		cmocka_unit_test(test_send_all_passes_errors_up),
 		cmocka_unit_test(test_write_all_rejects_zero_progress),

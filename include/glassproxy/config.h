@@ -27,13 +27,13 @@ struct config_list {
 };
 
 struct config {
-	char *listen;        /* "127.0.0.1:8080" */
-	char *config_file;   /* -c FILE, or NULL */
+	char *listen;	   /* "127.0.0.1:8080" */
+	char *config_file; /* -c FILE, or NULL */
 	char *hosts_file;
-	char *log_file;      /* NULL: standard error */
+	char *log_file;	     /* NULL: standard error */
 	char *access_log;    /* NULL: into the event log */
-	int verbosity;       /* 0 warn, 1 info (default), 2 debug */
-	bool serial;         /* one connection at a time, on the main thread */
+	int verbosity;	     /* 0 warn, 1 info (default), 2 debug */
+	bool serial;	     /* one connection at a time, on the main thread */
 	int max_connections; /* concurrent clients; over it: 503 */
 	/* timeouts, milliseconds */
 	int connect_timeout_ms;
@@ -46,9 +46,9 @@ struct config {
 	/* limits */
 	long long max_request_body; /* bytes; 0 = unlimited */
 	/* forwarding */
-	char *forwarded_for;  /* "off", "on", "delete" */
+	char *forwarded_for; /* "off", "on", "delete" */
 	char *via_name;
-	char *parent_proxy;   /* "HOST:PORT" or NULL */
+	char *parent_proxy; /* "HOST:PORT" or NULL */
 	struct config_list direct;
 	/* filter */
 	struct config_list allow, block, allow_file, block_file, allow_client;

@@ -31,14 +31,14 @@ struct log;
 
 /* One completed request or tunnel, as the access log records it. */
 struct log_access {
-	const char *client;   /* "127.0.0.1:40000" */
-	const char *method;   /* "GET", "CONNECT" */
-	const char *url;      /* absolute URL or "host:port" */
-	int status;           /* what the client got; 0 if nothing */
-	uint64_t bytes_sent;  /* to the client, head and body */
+	const char *client;	 /* "127.0.0.1:40000" */
+	const char *method;	 /* "GET", "CONNECT" */
+	const char *url;	 /* absolute URL or "host:port" */
+	int status;		 /* what the client got; 0 if nothing */
+	uint64_t bytes_sent;	 /* to the client, head and body */
 	uint64_t bytes_received; /* from the client, head and body */
 	int64_t duration_ms;
-	const char *detail;   /* "MISS", "TUNNEL", "BLOCKED", "ERROR"... */
+	const char *detail; /* "MISS", "TUNNEL", "BLOCKED", "ERROR"... */
 };
 
 /*

@@ -43,30 +43,32 @@ struct http_header {
 
 enum http_error {
 	HTTP_INCOMPLETE = -1,
-	HTTP_E_REQUEST_LINE = -2,      /* 400 malformed request line */
-	HTTP_E_METHOD = -3,            /* 400 method is not a token */
-	HTTP_E_TARGET = -4,            /* 400 request target malformed */
-	HTTP_E_VERSION = -5,           /* 400 version is not HTTP/d.d */
+	HTTP_E_REQUEST_LINE = -2,	 /* 400 malformed request line */
+	HTTP_E_METHOD = -3,		 /* 400 method is not a token */
+	HTTP_E_TARGET = -4,		 /* 400 request target malformed */
+	HTTP_E_VERSION = -5,		 /* 400 version is not HTTP/d.d */
 	HTTP_E_VERSION_UNSUPPORTED = -6, /* 505 a major version other than 1 */
-	HTTP_E_URI_TOO_LONG = -7,      /* 414 request line over the limit */
-	HTTP_E_HEAD_TOO_LARGE = -8,    /* 431 header block over the limit */
-	HTTP_E_TOO_MANY_HEADERS = -9,  /* 431 more fields than the limit */
-	HTTP_E_HEADER_SYNTAX = -10,    /* 400 bad field name, no colon */
-	HTTP_E_HEADER_VALUE = -11,     /* 400 control byte in a field value */
+	HTTP_E_URI_TOO_LONG = -7,	 /* 414 request line over the limit */
+	HTTP_E_HEAD_TOO_LARGE = -8,	 /* 431 header block over the limit */
+	HTTP_E_TOO_MANY_HEADERS = -9,	 /* 431 more fields than the limit */
+	HTTP_E_HEADER_SYNTAX = -10,	 /* 400 bad field name, no colon */
+	HTTP_E_HEADER_VALUE = -11,	 /* 400 control byte in a field value */
 	HTTP_E_SPACE_BEFORE_COLON = -12, /* 400 "Name : value" */
-	HTTP_E_OBS_FOLD = -13,         /* 400 a line starting with SP/HTAB */
-	HTTP_E_BARE_CR = -14,          /* 400 CR not followed by LF */
-	HTTP_E_CONTENT_LENGTH = -15,   /* 400 not a decimal number, overflow */
+	HTTP_E_OBS_FOLD = -13,		 /* 400 a line starting with SP/HTAB */
+	HTTP_E_BARE_CR = -14,		 /* 400 CR not followed by LF */
+	HTTP_E_CONTENT_LENGTH = -15, /* 400 not a decimal number, overflow */
 	HTTP_E_DUPLICATE_CONTENT_LENGTH = -16, /* 400 differing values */
-	HTTP_E_LENGTH_AND_CHUNKED = -17, /* 400 both CL and TE present */
-	HTTP_E_TE_NOT_CHUNKED_LAST = -18, /* 400 request TE not ending in chunked */
-	HTTP_E_TE_UNKNOWN = -19,       /* 501 a transfer coding we do not know */
-	HTTP_E_HOST_MISSING = -20,     /* 400 HTTP/1.1 request without Host */
-	HTTP_E_HOST_DUPLICATE = -21,   /* 400 more than one Host */
-	HTTP_E_STATUS_LINE = -22,      /* 502 malformed response status line */
-	HTTP_E_CHUNK_SIZE = -23,       /* 400/502 bad chunk-size line */
-	HTTP_E_CHUNK_DATA = -24,       /* 400/502 chunk data not followed by CRLF */
-	HTTP_E_CHUNK_TOO_LARGE = -25,  /* 400/502 chunk-ext or trailers too long */
+	HTTP_E_LENGTH_AND_CHUNKED = -17,       /* 400 both CL and TE present */
+	HTTP_E_TE_NOT_CHUNKED_LAST =
+		-18,		     /* 400 request TE not ending in chunked */
+	HTTP_E_TE_UNKNOWN = -19,     /* 501 a transfer coding we do not know */
+	HTTP_E_HOST_MISSING = -20,   /* 400 HTTP/1.1 request without Host */
+	HTTP_E_HOST_DUPLICATE = -21, /* 400 more than one Host */
+	HTTP_E_STATUS_LINE = -22,    /* 502 malformed response status line */
+	HTTP_E_CHUNK_SIZE = -23,     /* 400/502 bad chunk-size line */
+	HTTP_E_CHUNK_DATA = -24, /* 400/502 chunk data not followed by CRLF */
+	HTTP_E_CHUNK_TOO_LARGE =
+		-25, /* 400/502 chunk-ext or trailers too long */
 };
 
 /* The status a proxy answers a client with for a request-side error. */
@@ -77,8 +79,8 @@ const char *http_error_reason(int err);
 /* Limits; a zeroed field takes the default given beside it. */
 struct http_limits {
 	size_t max_request_line; /* 8192: longer gives HTTP_E_URI_TOO_LONG */
-	size_t max_head;         /* 65536: whole head, request line included */
-	size_t max_headers;      /* 100: more gives HTTP_E_TOO_MANY_HEADERS */
+	size_t max_head;	 /* 65536: whole head, request line included */
+	size_t max_headers;	 /* 100: more gives HTTP_E_TOO_MANY_HEADERS */
 };
 
 enum http_target_form {
@@ -92,17 +94,17 @@ enum http_target_form {
 struct http_url {
 	struct http_slice scheme;   /* "http", as written; empty if absent */
 	struct http_slice userinfo; /* "user:pw" before '@'; empty if absent */
-	struct http_slice host;     /* without brackets for IPv6 literals */
-	uint16_t port;              /* explicit, else the scheme's default */
+	struct http_slice host;	    /* without brackets for IPv6 literals */
+	uint16_t port;		    /* explicit, else the scheme's default */
 	bool port_explicit;
-	bool host_is_ipv6;          /* it was written as "[...]" */
-	struct http_slice path;     /* path and query, "/" when empty;
+	bool host_is_ipv6;	/* it was written as "[...]" */
+	struct http_slice path; /* path and query, "/" when empty;
 				       the fragment is never included */
 };
 
 /* How the body of a message is delimited (RFC 9112 section 6.3). */
 enum http_body {
-	HTTP_BODY_NONE,       /* no body at all */
+	HTTP_BODY_NONE,	      /* no body at all */
 	HTTP_BODY_LENGTH,     /* exactly content_length bytes */
 	HTTP_BODY_CHUNKED,    /* chunked coding: use struct http_chunked */
 	HTTP_BODY_UNTIL_CLOSE /* responses only: until the origin closes */
@@ -111,9 +113,9 @@ enum http_body {
 struct http_request {
 	struct http_slice method;
 	struct http_slice target; /* as written */
-	int minor_version;        /* 0 or 1 (the major version is always 1) */
+	int minor_version;	  /* 0 or 1 (the major version is always 1) */
 	enum http_target_form form;
-	struct http_url url;      /* parsed from target (all forms) */
+	struct http_url url; /* parsed from target (all forms) */
 	/* in: the capacity of headers[]; out: the number of fields */
 	struct http_header *headers;
 	size_t num_headers;
@@ -140,7 +142,7 @@ struct http_response {
 	int status; /* 100..999 */
 	struct http_slice reason;
 	struct http_header *headers; /* in: array, out: fields */
-	size_t num_headers;          /* in: capacity, out: count */
+	size_t num_headers;	     /* in: capacity, out: count */
 	enum http_body body;
 	uint64_t content_length;
 	bool keep_alive; /* the origin allows reuse of the connection */
@@ -207,7 +209,7 @@ struct http_chunked {
 	uint64_t remaining;   /* data bytes left in the current chunk */
 	size_t line_len;      /* bytes of the current size or trailer line */
 	size_t trailer_bytes; /* bytes of trailer section so far */
-	bool done;            /* the last chunk and trailers have ended */
+	bool done;	      /* the last chunk and trailers have ended */
 };
 
 /*

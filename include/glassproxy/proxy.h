@@ -27,24 +27,24 @@
 #include "glassproxy/sys.h"
 
 #define PROXY_VERSION "0.1.0"
-#define PROXY_NAME "glassproxy"
+#define PROXY_NAME    "glassproxy"
 
 /* What to do with X-Forwarded-For and Forwarded (RFC 7239). */
 enum proxy_forwarded {
-	PROXY_FORWARDED_OFF,    /* pass on what the client sent, add nothing */
-	PROXY_FORWARDED_ON,     /* append the client's address to both */
+	PROXY_FORWARDED_OFF,	/* pass on what the client sent, add nothing */
+	PROXY_FORWARDED_ON,	/* append the client's address to both */
 	PROXY_FORWARDED_DELETE, /* strip both: the origin learns nothing */
 };
 
 struct proxy_settings {
-	int connect_timeout_ms;     /* connecting to an origin: 504 after */
-	int response_timeout_ms;    /* origin silent this long: 504 */
-	int request_timeout_ms;     /* a client's whole request head: 408 */
-	int client_idle_timeout_ms; /* between keep-alive requests */
-	int tunnel_idle_timeout_ms; /* CONNECT tunnel without traffic */
-	uint64_t max_request_body;  /* 0: no limit; else 413 above it */
+	int connect_timeout_ms;	      /* connecting to an origin: 504 after */
+	int response_timeout_ms;      /* origin silent this long: 504 */
+	int request_timeout_ms;	      /* a client's whole request head: 408 */
+	int client_idle_timeout_ms;   /* between keep-alive requests */
+	int tunnel_idle_timeout_ms;   /* CONNECT tunnel without traffic */
+	uint64_t max_request_body;    /* 0: no limit; else 413 above it */
 	int upstream_idle_timeout_ms; /* pooled idle origin connections */
-	size_t max_idle_upstream;   /* pooled idle connections, all origins */
+	size_t max_idle_upstream;     /* pooled idle connections, all origins */
 	enum proxy_forwarded forwarded;
 	/* The received-by name in Via; a request already naming it is a loop. */
 	char via_name[64];
@@ -62,8 +62,8 @@ void proxy_free(struct proxy *px);
 /* What a rules snapshot holds; the proxy takes ownership of all of it. */
 struct proxy_rules_spec {
 	struct net_hosts *hosts; /* the hosts file; may be NULL */
-	struct filter *filter;   /* allow/block, clients, CONNECT ports */
-	struct filter *direct;   /* hosts that bypass the parent; may be NULL */
+	struct filter *filter;	 /* allow/block, clients, CONNECT ports */
+	struct filter *direct;	 /* hosts that bypass the parent; may be NULL */
 };
 
 /*

@@ -47,7 +47,8 @@ struct sys_net_ops {
 	/* On a non-blocking socket may return -EINPROGRESS. */
 	int (*connect)(void *ctx, int fd, const struct sys_addr *addr);
 	ssize_t (*recv)(void *ctx, int fd, void *buf, size_t len, int flags);
-	ssize_t (*send)(void *ctx, int fd, const void *buf, size_t len, int flags);
+	ssize_t (*send)(void *ctx, int fd, const void *buf, size_t len,
+			int flags);
 	/* Linux splice(2) between a socket and a pipe; flags are SPLICE_F_*. */
 	ssize_t (*splice)(void *ctx, int fd_in, int fd_out, size_t len,
 			  unsigned int flags);
@@ -110,16 +111,15 @@ int sys_listen(struct sys *s, int fd, int backlog);
 int sys_accept(struct sys *s, int fd, struct sys_addr *peer);
 int sys_connect(struct sys *s, int fd, const struct sys_addr *addr);
 ssize_t sys_recv(struct sys *s, int fd, void *buf, size_t len, int flags);
-ssize_t sys_send(struct sys *s, int fd, const void *buf, size_t len,
-		 int flags);
+ssize_t sys_send(struct sys *s, int fd, const void *buf, size_t len, int flags);
 ssize_t sys_splice(struct sys *s, int fd_in, int fd_out, size_t len,
 		   unsigned int flags);
 int sys_pipe(struct sys *s, int fds[2]);
 int sys_shutdown(struct sys *s, int fd, int how);
 int sys_close(struct sys *s, int fd);
 int sys_poll(struct sys *s, struct pollfd *fds, nfds_t nfds, int timeout_ms);
-int sys_setsockopt(struct sys *s, int fd, int level, int name,
-		   const void *val, socklen_t len);
+int sys_setsockopt(struct sys *s, int fd, int level, int name, const void *val,
+		   socklen_t len);
 int sys_getsockopt(struct sys *s, int fd, int level, int name, void *val,
 		   socklen_t *len);
 int sys_getsockname(struct sys *s, int fd, struct sys_addr *out);

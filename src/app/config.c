@@ -39,7 +39,7 @@ struct opt {
 };
 
 #define F(member) offsetof(struct config, member)
-#define DAY_MS (24LL * 3600 * 1000)
+#define DAY_MS	  (24LL * 3600 * 1000)
 
 static const struct opt options[] = {
 	{"listen", 'l', OPT_STRING, F(listen), "127.0.0.1:8080", 0, 0,
@@ -72,14 +72,14 @@ static const struct opt options[] = {
 	 "15s", 1, DAY_MS, "TIME", "idle client keep-alive connections"},
 	{"upstream-idle-timeout", 0, OPT_DURATION, F(upstream_idle_timeout_ms),
 	 "30s", 1, DAY_MS, "TIME", "idle pooled connections to origins"},
-	{"max-idle-upstream", 0, OPT_INT, F(max_idle_upstream), "64", 0,
-	 65536, "N", "idle origin connections kept for reuse (0: none)"},
+	{"max-idle-upstream", 0, OPT_INT, F(max_idle_upstream), "64", 0, 65536,
+	 "N", "idle origin connections kept for reuse (0: none)"},
 	{"shutdown-grace", 0, OPT_DURATION, F(shutdown_grace_ms), "10s", 0,
 	 DAY_MS, "TIME", "how long in-flight requests may finish at exit"},
 	{"max-request-body", 0, OPT_SIZE, F(max_request_body), "0", 0,
 	 INT64_MAX, "SIZE", "largest request body (413 above; 0: no limit)"},
-	{"forwarded-for", 0, OPT_STRING, F(forwarded_for), "off", 0, 0,
-	 "MODE", "X-Forwarded-For/Forwarded: off, on (append), delete"},
+	{"forwarded-for", 0, OPT_STRING, F(forwarded_for), "off", 0, 0, "MODE",
+	 "X-Forwarded-For/Forwarded: off, on (append), delete"},
 	{"via-name", 0, OPT_STRING, F(via_name), "glassproxy", 0, 0, "NAME",
 	 "this proxy's name in Via (distinct per proxy in a chain)"},
 	{"parent-proxy", 0, OPT_STRING, F(parent_proxy), NULL, 0, 0,
@@ -135,8 +135,8 @@ struct unit {
 	long long factor;
 };
 
-static int parse_scaled(const char *s, const struct unit *units,
-			long long max, long long *out)
+static int parse_scaled(const char *s, const struct unit *units, long long max,
+			long long *out)
 {
 	size_t digits = 0, len = strlen(s);
 	uint64_t v;
@@ -156,13 +156,12 @@ static int parse_scaled(const char *s, const struct unit *units,
 	return -EINVAL;
 }
 
-static const struct unit duration_units[] = {
-	{"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}, {"h", 3600000},
-	{NULL, 0}};
+static const struct unit duration_units[] = {{"", 1000},     {"s", 1000},
+					     {"ms", 1},	     {"m", 60000},
+					     {"h", 3600000}, {NULL, 0}};
 static const struct unit size_units[] = {
-	{"", 1},	  {"k", 1024},	     {"K", 1024},
-	{"m", 1 << 20},	  {"M", 1 << 20},    {"g", 1LL << 30},
-	{"G", 1LL << 30}, {NULL, 0}};
+	{"", 1},	{"k", 1024},	  {"K", 1024},	    {"m", 1 << 20},
+	{"M", 1 << 20}, {"g", 1LL << 30}, {"G", 1LL << 30}, {NULL, 0}};
 
 static int parse_bool(const char *s, bool *out)
 {
@@ -184,8 +183,8 @@ static int parse_bool(const char *s, bool *out)
 
 static int list_append(struct config_list *list, const char *value)
 {
-	char **bigger = realloc(list->items,
-				(list->count + 1) * sizeof(*list->items));
+	char **bigger =
+		realloc(list->items, (list->count + 1) * sizeof(*list->items));
 	char *copy;
 
 	if (!bigger)
@@ -274,9 +273,9 @@ static int set_option(struct config *cfg, const struct opt *o,
 		return list_append((struct config_list *)m, value);
 	case OPT_VERBOSE:
 		if (value) {
-			rc = parse_scaled(value,
-					  (const struct unit[]){{"", 1}, {0, 0}},
-					  2, &n);
+			rc = parse_scaled(
+				value, (const struct unit[]){{"", 1}, {0, 0}},
+				2, &n);
 			if (rc < 0) {
 				util_format(why, whylen,
 					    "'%s' is not 0, 1 or 2", value);
@@ -312,7 +311,8 @@ int config_init(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		const struct opt *o = &options[i];
-		if (o->def && set_option(cfg, o, o->def, why, sizeof(why)) < 0) {
+		if (o->def &&
+		    set_option(cfg, o, o->def, why, sizeof(why)) < 0) {
 			config_free(cfg);
 			return -ENOMEM; /* the table's defaults are valid */
 		}
@@ -427,8 +427,9 @@ const char *config_find_file_arg(int argc, char **argv)
 			for (const char *p = argv[i] + 1; *p; p++) {
 				if (*p == 'c')
 					return p[1] ? p + 1
-						    : (i + 1 < argc ? argv[i + 1]
-								    : NULL);
+						    : (i + 1 < argc
+							       ? argv[i + 1]
+							       : NULL);
 				if (*p != 'v' && *p != 'q' && *p != 'h' &&
 				    *p != 'V')
 					break;
@@ -454,11 +455,10 @@ int config_apply_args(struct config *cfg, int argc, char **argv, char *err,
 	*s++ = ':'; /* report a missing argument as ':' */
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		const struct opt *o = &options[i];
-		longopts[i] = (struct option){o->name,
-					      takes_argument(o)
-						      ? required_argument
-						      : no_argument,
-					      NULL, 256 + (int)i};
+		longopts[i] = (struct option){
+			o->name,
+			takes_argument(o) ? required_argument : no_argument,
+			NULL, 256 + (int)i};
 		if (o->short_name) {
 			*s++ = o->short_name;
 			if (takes_argument(o))

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WORKER_STACK (512 * 1024) /* the request path keeps big buffers on
+#define WORKER_STACK                                                           \
+	(512 * 1024) /* the request path keeps big buffers on
 				     the heap, so a small stack is plenty */
 
 struct worker_slot {
@@ -46,8 +47,7 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 	srv->log = log;
 	srv->px = px;
 	srv->opts = *opts;
-	srv->slots = calloc((size_t)opts->max_connections,
-			    sizeof(*srv->slots));
+	srv->slots = calloc((size_t)opts->max_connections, sizeof(*srv->slots));
 	if (!srv->slots) {
 		rc = -ENOMEM;
 		goto free_srv;

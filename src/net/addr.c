@@ -108,8 +108,7 @@ uint16_t net_addr_port(const struct sys_addr *addr)
 }
 
 /* Fill *out from an IP literal; 0 on success, -EINVAL if not a literal. */
-int net_addr_from_literal(const char *host, uint16_t port,
-			  struct sys_addr *out)
+int net_addr_from_literal(const char *host, uint16_t port, struct sys_addr *out)
 {
 	struct sockaddr_in *in = (struct sockaddr_in *)&out->ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->ss;

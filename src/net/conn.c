@@ -118,8 +118,7 @@ int net_connect_host(struct sys *sys, const struct net_hosts *hosts,
 	return rc;
 }
 
-ssize_t net_recv(struct sys *sys, int fd, void *buf, size_t len,
-		 int timeout_ms)
+ssize_t net_recv(struct sys *sys, int fd, void *buf, size_t len, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	int64_t deadline = sys_now_mono_ms(sys) + timeout_ms;
@@ -127,7 +126,8 @@ ssize_t net_recv(struct sys *sys, int fd, void *buf, size_t len,
 	if (timeout_ms >= 0) {
 		for (;;) {
 			int64_t left = deadline - sys_now_mono_ms(sys);
-			int rc = sys_poll(sys, &pfd, 1, left > 0 ? (int)left : 0);
+			int rc = sys_poll(sys, &pfd, 1,
+					  left > 0 ? (int)left : 0);
 
 			if (rc < 0)
 				return rc;

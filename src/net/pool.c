@@ -120,7 +120,8 @@ void net_pool_put(struct net_pool *pool, const char *key, int fd)
 	if (pool->count == pool->max_idle) {
 		size_t oldest = 0;
 		for (size_t i = 1; i < pool->count; i++)
-			if (pool->idle[i].since_ms < pool->idle[oldest].since_ms)
+			if (pool->idle[i].since_ms <
+			    pool->idle[oldest].since_ms)
 				oldest = i;
 		evicted = remove_at(pool, oldest);
 	}

@@ -142,8 +142,8 @@ void proxy_connect(struct client *cl, struct exchange *x)
 	x->bytes_sent += sizeof(established) - 1;
 	/* Origin bytes that came in behind the parent's 200 go first. */
 	if (up.len > 0) {
-		if (net_send_all(px->sys, cl->conn.fd, conn_data(&up),
-				 up.len) < 0) {
+		if (net_send_all(px->sys, cl->conn.fd, conn_data(&up), up.len) <
+		    0) {
 			x->detail = "CLIENT-GONE";
 			sys_close(px->sys, fd);
 			return;
@@ -159,9 +159,8 @@ void proxy_connect(struct client *cl, struct exchange *x)
 	conn_consume(&cl->conn, cl->conn.len);
 	x->bytes_sent += stats.origin_to_client;
 	x->bytes_received += stats.client_to_origin;
-	x->detail = stats.end == TUNNEL_END_CLOSED
-			    ? "TUNNEL"
-			    : tunnel_end_name(stats.end);
+	x->detail = stats.end == TUNNEL_END_CLOSED ? "TUNNEL"
+						   : tunnel_end_name(stats.end);
 	if (stats.end != TUNNEL_END_CLOSED)
 		log_event(px->log, LOG_INFO,
 			  "%s CONNECT %s: tunnel ended: %s after %lld ms",

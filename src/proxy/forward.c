@@ -53,7 +53,7 @@ static bool method_is(const struct http_request *r, const char *m)
 /* RFC 9110 section 9.2.2: a request that can safely be sent twice. */
 static bool is_idempotent(const struct http_request *r)
 {
-	static const char *const methods[] = {"GET",	 "HEAD", "OPTIONS",
+	static const char *const methods[] = {"GET",   "HEAD", "OPTIONS",
 					      "TRACE", "PUT",  "DELETE"};
 
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(methods); i++)
@@ -67,8 +67,8 @@ static bool is_idempotent(const struct http_request *r)
  * but glassproxy forwards chunked bodies as they are, so the field stays
  * whenever the body passes through in that framing (keep_te).
  */
-static bool copy_field(const struct http_header *h, const struct http_header *all,
-		       size_t n, bool keep_te)
+static bool copy_field(const struct http_header *h,
+		       const struct http_header *all, size_t n, bool keep_te)
 {
 	if (keep_te && http_name_is(h->name, "transfer-encoding"))
 		return true;
@@ -100,8 +100,8 @@ static bool via_names_us(struct proxy *px, const struct http_header *h,
 				const char *name = sp + 1, *name_end = name;
 				while (name_end < elem_end && *name_end != ' ')
 					name_end++;
-				if (util_ieq(name, (size_t)(name_end - name), us,
-					     strlen(us)))
+				if (util_ieq(name, (size_t)(name_end - name),
+					     us, strlen(us)))
 					return true;
 			}
 			p = comma ? comma + 1 : end;
@@ -173,8 +173,8 @@ static int build_request_head(struct client *cl, const struct exchange *x,
 				r->body == HTTP_BODY_CHUNKED))
 			continue;
 		if (hops > 0 && http_name_is(h->name, "max-forwards")) {
-			util_format(line, sizeof(line), "Max-Forwards: %lld\r\n",
-				    hops - 1);
+			util_format(line, sizeof(line),
+				    "Max-Forwards: %lld\r\n", hops - 1);
 			head_add_str(w, line);
 			continue;
 		}
@@ -211,8 +211,7 @@ static int build_response_head(struct proxy *px,
 	head_add(w, res->reason.ptr, res->reason.len);
 	head_add_str(w, "\r\n");
 	for (size_t i = 0; i < res->num_headers; i++)
-		if (copy_field(&res->headers[i], res->headers,
-			       res->num_headers,
+		if (copy_field(&res->headers[i], res->headers, res->num_headers,
 			       res->body == HTTP_BODY_CHUNKED && !dechunk))
 			head_add_header(w, &res->headers[i]);
 	add_via(px, w, res->minor_version);
@@ -309,8 +308,8 @@ static int relay_dechunked(struct conn *up, struct body *b, int client_fd,
 /* How a forwarding attempt ended, for the connection it used. */
 enum outcome {
 	OUTCOME_REUSABLE, /* the upstream connection is clean: pool it */
-	OUTCOME_CLOSE,    /* close the upstream connection */
-	OUTCOME_RETRY,    /* a reused connection was dead: try a new one */
+	OUTCOME_CLOSE,	  /* close the upstream connection */
+	OUTCOME_RETRY,	  /* a reused connection was dead: try a new one */
 };
 
 /*
@@ -337,9 +336,10 @@ static int read_response_head(struct client *cl, struct exchange *x,
 		if (rc > 0)
 			return rc;
 		if (rc != HTTP_INCOMPLETE) {
-			util_format(msg, cap,
-				    "The origin sent a malformed response (%s).",
-				    http_error_reason(rc));
+			util_format(
+				msg, cap,
+				"The origin sent a malformed response (%s).",
+				http_error_reason(rc));
 			return -502;
 		}
 		ssize_t got = conn_fill(up, timeout);
@@ -351,7 +351,8 @@ static int read_response_head(struct client *cl, struct exchange *x,
 		}
 		if (got > 0)
 			continue;
-		*nothing_came = up->len == 0 && (got == 0 || got == -ECONNRESET);
+		*nothing_came =
+			up->len == 0 && (got == 0 || got == -ECONNRESET);
 		if (got == 0)
 			util_format(msg, cap,
 				    "The origin closed the connection without "
@@ -508,8 +509,8 @@ static bool await_continue(struct client *cl, struct exchange *x,
 	char msg[256], *head;
 	int head_len;
 
-	if (cl->conn.len > 0 || sys_poll(px->sys, p, 2,
-					 px->set.response_timeout_ms) <= 0 ||
+	if (cl->conn.len > 0 ||
+	    sys_poll(px->sys, p, 2, px->set.response_timeout_ms) <= 0 ||
 	    !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
 		return true;
 	head_len = read_response_head(cl, x, up, &res, headers, msg,
@@ -547,7 +548,8 @@ static void answer_here(struct client *cl, struct exchange *x)
 		head_add_str(&w, r->minor_version ? " HTTP/1.1\r\n"
 						  : " HTTP/1.0\r\n");
 		for (size_t i = 0; i < r->num_headers; i++)
-			if (!http_name_is(r->headers[i].name, "authorization") &&
+			if (!http_name_is(r->headers[i].name,
+					  "authorization") &&
 			    !http_name_is(r->headers[i].name,
 					  "proxy-authorization") &&
 			    !http_name_is(r->headers[i].name, "cookie"))
@@ -555,12 +557,12 @@ static void answer_here(struct client *cl, struct exchange *x)
 		head_add_str(&w, "\r\n");
 	}
 	if (w.len)
-		n = util_format(head, sizeof(head),
-				"HTTP/1.1 200 OK\r\nContent-Type: message/http\r\n"
-				"Content-Length: %zu\r\nVia: 1.1 %s\r\n%s\r\n",
-				w.len, cl->px->set.via_name,
-				x->client_keep_alive ? ""
-						     : "Connection: close\r\n");
+		n = util_format(
+			head, sizeof(head),
+			"HTTP/1.1 200 OK\r\nContent-Type: message/http\r\n"
+			"Content-Length: %zu\r\nVia: 1.1 %s\r\n%s\r\n",
+			w.len, cl->px->set.via_name,
+			x->client_keep_alive ? "" : "Connection: close\r\n");
 	else
 		n = util_format(head, sizeof(head),
 				"HTTP/1.1 200 OK\r\nAllow: %s\r\n"
@@ -580,9 +582,8 @@ static void answer_here(struct client *cl, struct exchange *x)
 }
 
 /* Everything about one attempt on one upstream connection. */
-static enum outcome forward_once(struct client *cl, struct exchange *x,
-				 int fd, bool reused, const char *host,
-				 bool to_parent)
+static enum outcome forward_once(struct client *cl, struct exchange *x, int fd,
+				 bool reused, const char *host, bool to_parent)
 {
 	struct proxy *px = cl->px;
 	bool may_retry = reused && is_idempotent(&x->req) &&
@@ -722,8 +723,8 @@ void proxy_forward(struct client *cl, struct exchange *x)
 					      dest_host, dest_port,
 					      px->set.connect_timeout_ms, NULL);
 			if (fd < 0) {
-				int status = proxy_connect_error(fd, dest_host, msg,
-							   sizeof(msg));
+				int status = proxy_connect_error(
+					fd, dest_host, msg, sizeof(msg));
 				log_event(px->log, LOG_WARN, "%s %s: %s",
 					  cl->addr, x->url, msg);
 				x->detail = "ERROR";

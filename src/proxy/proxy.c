@@ -63,8 +63,8 @@ bool proxy_use_parent(struct client *cl, const char *host)
 	if (cl->px->set.parent_host[0] == '\0')
 		return false;
 	return !cl->rules->direct ||
-	       filter_check_host(cl->rules->direct, host, strlen(host),
-				 NULL) != FILTER_ALLOW;
+	       filter_check_host(cl->rules->direct, host, strlen(host), NULL) !=
+		       FILTER_ALLOW;
 }
 
 /*
@@ -238,8 +238,7 @@ enum head_result { HEAD_OK, HEAD_CLOSE, HEAD_ERROR };
  * idle too long) between requests, nothing to answer.  HEAD_ERROR: an
  * error response has been sent.
  */
-static enum head_result read_request_head(struct client *cl,
-					  struct exchange *x)
+static enum head_result read_request_head(struct client *cl, struct exchange *x)
 {
 	struct proxy *px = cl->px;
 	int64_t deadline = 0;
@@ -269,7 +268,8 @@ static enum head_result read_request_head(struct client *cl,
 		}
 
 		int timeout;
-		if (cl->conn.len == 0 && (cl->requests > 0 || proxy_stopping(px))) {
+		if (cl->conn.len == 0 &&
+		    (cl->requests > 0 || proxy_stopping(px))) {
 			/* Between requests: the keep-alive idle timeout. */
 			if (!wait_next_request(px, cl->conn.fd))
 				return HEAD_CLOSE;
@@ -285,8 +285,8 @@ static enum head_result read_request_head(struct client *cl,
 		ssize_t got = conn_fill(&cl->conn, timeout);
 		if (got > 0)
 			continue;
-		if (cl->conn.len == 0 && (got == 0 || got == -ETIMEDOUT ||
-					  got == -ECONNRESET))
+		if (cl->conn.len == 0 &&
+		    (got == 0 || got == -ETIMEDOUT || got == -ECONNRESET))
 			return HEAD_CLOSE; /* a quiet goodbye */
 		if (got == -ETIMEDOUT) {
 			x->detail = "TIMEOUT";

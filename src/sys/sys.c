@@ -73,8 +73,8 @@ int sys_poll(struct sys *s, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 	return CALL(net, poll, fds, nfds, timeout_ms);
 }
 
-int sys_setsockopt(struct sys *s, int fd, int level, int name,
-		   const void *val, socklen_t len)
+int sys_setsockopt(struct sys *s, int fd, int level, int name, const void *val,
+		   socklen_t len)
 {
 	return CALL(net, setsockopt, fd, level, name, val, len);
 }

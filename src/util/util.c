@@ -132,6 +132,6 @@ int util_format_http_date(time_t t, char *dst, size_t cap)
 
 	civil_from_time(t, &c);
 	return util_format(dst, cap, "%s, %02u %s %04d %02u:%02u:%02u GMT",
-			   days[c.weekday], c.day, months[c.month - 1],
-			   c.year, c.hour, c.minute, c.second);
+			   days[c.weekday], c.day, months[c.month - 1], c.year,
+			   c.hour, c.minute, c.second);
 }

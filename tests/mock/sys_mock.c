@@ -12,7 +12,7 @@
 #include <netinet/in.h>
 
 #define CAPTURE_MAX (1u << 20)
-#define MAX_CLOSED 256
+#define MAX_CLOSED  256
 
 struct capture {
 	char bytes[CAPTURE_MAX];

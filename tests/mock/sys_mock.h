@@ -88,7 +88,7 @@ void sys_mock_set_poll_delay_ms(int64_t ms);
 		if ((ssize_t)(n) > 0)                                          \
 			will_return(mock_read, (data));                        \
 	} while (0)
-#define will_send(n) will_return(mock_send, (ssize_t)(n))
+#define will_send(n)  will_return(mock_send, (ssize_t)(n))
 #define will_write(n) will_return(mock_write, (ssize_t)(n))
 #define will_poll2(rc, revents0, revents1)                                     \
 	do {                                                                   \
