@@ -90,6 +90,14 @@ class Proxy:
     def access(self):
         return self.access_log.read_text(errors="replace") if self.access_log.exists() else ""
 
+    def wait_event(self, text, timeout=10):
+        """Wait until the event log mentions text (a reload, a reopen: things
+        the proxy does after a signal, on its own thread)."""
+        deadline = time.monotonic() + timeout * SLOW
+        while text not in self.events():
+            assert time.monotonic() < deadline, "no %r in the event log:\n%s" % (text, self.events())
+            time.sleep(0.01)
+
     def access_lines(self, expect=None, timeout=5):
         """The access log's lines; with expect, waits until there are that many
         (the log line is written just after the response, so a client can see

@@ -46,6 +46,9 @@ class EchoOrigin:
                     self.received.append(data)
                 return
             if self.behaviour == "reset":
+                # Reset only once the tunnel carries data: a reset before
+                # that would be a failed connect (502), another test.
+                c.recv(1)
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                 return
             got = b""
@@ -204,6 +207,7 @@ def test_origin_reset_closes_the_tunnel(proxy, echo):
     p = proxy(**ALL_PORTS)
     s, r, rest = open_tunnel(p, e.port)
     assert r.status == 200
+    s.sendall(b"x")
     try:
         assert read_all(s) == b""
     except ConnectionResetError:

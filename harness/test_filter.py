@@ -110,10 +110,7 @@ def test_sighup_reload_changes_the_verdict_without_dropping_a_connection(proxy, 
     assert r.status == 200
     lists.write_text("127.0.0.1\n")
     p.signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while "reloaded" not in p.events() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "reloaded" in p.events()
+    p.wait_event("reloaded")
     assert p.request(get(origin.url("/after"))).status == 403   # new connection: new rules
     s.sendall(get(origin.url("/in-flight")))
     r, _ = read_response(s, rest)                                # old connection: old rules
@@ -127,9 +124,7 @@ def test_failed_reload_keeps_the_old_rules(proxy, origin, tmp_path):
     p = proxy(**{"block-file": str(lists)})
     lists.write_text("a..b\n")
     p.signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while "reload failed" not in p.events() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    p.wait_event("reload failed")
     assert "%s:1:" % lists in p.events()
     assert p.request(get(origin.url("/"))).status == 403
 

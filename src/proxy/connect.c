@@ -84,9 +84,7 @@ void proxy_connect(struct client *cl, struct exchange *x)
 	struct tunnel_opts opts;
 	struct tunnel_stats stats;
 	char host[256], msg[512];
-	const char *dest_host;
-	uint16_t dest_port;
-	bool to_parent;
+	struct route route;
 	struct conn up;
 	int fd, rc, status;
 
@@ -106,25 +104,16 @@ void proxy_connect(struct client *cl, struct exchange *x)
 		proxy_send_error(cl, x, 403, msg);
 		return;
 	}
-	if (!cl->upstream_buf) {
-		cl->upstream_buf = malloc(PROXY_UPSTREAM_BUF);
-		if (!cl->upstream_buf) {
-			proxy_send_error(cl, x, 500, "Out of memory.");
-			return;
-		}
-	}
-
-	to_parent = proxy_use_parent(cl, host);
-	dest_host = to_parent ? px->set.parent_host : host;
-	dest_port = to_parent ? px->set.parent_port : u->port;
-	fd = net_connect_host(px->sys, cl->rules->hosts, dest_host, dest_port,
+	if (!proxy_route(cl, x, host, u->port, &route))
+		return;
+	fd = net_connect_host(px->sys, cl->rules->hosts, route.host, route.port,
 			      px->set.connect_timeout_ms, NULL);
 	if (fd < 0) {
-		status = proxy_connect_error(fd, dest_host, msg, sizeof(msg));
+		status = proxy_connect_error(fd, route.host, msg, sizeof(msg));
 		goto refuse;
 	}
 	conn_init(&up, px->sys, fd, cl->upstream_buf, PROXY_UPSTREAM_BUF);
-	if (to_parent) {
+	if (route.via_parent) {
 		net_set_send_timeout(px->sys, fd, px->set.response_timeout_ms);
 		status = connect_via_parent(cl, x, &up, msg, sizeof(msg));
 		if (status != 0)

@@ -685,9 +685,7 @@ void proxy_forward(struct client *cl, struct exchange *x)
 	struct proxy *px = cl->px;
 	const struct http_url *u = &x->req.url;
 	char host[256], msg[512], key[NET_POOL_KEY_MAX];
-	const char *dest_host;
-	uint16_t dest_port;
-	bool to_parent;
+	struct route route;
 
 	if (refuse_early(cl, x))
 		return;
@@ -699,18 +697,11 @@ void proxy_forward(struct client *cl, struct exchange *x)
 		answer_here(cl, x);
 		return;
 	}
-	if (!cl->upstream_buf) {
-		cl->upstream_buf = malloc(PROXY_UPSTREAM_BUF);
-		if (!cl->upstream_buf) {
-			proxy_send_error(cl, x, 500, "Out of memory.");
-			return;
-		}
-	}
-	to_parent = proxy_use_parent(cl, host);
-	dest_host = to_parent ? px->set.parent_host : host;
-	dest_port = to_parent ? px->set.parent_port : u->port;
-	util_format(key, sizeof(key), "%s:%s:%u", to_parent ? "parent" : "http",
-		    dest_host, (unsigned)dest_port);
+	if (!proxy_route(cl, x, host, u->port, &route))
+		return;
+	util_format(key, sizeof(key), "%s:%s:%u",
+		    route.via_parent ? "parent" : "http", route.host,
+		    (unsigned)route.port);
 
 	/* A pooled connection may have died idle: one retry on a fresh one. */
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -720,11 +711,11 @@ void proxy_forward(struct client *cl, struct exchange *x)
 
 		if (!reused) {
 			fd = net_connect_host(px->sys, cl->rules->hosts,
-					      dest_host, dest_port,
+					      route.host, route.port,
 					      px->set.connect_timeout_ms, NULL);
 			if (fd < 0) {
 				int status = proxy_connect_error(
-					fd, dest_host, msg, sizeof(msg));
+					fd, route.host, msg, sizeof(msg));
 				log_event(px->log, LOG_WARN, "%s %s: %s",
 					  cl->addr, x->url, msg);
 				x->detail = "ERROR";
@@ -735,7 +726,10 @@ void proxy_forward(struct client *cl, struct exchange *x)
 					     px->set.response_timeout_ms);
 			net_set_nodelay(px->sys, fd);
 		}
-		outcome = forward_once(cl, x, fd, reused, host, to_parent);
+		/* The outcome the access log shows unless an error says more. */
+		x->detail = route.via_parent ? "PARENT" : "DIRECT";
+		outcome =
+			forward_once(cl, x, fd, reused, host, route.via_parent);
 		if (outcome == OUTCOME_REUSABLE) {
 			net_pool_put(px->pool, key, fd);
 			return;

@@ -58,13 +58,26 @@ bool proxy_connect_port_allowed(struct client *cl, unsigned port)
 	return filter_check_port(cl->rules->filter, port);
 }
 
-bool proxy_use_parent(struct client *cl, const char *host)
+bool proxy_route(struct client *cl, struct exchange *x, const char *host,
+		 uint16_t port, struct route *out)
 {
-	if (cl->px->set.parent_host[0] == '\0')
-		return false;
-	return !cl->rules->direct ||
-	       filter_check_host(cl->rules->direct, host, strlen(host), NULL) !=
-		       FILTER_ALLOW;
+	const struct proxy_settings *set = &cl->px->set;
+
+	out->via_parent =
+		set->parent_host[0] != '\0' &&
+		(!cl->rules->direct ||
+		 filter_check_host(cl->rules->direct, host, strlen(host),
+				   NULL) != FILTER_ALLOW);
+	out->host = out->via_parent ? set->parent_host : host;
+	out->port = out->via_parent ? set->parent_port : port;
+	if (!cl->upstream_buf) {
+		cl->upstream_buf = malloc(PROXY_UPSTREAM_BUF);
+		if (!cl->upstream_buf) {
+			proxy_send_error(cl, x, 500, "Out of memory.");
+			return false;
+		}
+	}
+	return true;
 }
 
 /*

@@ -11,9 +11,9 @@
 #include "glassproxy/parse.h"
 #include "glassproxy/proxy.h"
 
-#define PROXY_HEAD_MAX (64 * 1024) /* request or response head */
+#define PROXY_HEAD_MAX	  (64 * 1024) /* request or response head */
 #define PROXY_MAX_HEADERS 100
-#define PROXY_URL_MAX 8192
+#define PROXY_URL_MAX	  8192
 
 /* The immutable, reference-counted rules a connection runs with. */
 struct proxy_rules {
@@ -59,11 +59,11 @@ struct exchange {
 	size_t head_len;
 	char url[PROXY_URL_MAX]; /* what the access log shows */
 	char method[32];
-	int status;              /* sent to the client, 0 before */
+	int status; /* sent to the client, 0 before */
 	uint64_t bytes_sent, bytes_received;
 	int64_t start_ms;
 	const char *detail;
-	bool client_keep_alive;  /* the client may send another request */
+	bool client_keep_alive; /* the client may send another request */
 };
 
 struct client {
@@ -117,8 +117,19 @@ int proxy_send_error(struct client *cl, struct exchange *x, int status,
 		     const char *message);
 
 /* proxy.c */
-/* True when a request for host goes through the parent proxy. */
-bool proxy_use_parent(struct client *cl, const char *host);
+/* Where a request goes next: the parent proxy, or the host itself. */
+struct route {
+	const char *host;
+	uint16_t port;
+	bool via_parent;
+};
+/*
+ * Route a request for host:port (the parent proxy unless a --direct
+ * pattern matches) and make sure the client's upstream buffer exists.
+ * False when it could not be made: a 500 has been sent.
+ */
+bool proxy_route(struct client *cl, struct exchange *x, const char *host,
+		 uint16_t port, struct route *out);
 
 /* True when CONNECT may reach this port. */
 bool proxy_connect_port_allowed(struct client *cl, unsigned port);
