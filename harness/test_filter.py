@@ -161,3 +161,17 @@ def test_default_client_rule_is_the_whole_loopback_range(proxy, origin):
     s.close()
     # 127.0.0.2 is loopback too: served.  The check is by CIDR, not by name.
     assert r.status == 200
+
+
+def test_refused_upload_still_gets_its_403(proxy, origin):
+    """The proxy never reads the body of a refused request; closing with it
+    unread would reset the connection and could destroy the 403 in flight.
+    A lingering close (stop sending, drain a while) delivers it."""
+    p = proxy(block="127.0.0.1")
+    body = b"x" * (512 * 1024)
+    with connect(p.address) as s:
+        s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                   % (origin.url("/up"), len(body))).encode() + body)
+        r, _ = read_response(s)
+    assert r.status == 403
+    assert origin.connections == 0

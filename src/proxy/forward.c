@@ -428,7 +428,6 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 					 "unasked.");
 			goto free_head;
 		}
-		x->client_keep_alive = x->req.keep_alive;
 		if (forward_interim(cl, x, &res, head) < 0) {
 			x->client_keep_alive = false;
 			x->detail = "CLIENT-GONE";

@@ -10,6 +10,8 @@
 #include "proxy_int.h"
 
 #define CLIENT_BUF PROXY_HEAD_MAX
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (1024 * 1024)
 
 int proxy_new(struct sys *sys, struct log *log,
 	      const struct proxy_settings *settings, struct proxy **out)
@@ -244,6 +246,33 @@ static void log_exchange(struct client *cl, struct exchange *x)
 	log_access(cl->px->log, &entry);
 }
 
+/*
+ * Closing a socket with unread input makes the kernel send a reset, which
+ * can destroy the error response still in flight to the client.  So, as
+ * Apache's lingering close does: stop sending, then read and discard what
+ * the client still sends, for a short while and a bounded amount.
+ */
+static void linger_close(struct client *cl)
+{
+	struct proxy *px = cl->px;
+	int64_t deadline = sys_now_mono_ms(px->sys) + LINGER_MS;
+	size_t drained = 0;
+
+	sys_shutdown(px->sys, cl->conn.fd, SHUT_WR);
+	while (drained < LINGER_MAX_BYTES) {
+		int64_t left = deadline - sys_now_mono_ms(px->sys);
+		ssize_t n;
+
+		if (left <= 0)
+			break;
+		n = net_recv(px->sys, cl->conn.fd, cl->conn.buf, cl->conn.cap,
+			     (int)left);
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
 enum head_result { HEAD_OK, HEAD_CLOSE, HEAD_ERROR };
 
 /*
@@ -411,6 +440,9 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 			break;
 	}
 put_rules:
+	/* An error answer may leave a body or pipelined requests unread. */
+	if (x->status >= 400 && !cl.conn.eof)
+		linger_close(&cl);
 	rules_put(px, cl.rules);
 free_all:
 	free(cl.upstream_buf);
