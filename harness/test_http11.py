@@ -476,3 +476,79 @@ def test_unreachable_parent_proxy_is_502(proxy, origin):
     r = child.request(get(origin.url("/")))
     holder.close()
     assert r.status == 502
+
+
+# ---- regressions from review: framing can never be talked out of shape ----
+
+def test_connection_cannot_remove_the_framing(proxy, origin):
+    """'Connection: content-length' must not strip the length while the body
+    is relayed by it: the origin would read the body as a second request."""
+    origin.handler = lambda req: ok(req.method.encode() + b" " + req.body)
+    p = proxy()
+    smuggled = b"GET /admin HTTP/1.1\r\nHost: internal\r\n\r\n"
+    raw = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: content-length\r\n\r\n"
+           % (origin.url("/"), len(smuggled))).encode() + smuggled
+    r = p.request(raw)
+    assert r.body == b"POST " + smuggled
+    req = origin.wait_requests(1)[0]
+    assert req.header("Content-Length") == str(len(smuggled))
+    assert len(origin.requests) == 1
+
+
+def test_framing_fields_are_written_canonically(proxy, origin):
+    origin.handler = lambda req: ok(req.body)
+    p = proxy()
+    raw = ("POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: CHUNKED,\r\n\r\n"
+           "3\r\nabc\r\n0\r\n\r\n" % origin.url("/")).encode()
+    assert p.request(raw).status == 200
+    req = origin.wait_requests(1)[0]
+    assert req.all("Transfer-Encoding") == ["chunked"]
+
+
+def test_response_is_framed_by_its_own_method_after_a_body(proxy, origin):
+    """The request body passes through the client buffer; the method that
+    decides the response framing must not be read from overwritten bytes."""
+    origin.handler = lambda req: ok(b"body of " + req.method.encode())
+    p = proxy()
+    with connect(p.address) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n" % origin.url("/")).encode())
+        s.sendall(b"HEAD")
+        r, rest = read_response(s, method="POST")
+        assert r.body == b"body of POST"
+        s.sendall(get(origin.url("/next")))
+        r, _ = read_response(s, rest)
+        assert r.body == b"body of GET"
+
+
+def test_max_forwards_answer_with_a_body_closes_the_connection(proxy, origin):
+    p = proxy()
+    smuggled = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % origin.url("/smuggled")).encode()
+    with connect(p.address) as s:
+        s.sendall(("OPTIONS %s HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\nContent-Length: %d\r\n\r\n"
+                   % (origin.url("/"), len(smuggled))).encode() + smuggled)
+        r, rest = read_response(s, method="OPTIONS")
+        assert r.status == 200 and r.header("Connection") == "close"
+        assert rest + read_all(s) == b""
+    assert origin.requests == []
+
+
+def test_chunked_body_over_the_limit_is_413(proxy, origin):
+    p = proxy(**{"max-request-body": "100"})
+    body = b"".join(b"10\r\n" + b"x" * 16 + b"\r\n" for _ in range(20)) + b"0\r\n\r\n"
+    raw = ("POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           % origin.url("/")).encode() + body
+    r = p.request(raw)
+    assert r.status == 413
+
+
+def test_other_transfer_codings_reach_the_client(proxy, origin):
+    origin.reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nGZIPPED-BYTES")
+    origin.handler = lambda req: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nGZIPPED-BYTES", CLOSE]
+    p = proxy()
+    with connect(p.address) as s:
+        s.sendall(get(origin.url("/")))
+        data = read_all(s)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"\r\nTransfer-Encoding: gzip" in head
+    assert body == b"GZIPPED-BYTES"

@@ -71,8 +71,12 @@ static ssize_t body_take(struct body *b, const char *data, size_t len)
 		return n;
 	case HTTP_BODY_CHUNKED:
 		n = http_chunked_scan(&b->chunked, data, len, NULL, NULL);
-		if (n >= 0)
-			b->done = b->chunked.done;
+		if (n < 0) {
+			/* Keep parse codes and errno values apart. */
+			b->framing_error = (int)n;
+			return -EPROTO;
+		}
+		b->done = b->chunked.done;
 		return n;
 	case HTTP_BODY_UNTIL_CLOSE:
 		return (ssize_t)len;
@@ -100,6 +104,9 @@ int body_relay(struct body *b, struct conn *from, int to_fd, int timeout_ms,
 		ssize_t n = body_take(b, conn_data(from), from->len);
 		if (n < 0)
 			return (int)n;
+		b->moved += (uint64_t)n;
+		if (b->limit && b->moved > b->limit)
+			return -EFBIG;
 		if (n > 0) {
 			int rc = net_send_all(from->sys, to_fd, conn_data(from),
 					      (size_t)n);

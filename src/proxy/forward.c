@@ -62,17 +62,89 @@ static bool is_idempotent(const struct http_request *r)
 	return false;
 }
 
+static bool is_framing(const struct http_header *h)
+{
+	return http_name_is(h->name, "content-length") ||
+	       http_name_is(h->name, "transfer-encoding");
+}
+
 /*
- * Copy the end-to-end fields of a message.  Transfer-Encoding is hop-by-hop,
- * but glassproxy forwards chunked bodies as they are, so the field stays
- * whenever the body passes through in that framing (keep_te).
+ * The end-to-end fields of a message are copied; hop-by-hop ones are not.
+ * Nor are the framing fields: add_framing() writes them anew from the
+ * parsed framing, so that no "Connection: content-length", odd spelling
+ * ("chunked,", "CHUNKED") or duplicate can make the next hop find the end
+ * of a body anywhere but where this proxy relays it.
  */
 static bool copy_field(const struct http_header *h,
-		       const struct http_header *all, size_t n, bool keep_te)
+		       const struct http_header *all, size_t n)
 {
-	if (keep_te && http_name_is(h->name, "transfer-encoding"))
-		return true;
-	return !http_is_hop_by_hop(h->name, all, n);
+	return !is_framing(h) && !http_is_hop_by_hop(h->name, all, n);
+}
+
+/* The transfer codings of a message, tidied: "gzip, chunked". */
+static void add_codings(struct head_writer *w, const struct http_header *h,
+			size_t n)
+{
+	bool first = true;
+
+	for (ssize_t i = http_find_header(h, n, "transfer-encoding", 0); i >= 0;
+	     i = http_find_header(h, n, "transfer-encoding", (size_t)i + 1)) {
+		const char *p = h[i].value.ptr, *end = p + h[i].value.len;
+
+		while (p < end) {
+			const char *comma = memchr(p, ',', (size_t)(end - p));
+			const char *tok = p;
+			size_t len = (size_t)((comma ? comma : end) - p);
+
+			util_trim(&tok, &len);
+			if (len > 0) {
+				head_add_str(w, first ? "" : ", ");
+				for (size_t j = 0; j < len; j++) {
+					char c = util_lower(tok[j]);
+					head_add(w, &c, 1);
+				}
+				first = false;
+			}
+			p = comma ? comma + 1 : end;
+		}
+	}
+}
+
+/*
+ * Write a message's framing exactly as the relay will honour it.  A body
+ * without one (a response to HEAD, a 304) keeps the origin's
+ * Content-Length, which then describes the representation, not a body.
+ */
+static void add_framing(struct head_writer *w, enum http_body kind,
+			uint64_t length, const struct http_header *h, size_t n,
+			bool dechunk)
+{
+	char line[64];
+
+	switch (kind) {
+	case HTTP_BODY_LENGTH:
+		util_format(line, sizeof(line), "Content-Length: %llu\r\n",
+			    (unsigned long long)length);
+		head_add_str(w, line);
+		break;
+	case HTTP_BODY_CHUNKED:
+	case HTTP_BODY_UNTIL_CLOSE:
+		/* A body decoded for the client is delimited by the close. */
+		if (kind == HTTP_BODY_CHUNKED && dechunk)
+			break;
+		/* Otherwise its codings go on as they are (gzip included). */
+		if (http_find_header(h, n, "transfer-encoding", 0) >= 0) {
+			head_add_str(w, "Transfer-Encoding: ");
+			add_codings(w, h, n);
+			head_add_str(w, "\r\n");
+		}
+		break;
+	case HTTP_BODY_NONE:
+		for (size_t i = 0; i < n; i++)
+			if (http_name_is(h[i].name, "content-length"))
+				head_add_header(w, &h[i]);
+		break;
+	}
 }
 
 static void add_via(struct proxy *px, struct head_writer *w, int minor_version)
@@ -169,8 +241,7 @@ static int build_request_head(struct client *cl, const struct exchange *x,
 		const struct http_header *h = &r->headers[i];
 
 		if (http_name_is(h->name, "host") ||
-		    !copy_field(h, r->headers, r->num_headers,
-				r->body == HTTP_BODY_CHUNKED))
+		    !copy_field(h, r->headers, r->num_headers))
 			continue;
 		if (hops > 0 && http_name_is(h->name, "max-forwards")) {
 			util_format(line, sizeof(line),
@@ -194,6 +265,9 @@ static int build_request_head(struct client *cl, const struct exchange *x,
 			    v6 ? "\"[" : "", cl->ip, v6 ? "]\"" : "", "");
 		head_add_str(w, line);
 	}
+	if (r->body != HTTP_BODY_NONE)
+		add_framing(w, r->body, r->content_length, r->headers,
+			    r->num_headers, false);
 	add_via(px, w, r->minor_version);
 	head_add_str(w, "\r\n");
 	return w->overflow ? -ENOBUFS : 0;
@@ -211,9 +285,11 @@ static int build_response_head(struct proxy *px,
 	head_add(w, res->reason.ptr, res->reason.len);
 	head_add_str(w, "\r\n");
 	for (size_t i = 0; i < res->num_headers; i++)
-		if (copy_field(&res->headers[i], res->headers, res->num_headers,
-			       res->body == HTTP_BODY_CHUNKED && !dechunk))
+		if (copy_field(&res->headers[i], res->headers,
+			       res->num_headers))
 			head_add_header(w, &res->headers[i]);
+	add_framing(w, res->body, res->content_length, res->headers,
+		    res->num_headers, dechunk);
 	add_via(px, w, res->minor_version);
 	if (res->status >= 200) {
 		if (!x->client_keep_alive)
@@ -290,7 +366,8 @@ static int relay_dechunked(struct conn *up, struct body *b, int client_fd,
 		n = http_chunked_scan(&b->chunked, conn_data(up), up->len,
 				      send_decoded, &sink);
 		if (n < 0) {
-			rc = (int)n;
+			b->framing_error = (int)n;
+			rc = -EPROTO;
 			break;
 		}
 		if (sink.error) {
@@ -477,8 +554,9 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 				  "%s %s: the response body from the origin "
 				  "ended early: %s",
 				  cl->addr, x->url,
-				  rc <= HTTP_INCOMPLETE ? http_error_reason(rc)
-							: strerror(-rc));
+				  rc == -EPROTO ? http_error_reason(
+							  body.framing_error)
+						: strerror(-rc));
 		goto free_head;
 	}
 	/* Reuse only a connection with nothing unexplained left on it. */
@@ -533,6 +611,9 @@ static void answer_here(struct client *cl, struct exchange *x)
 	struct head_writer w;
 	int n;
 
+	/* The body is not read here: the connection cannot carry on after. */
+	if (r->body != HTTP_BODY_NONE)
+		x->client_keep_alive = false;
 	echo = malloc(HEAD_OUT_MAX);
 	if (!echo) {
 		proxy_send_error(cl, x, 500, "Out of memory.");
@@ -614,6 +695,7 @@ static enum outcome forward_once(struct client *cl, struct exchange *x, int fd,
 	}
 
 	body_init(&body, x->req.body, x->req.content_length);
+	body.limit = px->set.max_request_body;
 	if (!body.done && x->req.expect_continue &&
 	    !await_continue(cl, x, &up)) {
 		/* The origin answered before the body: skip it, then close. */
@@ -633,8 +715,12 @@ static enum outcome forward_once(struct client *cl, struct exchange *x, int fd,
 			proxy_send_error(cl, x, 408,
 					 "The request body did not arrive in "
 					 "time.");
-		} else if (rc <= HTTP_INCOMPLETE) {
-			proxy_send_error(cl, x, 400, http_error_reason(rc));
+		} else if (rc == -EPROTO) {
+			proxy_send_error(cl, x, 400,
+					 http_error_reason(body.framing_error));
+		} else if (rc == -EFBIG) {
+			proxy_send_error(cl, x, 413,
+					 "The request body is too large.");
 		} else {
 			x->client_keep_alive = false; /* client went away */
 			x->detail = "CLIENT-GONE";

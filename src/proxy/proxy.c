@@ -9,8 +9,8 @@
 #include "glassproxy/util.h"
 #include "proxy_int.h"
 
-#define CLIENT_BUF PROXY_HEAD_MAX
-#define LINGER_MS 2000
+#define CLIENT_BUF	 PROXY_HEAD_MAX
+#define LINGER_MS	 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
 
 int proxy_new(struct sys *sys, struct log *log,
@@ -221,14 +221,19 @@ void proxy_free(struct proxy *px)
 /* What the access log shows as the URL of a request. */
 static void describe_target(struct exchange *x)
 {
-	const struct http_request *r = &x->req;
+	struct http_request *r = &x->req;
 
-	util_copy(x->method, sizeof(x->method), r->method.ptr,
-		  r->method.len < sizeof(x->method) ? r->method.len
-						    : sizeof(x->method) - 1);
 	util_copy(x->url, sizeof(x->url), r->target.ptr,
 		  r->target.len < sizeof(x->url) ? r->target.len
 						 : sizeof(x->url) - 1);
+	/*
+	 * The method is needed after the request body has streamed through
+	 * the client buffer (a response to HEAD has no body), when the bytes
+	 * the parser's slices point at are gone: keep it in the exchange.
+	 */
+	if (util_copy(x->method, sizeof(x->method), r->method.ptr,
+		      r->method.len) >= 0)
+		r->method = (struct http_slice){x->method, r->method.len};
 }
 
 static void log_exchange(struct client *cl, struct exchange *x)
@@ -432,7 +437,14 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 		x->bytes_received = x->head_len;
 		conn_consume(&cl.conn, x->head_len);
 		cl.requests++;
-		handle_request(&cl, x);
+		if (x->method[0] == '\0') {
+			/* Longer than any method this proxy knows how to relay. */
+			x->detail = "BAD-REQUEST";
+			proxy_send_error(&cl, x, 501,
+					 "The request method is too long.");
+		} else {
+			handle_request(&cl, x);
+		}
 		log_exchange(&cl, x);
 		if (proxy_stopping(px))
 			break;

@@ -58,8 +58,8 @@ struct exchange {
 	struct http_header headers[PROXY_MAX_HEADERS];
 	size_t head_len;
 	char url[PROXY_URL_MAX]; /* what the access log shows */
-	char method[32];
-	int status; /* sent to the client, 0 before */
+	char method[64];	 /* a copy: see describe_target() */
+	int status;		 /* sent to the client, 0 before */
 	uint64_t bytes_sent, bytes_received;
 	int64_t start_ms;
 	const char *detail;
@@ -93,16 +93,20 @@ struct body {
 	enum http_body kind;
 	uint64_t remaining; /* HTTP_BODY_LENGTH */
 	struct http_chunked chunked;
+	uint64_t limit;	   /* 0, or the most bytes it may have (413 above) */
+	uint64_t moved;	   /* bytes of it relayed so far, framing included */
+	int framing_error; /* the enum http_error behind an -EPROTO */
 	bool done;
 };
 void body_init(struct body *b, enum http_body kind, uint64_t length);
 /*
  * Move a body from one conn to a socket: first what is buffered, then
  * what arrives.  Stops exactly at the end of the body, leaving whatever
- * follows in `from`.  Returns 0, or a negative code: an enum http_error for
- * bad chunked framing, -EPIPE-style errors, -ETIMEDOUT, or -ECONNABORTED
- * when `from` closed before the body ended.  *to_error is set when the
- * failure was on the sending side.
+ * follows in `from`.  Returns 0 or a negative errno: -EPROTO for bad
+ * chunked framing (b->framing_error says which), -EFBIG past b->limit,
+ * -ETIMEDOUT, -ECONNABORTED when `from` closed before the body ended, or
+ * what the socket said.  *to_error is set when the failure was on the
+ * sending side.
  */
 int body_relay(struct body *b, struct conn *from, int to_fd, int timeout_ms,
 	       uint64_t *moved, bool *to_error);
