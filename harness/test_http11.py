@@ -552,3 +552,23 @@ def test_other_transfer_codings_reach_the_client(proxy, origin):
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"\r\nTransfer-Encoding: gzip" in head
     assert body == b"GZIPPED-BYTES"
+
+
+def test_origin_trickling_its_head_is_504(proxy, origin):
+    """The whole response head must arrive within the response timeout."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    origin.handler = lambda req: [step for b in head for step in (bytes([b]), ("sleep", 0.05))]
+    p = proxy(**{"response-timeout": "500ms"})
+    assert p.request(get(origin.url("/"))).status == 504
+
+
+def test_endless_interim_responses_are_502(proxy, origin):
+    origin.handler = lambda req: [b"HTTP/1.1 102 Processing\r\n\r\n" * 50,
+                                  b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]
+    p = proxy()
+    with connect(p.address) as s:
+        s.sendall(get(origin.url("/")))
+        r, rest = read_response(s)
+        while r.status == 102:
+            r, rest = read_response(s, rest)
+    assert r.status == 502

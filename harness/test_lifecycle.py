@@ -90,3 +90,32 @@ def test_sigusr1_reopens_logs(proxy, origin):
     assert p.request(get(origin.url("/two"))).status == 200
     assert "/two" in p.access_lines(1)[0]
     assert "/one" in open(rotated).read()
+
+
+def test_stop_cuts_requests_still_running_after_the_grace(proxy, origin):
+    """A silent origin must not hold the exit for its 60 s response timeout."""
+    import time
+    import client
+    origin.handler = lambda req: [("sleep", 20), b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]
+    p = proxy(**{"shutdown-grace": "300ms"})
+    s = client.connect(p.address)
+    s.sendall(get(origin.url("/slow")))
+    origin.wait_requests(1)
+    started = time.monotonic()
+    p.signal(signal.SIGTERM)
+    assert p.proc.wait(15) == 0
+    assert time.monotonic() - started < 10
+    s.close()
+
+
+def test_serial_mode_serves_and_stops_with_an_idle_client(proxy, origin):
+    import client
+    p = proxy(serial=True)
+    s = client.connect(p.address)
+    s.sendall(get(origin.url("/")))
+    r, _ = client.read_response(s)
+    assert r.status == 200
+    # The single connection is idle now; SIGTERM must end it, not wait 15 s.
+    p.signal(signal.SIGTERM)
+    assert p.proc.wait(10) == 0
+    s.close()

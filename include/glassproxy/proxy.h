@@ -79,6 +79,13 @@ int proxy_set_rules(struct proxy *px, struct proxy_rules_spec *spec);
  */
 void proxy_stop(struct proxy *px);
 
+/*
+ * End of a stop's grace period: shut down every client and upstream socket
+ * still in use, so that each remaining request fails at once and its
+ * thread ends.  Safe from any thread.
+ */
+void proxy_cut(struct proxy *px);
+
 /* Serve one accepted client until it is done; the caller closes client_fd. */
 void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer);
 

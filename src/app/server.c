@@ -193,15 +193,6 @@ static void wait_workers(struct server *srv, int64_t deadline_ms)
 	pthread_mutex_unlock(&srv->lock);
 }
 
-static void cut_remaining(struct server *srv)
-{
-	pthread_mutex_lock(&srv->lock);
-	for (int i = 0; i < srv->opts.max_connections; i++)
-		if (srv->slots[i].fd >= 0)
-			sys_shutdown(srv->sys, srv->slots[i].fd, SHUT_RDWR);
-	pthread_mutex_unlock(&srv->lock);
-}
-
 int server_run(struct server *srv)
 {
 	struct timespec now;
@@ -236,12 +227,11 @@ int server_run(struct server *srv)
 	log_event(srv->log, LOG_INFO,
 		  "stopping: waiting up to %d ms for requests in flight",
 		  srv->opts.grace_ms);
-	proxy_stop(srv->px);
 	sys_now_wall(srv->sys, &now);
 	deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
 		   srv->opts.grace_ms;
 	wait_workers(srv, deadline);
-	cut_remaining(srv);
+	proxy_cut(srv->px);
 	wait_workers(srv, -1);
 	return 0;
 }
@@ -251,6 +241,8 @@ void server_stop(struct server *srv)
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;
 	pthread_mutex_unlock(&srv->lock);
+	/* Idle connections close now, also the one --serial is serving. */
+	proxy_stop(srv->px);
 	/* Wakes the accept() blocked in server_run (Linux: it fails EINVAL). */
 	sys_shutdown(srv->sys, srv->listen_fd, SHUT_RDWR);
 }

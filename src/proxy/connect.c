@@ -112,6 +112,7 @@ void proxy_connect(struct client *cl, struct exchange *x)
 		status = proxy_connect_error(fd, route.host, msg, sizeof(msg));
 		goto refuse;
 	}
+	proxy_track_upstream(cl, fd);
 	conn_init(&up, px->sys, fd, cl->upstream_buf, PROXY_UPSTREAM_BUF);
 	if (route.via_parent) {
 		net_set_send_timeout(px->sys, fd, px->set.response_timeout_ms);
@@ -124,7 +125,7 @@ void proxy_connect(struct client *cl, struct exchange *x)
 			  sizeof(established) - 1);
 	if (rc < 0) {
 		x->detail = "CLIENT-GONE";
-		sys_close(px->sys, fd);
+		proxy_close_upstream(cl, fd);
 		return;
 	}
 	x->status = 200;
@@ -134,7 +135,7 @@ void proxy_connect(struct client *cl, struct exchange *x)
 		if (net_send_all(px->sys, cl->conn.fd, conn_data(&up), up.len) <
 		    0) {
 			x->detail = "CLIENT-GONE";
-			sys_close(px->sys, fd);
+			proxy_close_upstream(cl, fd);
 			return;
 		}
 		x->bytes_sent += up.len;
@@ -155,11 +156,11 @@ void proxy_connect(struct client *cl, struct exchange *x)
 			  "%s CONNECT %s: tunnel ended: %s after %lld ms",
 			  cl->addr, x->url, tunnel_end_name(stats.end),
 			  (long long)stats.duration_ms);
-	sys_close(px->sys, fd);
+	proxy_close_upstream(cl, fd);
 	return;
 
 close_fd:
-	sys_close(px->sys, fd);
+	proxy_close_upstream(cl, fd);
 refuse:
 	log_event(px->log, LOG_WARN, "%s CONNECT %s: %s", cl->addr, x->url,
 		  msg);

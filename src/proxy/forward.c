@@ -20,6 +20,8 @@
 #include "proxy_int.h"
 
 #define HEAD_OUT_MAX (PROXY_HEAD_MAX + 1024)
+/* 1xx heads relayed before a final one; an origin sending more is broken. */
+#define MAX_INTERIM 16
 
 void head_add(struct head_writer *w, const char *s, size_t len)
 {
@@ -400,10 +402,14 @@ static int read_response_head(struct client *cl, struct exchange *x,
 			      struct http_header *headers, char *msg,
 			      size_t cap, bool *nothing_came)
 {
+	struct sys *sys = cl->px->sys;
 	int timeout = cl->px->set.response_timeout_ms;
+	/* The whole head within the timeout: a byte a minute is no answer. */
+	int64_t deadline = sys_now_mono_ms(sys) + timeout;
 
 	*nothing_came = false;
 	for (;;) {
+		int64_t left = deadline - sys_now_mono_ms(sys);
 		int rc;
 
 		res->headers = headers;
@@ -419,7 +425,7 @@ static int read_response_head(struct client *cl, struct exchange *x,
 				http_error_reason(rc));
 			return -502;
 		}
-		ssize_t got = conn_fill(up, timeout);
+		ssize_t got = conn_fill(up, left > 0 ? (int)left : 0);
 		if (got == -ETIMEDOUT) {
 			util_format(msg, cap,
 				    "The origin did not answer within %d ms.",
@@ -481,7 +487,7 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 		proxy_send_error(cl, x, 500, "Out of memory.");
 		return OUTCOME_CLOSE;
 	}
-	for (;;) {
+	for (int interim = 0;; interim++) {
 		head_len = read_response_head(cl, x, up, &res, headers, msg,
 					      sizeof(msg), &nothing_came);
 		if (head_len < 0 && nothing_came && may_retry) {
@@ -497,6 +503,14 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 		}
 		if (res.status >= 200)
 			break;
+		if (interim == MAX_INTERIM) {
+			x->detail = "ERROR";
+			proxy_send_error(
+				cl, x, 502,
+				"The origin sent too many interim (1xx) "
+				"responses.");
+			goto free_head;
+		}
 		if (res.status == 101) {
 			/* We never forward Upgrade, so this is a broken origin. */
 			x->detail = "ERROR";
@@ -811,15 +825,17 @@ void proxy_forward(struct client *cl, struct exchange *x)
 					     px->set.response_timeout_ms);
 			net_set_nodelay(px->sys, fd);
 		}
+		proxy_track_upstream(cl, fd);
 		/* The outcome the access log shows unless an error says more. */
 		x->detail = route.via_parent ? "PARENT" : "DIRECT";
 		outcome =
 			forward_once(cl, x, fd, reused, host, route.via_parent);
 		if (outcome == OUTCOME_REUSABLE) {
+			proxy_track_upstream(cl, -1);
 			net_pool_put(px->pool, key, fd);
 			return;
 		}
-		sys_close(px->sys, fd);
+		proxy_close_upstream(cl, fd);
 		if (outcome != OUTCOME_RETRY)
 			return;
 		log_event(px->log, LOG_DEBUG,

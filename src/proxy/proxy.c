@@ -42,7 +42,7 @@ int proxy_new(struct sys *sys, struct log *log,
 	rc = sys_pipe(sys, px->stop_pipe);
 	if (rc < 0)
 		goto free_pool;
-	pthread_mutex_init(&px->rules_lock, NULL);
+	pthread_mutex_init(&px->lock, NULL);
 	*out = px;
 	return 0;
 
@@ -111,21 +111,69 @@ static bool host_allowed(struct client *cl, struct exchange *x)
 
 void proxy_stop(struct proxy *px)
 {
-	pthread_mutex_lock(&px->rules_lock);
+	pthread_mutex_lock(&px->lock);
 	if (!px->stopping) {
 		px->stopping = 1;
 		sys_write(px->sys, px->stop_pipe[1], "x", 1);
 	}
-	pthread_mutex_unlock(&px->rules_lock);
+	pthread_mutex_unlock(&px->lock);
+}
+
+void proxy_cut(struct proxy *px)
+{
+	pthread_mutex_lock(&px->lock);
+	for (struct client *c = px->active; c; c = c->next) {
+		sys_shutdown(px->sys, c->conn.fd, SHUT_RDWR);
+		if (c->upstream_fd >= 0)
+			sys_shutdown(px->sys, c->upstream_fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&px->lock);
+}
+
+void proxy_track_upstream(struct client *cl, int fd)
+{
+	pthread_mutex_lock(&cl->px->lock);
+	cl->upstream_fd = fd;
+	pthread_mutex_unlock(&cl->px->lock);
+}
+
+void proxy_close_upstream(struct client *cl, int fd)
+{
+	/* Untracked first, so proxy_cut() never touches a reused number. */
+	proxy_track_upstream(cl, -1);
+	sys_close(cl->px->sys, fd);
+}
+
+static void active_add(struct proxy *px, struct client *cl)
+{
+	pthread_mutex_lock(&px->lock);
+	cl->prev = NULL;
+	cl->next = px->active;
+	if (px->active)
+		px->active->prev = cl;
+	px->active = cl;
+	pthread_mutex_unlock(&px->lock);
+}
+
+static void active_remove(struct proxy *px, struct client *cl)
+{
+	pthread_mutex_lock(&px->lock);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		px->active = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	pthread_mutex_unlock(&px->lock);
 }
 
 static bool proxy_stopping(struct proxy *px)
 {
 	bool stopping;
 
-	pthread_mutex_lock(&px->rules_lock);
+	pthread_mutex_lock(&px->lock);
 	stopping = px->stopping;
-	pthread_mutex_unlock(&px->rules_lock);
+	pthread_mutex_unlock(&px->lock);
 	return stopping;
 }
 
@@ -166,10 +214,10 @@ static struct proxy_rules *rules_get(struct proxy *px)
 {
 	struct proxy_rules *rules;
 
-	pthread_mutex_lock(&px->rules_lock);
+	pthread_mutex_lock(&px->lock);
 	rules = px->rules;
 	rules->refs++;
-	pthread_mutex_unlock(&px->rules_lock);
+	pthread_mutex_unlock(&px->lock);
 	return rules;
 }
 
@@ -177,9 +225,9 @@ static void rules_put(struct proxy *px, struct proxy_rules *rules)
 {
 	int left;
 
-	pthread_mutex_lock(&px->rules_lock);
+	pthread_mutex_lock(&px->lock);
 	left = --rules->refs;
-	pthread_mutex_unlock(&px->rules_lock);
+	pthread_mutex_unlock(&px->lock);
 	if (left == 0)
 		rules_free(rules);
 }
@@ -198,10 +246,10 @@ int proxy_set_rules(struct proxy *px, struct proxy_rules_spec *spec)
 	fresh->hosts = spec->hosts;
 	fresh->filter = spec->filter;
 	fresh->direct = spec->direct;
-	pthread_mutex_lock(&px->rules_lock);
+	pthread_mutex_lock(&px->lock);
 	old = px->rules;
 	px->rules = fresh;
-	pthread_mutex_unlock(&px->rules_lock);
+	pthread_mutex_unlock(&px->lock);
 	rules_put(px, old);
 	return 0;
 }
@@ -214,7 +262,7 @@ void proxy_free(struct proxy *px)
 	net_pool_free(px->pool);
 	sys_close(px->sys, px->stop_pipe[0]);
 	sys_close(px->sys, px->stop_pipe[1]);
-	pthread_mutex_destroy(&px->rules_lock);
+	pthread_mutex_destroy(&px->lock);
 	free(px);
 }
 
@@ -387,6 +435,23 @@ static void handle_request(struct client *cl, struct exchange *x)
 			 "client's proxy.");
 }
 
+/* The client ACL, checked when the connection opens; false after a 403. */
+static bool client_allowed(struct client *cl, struct exchange *x,
+			   const struct sys_addr *peer)
+{
+	if (filter_check_client(cl->rules->filter,
+				(const struct sockaddr *)&peer->ss))
+		return true;
+	if (x->start_ms == 0)
+		x->start_ms = sys_now_mono_ms(cl->px->sys);
+	x->detail = "CLIENT-REFUSED";
+	log_event(cl->px->log, LOG_WARN,
+		  "%s: client address not allowed (--allow-client)", cl->addr);
+	proxy_send_error(cl, x, 403,
+			 "Your address is not allowed to use this proxy.");
+	return false;
+}
+
 void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 {
 	struct client cl;
@@ -395,29 +460,27 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 
 	memset(&cl, 0, sizeof(cl));
 	cl.px = px;
+	cl.upstream_fd = -1;
 	net_format_addr(peer, cl.addr, sizeof(cl.addr));
 	net_format_ip(peer, cl.ip, sizeof(cl.ip));
 	buf = malloc(CLIENT_BUF);
-	x = malloc(sizeof(*x));
+	x = calloc(1, sizeof(*x));
 	if (!buf || !x) {
 		log_event(px->log, LOG_ERROR, "%s: out of memory", cl.addr);
 		goto free_all;
 	}
-	cl.rules = rules_get(px);
 	conn_init(&cl.conn, px->sys, client_fd, buf, CLIENT_BUF);
+	active_add(px, &cl);
 	net_set_send_timeout(px->sys, client_fd, px->set.response_timeout_ms);
 	net_set_nodelay(px->sys, client_fd);
-	if (!filter_check_client(cl.rules->filter,
-				 (const struct sockaddr *)&peer->ss)) {
-		memset(x, 0, sizeof(*x));
-		x->start_ms = sys_now_mono_ms(px->sys);
-		x->detail = "CLIENT-REFUSED";
-		log_event(px->log, LOG_WARN,
-			  "%s: client address not allowed (--allow-client)",
-			  cl.addr);
-		proxy_send_error(&cl, x, 403,
-				 "Your address is not allowed to use this "
-				 "proxy.");
+
+	/*
+	 * The connection keeps the rules current when it opened to its end,
+	 * through every keep-alive request, however a reload goes meanwhile.
+	 * A client the ACL refuses is refused before a byte is read.
+	 */
+	cl.rules = rules_get(px);
+	if (!client_allowed(&cl, x, peer)) {
 		log_exchange(&cl, x);
 		goto put_rules;
 	}
@@ -446,16 +509,19 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 			handle_request(&cl, x);
 		}
 		log_exchange(&cl, x);
-		if (proxy_stopping(px))
-			break;
-		if (!x->client_keep_alive)
+		if (proxy_stopping(px) || !x->client_keep_alive)
 			break;
 	}
-put_rules:
-	/* An error answer may leave a body or pipelined requests unread. */
+	/*
+	 * An error answer may leave a body or pipelined requests unread.  (A
+	 * client the ACL refused gets no such courtesy: it may not hold a
+	 * thread for the linger time.)
+	 */
 	if (x->status >= 400 && !cl.conn.eof)
 		linger_close(&cl);
+put_rules:
 	rules_put(px, cl.rules);
+	active_remove(px, &cl);
 free_all:
 	free(cl.upstream_buf);
 	free(x);

@@ -17,7 +17,7 @@
 
 /* The immutable, reference-counted rules a connection runs with. */
 struct proxy_rules {
-	int refs; /* guarded by proxy.rules_lock */
+	int refs; /* guarded by proxy.lock */
 	struct net_hosts *hosts;
 	struct filter *filter;
 	struct filter *direct;
@@ -28,14 +28,16 @@ struct proxy {
 	struct log *log;
 	struct proxy_settings set;
 	struct net_pool *pool; /* idle upstream connections */
-	pthread_mutex_t rules_lock;
+	/* Guards rules, stopping and the active list. */
+	pthread_mutex_t lock;
 	struct proxy_rules *rules;
+	struct client *active; /* clients being served, for proxy_cut() */
 	/*
 	 * A pipe nobody reads: proxy_stop() writes one byte to it, after which
 	 * it polls readable for ever, waking every idle connection at once.
 	 */
 	int stop_pipe[2];
-	int stopping; /* guarded by rules_lock */
+	int stopping; /* guarded by lock */
 };
 
 /*
@@ -74,6 +76,10 @@ struct client {
 	char ip[NET_ADDR_TEXT_MAX];   /* "127.0.0.1", "::1" */
 	unsigned requests;
 	char *upstream_buf; /* PROXY_UPSTREAM_BUF bytes, made on first use */
+	/* On proxy.active (under proxy.lock), with the upstream socket in use:
+	 * proxy_cut() shuts both down to end a stop that ran out of grace. */
+	struct client *prev, *next;
+	int upstream_fd; /* -1 when none */
 };
 
 #define PROXY_UPSTREAM_BUF (64 * 1024)
@@ -121,6 +127,10 @@ int proxy_send_error(struct client *cl, struct exchange *x, int status,
 		     const char *message);
 
 /* proxy.c */
+/* Record the upstream socket this client now uses (-1: none). */
+void proxy_track_upstream(struct client *cl, int fd);
+/* Stop tracking an upstream socket, then close it. */
+void proxy_close_upstream(struct client *cl, int fd);
 /* Where a request goes next: the parent proxy, or the host itself. */
 struct route {
 	const char *host;
