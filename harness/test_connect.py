@@ -45,6 +45,12 @@ class EchoOrigin:
                 with self.lock:
                     self.received.append(data)
                 return
+            if self.behaviour == "count":
+                # Reads to the client's EOF, then answers: the answer can
+                # only arrive if the tunnel kept that direction open.
+                data = read_all(c)
+                c.sendall(b"got %d bytes" % len(data))
+                return
             if self.behaviour == "reset":
                 # Reset only once the tunnel carries data: a reset before
                 # that would be a failed connect (502), another test.
@@ -324,3 +330,48 @@ def test_openssl_s_client_through_the_tunnel(proxy, tls_origin):
                          input=b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
                          capture_output=True, timeout=60)
     assert b"secret over tls" in out.stdout, out.stderr
+
+
+def test_half_close_from_the_client_side(proxy, echo):
+    e = echo(behaviour="count")
+    p = proxy(**ALL_PORTS)
+    s, r, rest = open_tunnel(p, e.port)
+    s.sendall(b"x" * 100000)
+    s.shutdown(socket.SHUT_WR)
+    assert rest + read_all(s) == b"got 100000 bytes"
+    s.close()
+
+
+def test_silent_tunnel_ends_after_the_idle_timeout(proxy, echo):
+    e = echo()
+    p = proxy(**ALL_PORTS, **{"tunnel-idle-timeout": "300ms"})
+    s, r, _ = open_tunnel(p, e.port)
+    assert r.status == 200
+    assert read_all(s) == b""  # the proxy ends it; nobody else would
+    s.close()
+    assert "idle_timeout" in p.access_lines(1)[0]
+
+
+def test_connect_timeout_is_504(proxy):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # a full accept queue drops further SYNs
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    try:
+        p = proxy(**ALL_PORTS, **{"connect-timeout": "300ms"})
+        s, r, _ = open_tunnel(p, port)
+        assert r.status == 504
+        s.close()
+    finally:
+        for c in fillers:
+            c.close()
+        srv.close()
