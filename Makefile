@@ -138,7 +138,7 @@ tsan: deps-test
 coverage:
 	@scripts/deps coverage
 	rm -f $$(find build/coverage -name '*.gcda' 2>/dev/null)
-	$(MAKE) BUILD=build/coverage OPT="-O0 -g" SAN="--coverage" unit
+	$(MAKE) BUILD=build/coverage OPT="-O0 -g" SAN="--coverage -fprofile-update=atomic" unit
 	GLASSPROXY_BIN=$(abspath build/coverage/glassproxy) \
 		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
 	scripts/coverage build/coverage coverage
