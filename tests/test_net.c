@@ -16,32 +16,6 @@
 
 /* ---- helpers ---- */
 
-static struct sys_addr v4(const char *ip, uint16_t port)
-{
-	struct sys_addr a;
-	struct sockaddr_in *in = (struct sockaddr_in *)&a.ss;
-
-	memset(&a, 0, sizeof(a));
-	in->sin_family = AF_INET;
-	in->sin_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET, ip, &in->sin_addr), 1);
-	a.len = sizeof(*in);
-	return a;
-}
-
-static struct sys_addr v6(const char *ip, uint16_t port)
-{
-	struct sys_addr a;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a.ss;
-
-	memset(&a, 0, sizeof(a));
-	in6->sin6_family = AF_INET6;
-	in6->sin6_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET6, ip, &in6->sin6_addr), 1);
-	a.len = sizeof(*in6);
-	return a;
-}
-
 /* The address as text, for exact comparisons in messages. */
 static const char *text_of(const struct sys_addr *a, char *buf)
 {
@@ -152,9 +126,9 @@ static void test_parse_addr_fills_address_and_port(void **state)
 
 static void test_format_addr_both_families_and_limits(void **state)
 {
-	struct sys_addr a = v4("192.0.2.1", 80);
-	struct sys_addr b =
-		v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
+	struct sys_addr a = sys_mock_addr4("192.0.2.1", 80);
+	struct sys_addr b = sys_mock_addr6(
+		"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
 	struct sys_addr none;
 	char buf[NET_ADDR_TEXT_MAX];
 
@@ -165,7 +139,8 @@ static void test_format_addr_both_families_and_limits(void **state)
 	assert_string_equal(buf,
 			    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
 	/* the longest text still fits NET_ADDR_TEXT_MAX */
-	b = v6("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 65535);
+	b = sys_mock_addr6("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+			   65535);
 	assert_in_range(net_format_addr(&b, buf, sizeof(buf)), 1,
 			NET_ADDR_TEXT_MAX - 1);
 	/* too small: -ENOSPC */
@@ -359,8 +334,8 @@ static void test_resolve_hosts_file_before_resolver(void **state)
 	struct sys *sys = sys_mock();
 	struct net_hosts *hosts = parse_hosts(NULL);
 	struct sys_addr out[4];
-	struct sys_addr answer[2] = {v4("203.0.113.5", 80),
-				     v6("2001:db8::7", 80)};
+	struct sys_addr answer[2] = {sys_mock_addr4("203.0.113.5", 80),
+				     sys_mock_addr6("2001:db8::7", 80)};
 
 	(void)state;
 	assert_int_equal(net_resolve(sys, hosts, "origin.test", 80, out, 4), 2);
@@ -400,7 +375,7 @@ static void test_resolve_passes_resolver_errors(void **state)
 static void test_connect_immediate_success(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr a = v4("192.0.2.1", 80);
+	struct sys_addr a = sys_mock_addr4("192.0.2.1", 80);
 
 	(void)state;
 	will_open_socket(5);
@@ -415,7 +390,7 @@ static void test_connect_immediate_success(void **state)
 static void test_connect_in_progress_then_writable_then_so_error_0(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr a = v6("2001:db8::1", 443);
+	struct sys_addr a = sys_mock_addr6("2001:db8::1", 443);
 
 	(void)state;
 	will_open_socket(5);
@@ -434,7 +409,7 @@ static void test_connect_in_progress_then_writable_then_so_error_0(void **state)
 static void test_connect_poll_timeout_is_etimedout_and_closes(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr a = v4("192.0.2.1", 80);
+	struct sys_addr a = sys_mock_addr4("192.0.2.1", 80);
 	int64_t before = sys_now_mono_ms(sys);
 
 	(void)state;
@@ -452,7 +427,7 @@ static void test_connect_poll_timeout_is_etimedout_and_closes(void **state)
 static void test_connect_so_error_refused_closes(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr a = v4("192.0.2.1", 80);
+	struct sys_addr a = sys_mock_addr4("192.0.2.1", 80);
 
 	(void)state;
 	will_open_socket(5);
@@ -482,7 +457,7 @@ static void test_connect_failures_close_the_socket(void **state)
 	(void)state;
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
 		struct sys *sys = sys_mock();
-		struct sys_addr a = v4("192.0.2.1", 80);
+		struct sys_addr a = sys_mock_addr4("192.0.2.1", 80);
 		int rc;
 
 		will_open_socket(9);
@@ -507,7 +482,7 @@ static void test_connect_failures_close_the_socket(void **state)
 static void test_connect_socket_failure_closes_nothing(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr a = v4("192.0.2.1", 80);
+	struct sys_addr a = sys_mock_addr4("192.0.2.1", 80);
 
 	(void)state;
 	will_return(mock_socket, -EMFILE);
@@ -525,8 +500,9 @@ static void test_connect_socket_failure_closes_nothing(void **state)
 static void test_connect_host_tries_next_address_after_refusal(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr answer[3] = {v4("192.0.2.1", 80), v6("2001:db8::2", 80),
-				     v4("192.0.2.3", 80)};
+	struct sys_addr answer[3] = {sys_mock_addr4("192.0.2.1", 80),
+				     sys_mock_addr6("2001:db8::2", 80),
+				     sys_mock_addr4("192.0.2.3", 80)};
 	struct sys_addr connected;
 
 	(void)state;
@@ -551,7 +527,8 @@ static void test_connect_host_tries_next_address_after_refusal(void **state)
 static void test_connect_host_returns_last_error_when_all_fail(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr answer[2] = {v4("192.0.2.1", 80), v4("192.0.2.2", 80)};
+	struct sys_addr answer[2] = {sys_mock_addr4("192.0.2.1", 80),
+				     sys_mock_addr4("192.0.2.2", 80)};
 
 	(void)state;
 	expect_string(mock_resolve, host, "down.example");
@@ -729,7 +706,7 @@ static void test_socket_options_return_the_os_result(void **state)
 static void test_listen_ipv4_sets_reuseaddr_binds_listens(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr a = v4("127.0.0.1", 0);
+	struct sys_addr a = sys_mock_addr4("127.0.0.1", 0);
 
 	(void)state;
 	will_return(mock_socket, 3);
@@ -743,7 +720,7 @@ static void test_listen_ipv4_sets_reuseaddr_binds_listens(void **state)
 static void test_listen_ipv6_also_sets_v6only(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr a = v6("::1", 8080);
+	struct sys_addr a = sys_mock_addr6("::1", 8080);
 
 	(void)state;
 	will_return(mock_socket, 3);
@@ -758,7 +735,7 @@ static void test_listen_ipv6_also_sets_v6only(void **state)
 static void test_listen_failures_close_the_socket(void **state)
 {
 	struct sys *sys = sys_mock();
-	struct sys_addr a = v4("127.0.0.1", 8080);
+	struct sys_addr a = sys_mock_addr4("127.0.0.1", 8080);
 
 	(void)state;
 	will_return(mock_socket, 3);

@@ -103,19 +103,6 @@ static ssize_t hooked_recv(void *ctx, int fd, void *buf, size_t len, int flags)
 	return mock_net->recv(ctx, fd, buf, len, flags);
 }
 
-static struct sys_addr v4(const char *ip, uint16_t port)
-{
-	struct sys_addr a;
-	struct sockaddr_in *in = (struct sockaddr_in *)&a.ss;
-
-	memset(&a, 0, sizeof(a));
-	in->sin_family = AF_INET;
-	in->sin_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET, ip, &in->sin_addr), 1);
-	a.len = sizeof(*in);
-	return a;
-}
-
 static int setup(void **state)
 {
 	struct sys *mock = sys_mock();
@@ -133,8 +120,8 @@ static int setup(void **state)
 	stop_on_recv_fd = -1;
 	event_log.len = access_log.len = 0;
 	event_log.bytes[0] = access_log.bytes[0] = '\0';
-	peer = v4("127.0.0.1", 40000);
-	origin_addr = v4("192.0.2.80", 8080);
+	peer = sys_mock_addr4("127.0.0.1", 40000);
+	origin_addr = sys_mock_addr4("192.0.2.80", 8080);
 
 	expect_string(mock_open, path, "event.log");
 	will_return(mock_open, EVENT_FD);
@@ -517,7 +504,7 @@ static void test_client_outside_allowed_networks_gets_403_unread(void **state)
 					   NULL, NULL),
 			 0);
 	install_filter(f);
-	peer = v4("192.0.2.1", 40000);
+	peer = sys_mock_addr4("192.0.2.1", 40000);
 	will_accept_client();
 	will_send_n(2);
 	/* No poll or recv is scripted: the request is never read. */
@@ -544,7 +531,7 @@ static void test_client_inside_allowed_networks_is_served(void **state)
 					   NULL, NULL),
 			 0);
 	install_filter(f);
-	peer = v4("10.9.8.7", 40000);
+	peer = sys_mock_addr4("10.9.8.7", 40000);
 	will_accept_client();
 	will_arrive(req); /* read this time: the 400 proves it was parsed */
 	will_send_n(2);

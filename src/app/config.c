@@ -156,6 +156,7 @@ static int parse_scaled(const char *s, const struct unit *units, long long max,
 	return -EINVAL;
 }
 
+static const struct unit plain_units[] = {{"", 1}, {NULL, 0}};
 static const struct unit duration_units[] = {{"", 1000},     {"s", 1000},
 					     {"ms", 1},	     {"m", 60000},
 					     {"h", 3600000}, {NULL, 0}};
@@ -227,8 +228,7 @@ static int set_option(struct config *cfg, const struct opt *o,
 		return 0;
 	}
 	case OPT_INT:
-		rc = parse_scaled(value, (const struct unit[]){{"", 1}, {0, 0}},
-				  o->max, &n);
+		rc = parse_scaled(value, plain_units, o->max, &n);
 		if (rc < 0 || n < o->min || n > o->max) {
 			util_format(why, whylen,
 				    "'%s' is not a number from %lld to %lld",
@@ -273,9 +273,7 @@ static int set_option(struct config *cfg, const struct opt *o,
 		return list_append((struct config_list *)m, value);
 	case OPT_VERBOSE:
 		if (value) {
-			rc = parse_scaled(
-				value, (const struct unit[]){{"", 1}, {0, 0}},
-				2, &n);
+			rc = parse_scaled(value, plain_units, 2, &n);
 			if (rc < 0) {
 				util_format(why, whylen,
 					    "'%s' is not 0, 1 or 2", value);

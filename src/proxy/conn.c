@@ -55,6 +55,17 @@ void body_init(struct body *b, enum http_body kind, uint64_t length)
 		  (kind == HTTP_BODY_LENGTH && length == 0);
 }
 
+/* With b->decode: each run of chunk payload goes straight to the client. */
+static void send_decoded(void *arg, const char *data, size_t len)
+{
+	struct body *b = arg;
+
+	if (b->send_error == 0)
+		b->send_error = net_send_all(b->sys, b->to_fd, data, len);
+	if (b->send_error == 0)
+		b->decoded_sent += len;
+}
+
 /* How many of the len bytes at data belong to the body; <0 on bad framing. */
 static ssize_t body_take(struct body *b, const char *data, size_t len)
 {
@@ -70,7 +81,8 @@ static ssize_t body_take(struct body *b, const char *data, size_t len)
 		b->done = b->remaining == 0;
 		return n;
 	case HTTP_BODY_CHUNKED:
-		n = http_chunked_scan(&b->chunked, data, len, NULL, NULL);
+		n = http_chunked_scan(&b->chunked, data, len,
+				      b->decode ? send_decoded : NULL, b);
 		if (n < 0) {
 			/* Keep parse codes and errno values apart. */
 			b->framing_error = (int)n;
@@ -88,6 +100,8 @@ int body_relay(struct body *b, struct conn *from, int to_fd, int timeout_ms,
 	       uint64_t *moved, bool *to_error)
 {
 	*to_error = false;
+	b->sys = from->sys;
+	b->to_fd = to_fd;
 	while (!b->done) {
 		if (from->len == 0) {
 			ssize_t got = conn_fill(from, timeout_ms);
@@ -102,12 +116,21 @@ int body_relay(struct body *b, struct conn *from, int to_fd, int timeout_ms,
 				return (int)got;
 		}
 		ssize_t n = body_take(b, conn_data(from), from->len);
+		if (b->send_error) {
+			*to_error = true;
+			return b->send_error;
+		}
 		if (n < 0)
 			return (int)n;
 		b->moved += (uint64_t)n;
 		if (b->limit && b->moved > b->limit)
 			return -EFBIG;
-		if (n > 0) {
+		if (b->decode) {
+			/* Already sent, payload only, by send_decoded(). */
+			*moved += b->decoded_sent;
+			b->decoded_sent = 0;
+			conn_consume(from, (size_t)n);
+		} else if (n > 0) {
 			int rc = net_send_all(from->sys, to_fd, conn_data(from),
 					      (size_t)n);
 			if (rc < 0) {

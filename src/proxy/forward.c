@@ -19,7 +19,6 @@
 #include "glassproxy/util.h"
 #include "proxy_int.h"
 
-#define HEAD_OUT_MAX (PROXY_HEAD_MAX + 1024)
 /* 1xx heads relayed before a final one; an origin sending more is broken. */
 #define MAX_INTERIM 16
 
@@ -330,60 +329,6 @@ int proxy_connect_error(int err, const char *host, char *msg, size_t cap)
 	}
 }
 
-/* Context for sending de-chunked payload to an HTTP/1.0 client. */
-struct dechunk_sink {
-	struct sys *sys;
-	int fd;
-	int error;
-	uint64_t sent;
-};
-
-static void send_decoded(void *arg, const char *data, size_t len)
-{
-	struct dechunk_sink *sink = arg;
-
-	if (sink->error == 0)
-		sink->error = net_send_all(sink->sys, sink->fd, data, len);
-	if (sink->error == 0)
-		sink->sent += len;
-}
-
-/* Relay a chunked response body decoded, for clients that cannot take it. */
-static int relay_dechunked(struct conn *up, struct body *b, int client_fd,
-			   int timeout_ms, uint64_t *moved, bool *to_error)
-{
-	struct dechunk_sink sink = {up->sys, client_fd, 0, 0};
-	int rc = 0;
-
-	*to_error = false;
-	while (!b->chunked.done) {
-		ssize_t n;
-		if (up->len == 0) {
-			ssize_t got = conn_fill(up, timeout_ms);
-			if (got <= 0) {
-				rc = got == 0 ? -ECONNABORTED : (int)got;
-				break;
-			}
-		}
-		n = http_chunked_scan(&b->chunked, conn_data(up), up->len,
-				      send_decoded, &sink);
-		if (n < 0) {
-			b->framing_error = (int)n;
-			rc = -EPROTO;
-			break;
-		}
-		if (sink.error) {
-			*to_error = true;
-			rc = sink.error;
-			break;
-		}
-		conn_consume(up, (size_t)n);
-	}
-	*moved += sink.sent;
-	b->done = b->chunked.done;
-	return rc;
-}
-
 /* How a forwarding attempt ended, for the connection it used. */
 enum outcome {
 	OUTCOME_REUSABLE, /* the upstream connection is clean: pool it */
@@ -453,7 +398,7 @@ static int read_response_head(struct client *cl, struct exchange *x,
 static int forward_interim(struct client *cl, struct exchange *x,
 			   const struct http_response *res, char *head)
 {
-	struct head_writer w = {head, HEAD_OUT_MAX, 0, false};
+	struct head_writer w = {head, PROXY_HEAD_OUT_MAX, 0, false};
 	int rc;
 
 	/* Interim responses go to HTTP/1.1 clients only (RFC 9110 15.2). */
@@ -482,24 +427,22 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 	enum outcome outcome = OUTCOME_CLOSE;
 	int head_len, rc;
 
-	head = malloc(HEAD_OUT_MAX);
-	if (!head) {
-		proxy_send_error(cl, x, 500, "Out of memory.");
+	head = proxy_head_buf(cl, x);
+	if (!head)
 		return OUTCOME_CLOSE;
-	}
 	for (int interim = 0;; interim++) {
 		head_len = read_response_head(cl, x, up, &res, headers, msg,
 					      sizeof(msg), &nothing_came);
 		if (head_len < 0 && nothing_came && may_retry) {
 			outcome = OUTCOME_RETRY;
-			goto free_head;
+			goto done;
 		}
 		if (head_len < 0) {
 			log_event(px->log, LOG_WARN, "%s %s: %s", cl->addr,
 				  x->url, msg);
 			x->detail = "ERROR";
 			proxy_send_error(cl, x, -head_len, msg);
-			goto free_head;
+			goto done;
 		}
 		if (res.status >= 200)
 			break;
@@ -509,7 +452,7 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 				cl, x, 502,
 				"The origin sent too many interim (1xx) "
 				"responses.");
-			goto free_head;
+			goto done;
 		}
 		if (res.status == 101) {
 			/* We never forward Upgrade, so this is a broken origin. */
@@ -517,12 +460,12 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 			proxy_send_error(cl, x, 502,
 					 "The origin switched protocols "
 					 "unasked.");
-			goto free_head;
+			goto done;
 		}
 		if (forward_interim(cl, x, &res, head) < 0) {
 			x->client_keep_alive = false;
 			x->detail = "CLIENT-GONE";
-			goto free_head;
+			goto done;
 		}
 		conn_consume(up, (size_t)head_len);
 	}
@@ -532,30 +475,25 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 	dechunk = res.body == HTTP_BODY_CHUNKED && x->req.minor_version == 0;
 	x->client_keep_alive = x->client_keep_alive &&
 			       res.body != HTTP_BODY_UNTIL_CLOSE && !dechunk;
-	w = (struct head_writer){head, HEAD_OUT_MAX, 0, false};
+	w = (struct head_writer){head, PROXY_HEAD_OUT_MAX, 0, false};
 	if (build_response_head(px, &res, x, dechunk, &w) < 0) {
 		x->detail = "ERROR";
 		proxy_send_error(cl, x, 502, "The response head is too large.");
-		goto free_head;
+		goto done;
 	}
 	x->status = res.status;
 	rc = net_send_all(px->sys, cl->conn.fd, head, w.len);
 	if (rc < 0) {
 		x->client_keep_alive = false;
 		x->detail = "CLIENT-GONE";
-		goto free_head;
+		goto done;
 	}
 	x->bytes_sent += w.len;
 
 	body_init(&body, res.body, res.content_length);
-	if (dechunk)
-		rc = relay_dechunked(up, &body, cl->conn.fd,
-				     px->set.response_timeout_ms,
-				     &x->bytes_sent, &to_error);
-	else
-		rc = body_relay(&body, up, cl->conn.fd,
-				px->set.response_timeout_ms, &x->bytes_sent,
-				&to_error);
+	body.decode = dechunk;
+	rc = body_relay(&body, up, cl->conn.fd, px->set.response_timeout_ms,
+			&x->bytes_sent, &to_error);
 	if (rc < 0) {
 		/*
 		 * The head is out, so no error page can follow: close the
@@ -571,13 +509,12 @@ static enum outcome relay_response(struct client *cl, struct exchange *x,
 				  rc == -EPROTO ? http_error_reason(
 							  body.framing_error)
 						: strerror(-rc));
-		goto free_head;
+		goto done;
 	}
 	/* Reuse only a connection with nothing unexplained left on it. */
 	if (res.keep_alive && body.done && up->len == 0)
 		outcome = OUTCOME_REUSABLE;
-free_head:
-	free(head);
+done:
 	return outcome;
 }
 
@@ -608,10 +545,9 @@ static bool await_continue(struct client *cl, struct exchange *x,
 				      sizeof(msg), &nothing_came);
 	if (head_len < 0 || res.status >= 200)
 		return false; /* relay_response() answers from the buffer */
-	head = malloc(HEAD_OUT_MAX);
+	head = proxy_head_buf(cl, x);
 	if (head && forward_interim(cl, x, &res, head) == 0)
 		conn_consume(up, (size_t)head_len);
-	free(head);
 	return true;
 }
 
@@ -628,12 +564,10 @@ static void answer_here(struct client *cl, struct exchange *x)
 	/* The body is not read here: the connection cannot carry on after. */
 	if (r->body != HTTP_BODY_NONE)
 		x->client_keep_alive = false;
-	echo = malloc(HEAD_OUT_MAX);
-	if (!echo) {
-		proxy_send_error(cl, x, 500, "Out of memory.");
+	echo = proxy_head_buf(cl, x);
+	if (!echo)
 		return;
-	}
-	w = (struct head_writer){echo, HEAD_OUT_MAX, 0, false};
+	w = (struct head_writer){echo, PROXY_HEAD_OUT_MAX, 0, false};
 	if (method_is(r, "TRACE")) {
 		/* The request as received, minus credentials (9.3.8). */
 		head_add(&w, r->method.ptr, r->method.len);
@@ -672,7 +606,6 @@ static void answer_here(struct client *cl, struct exchange *x)
 		x->client_keep_alive = false;
 	else
 		x->bytes_sent += (uint64_t)n + w.len;
-	free(echo);
 }
 
 /* Everything about one attempt on one upstream connection. */

@@ -60,6 +60,21 @@ bool proxy_connect_port_allowed(struct client *cl, unsigned port)
 	return filter_check_port(cl->rules->filter, port);
 }
 
+/*
+ * A per-connection buffer, made on first use and kept to the end of the
+ * connection, so no request pays a 64 KiB malloc of its own.
+ */
+static char *lazy_buffer(struct client *cl, struct exchange *x, char **buf,
+			 size_t size)
+{
+	if (!*buf) {
+		*buf = malloc(size);
+		if (!*buf)
+			proxy_send_error(cl, x, 500, "Out of memory.");
+	}
+	return *buf;
+}
+
 bool proxy_route(struct client *cl, struct exchange *x, const char *host,
 		 uint16_t port, struct route *out)
 {
@@ -72,14 +87,13 @@ bool proxy_route(struct client *cl, struct exchange *x, const char *host,
 				   NULL) != FILTER_ALLOW);
 	out->host = out->via_parent ? set->parent_host : host;
 	out->port = out->via_parent ? set->parent_port : port;
-	if (!cl->upstream_buf) {
-		cl->upstream_buf = malloc(PROXY_UPSTREAM_BUF);
-		if (!cl->upstream_buf) {
-			proxy_send_error(cl, x, 500, "Out of memory.");
-			return false;
-		}
-	}
-	return true;
+	return lazy_buffer(cl, x, &cl->upstream_buf, PROXY_UPSTREAM_BUF) !=
+	       NULL;
+}
+
+char *proxy_head_buf(struct client *cl, struct exchange *x)
+{
+	return lazy_buffer(cl, x, &cl->head_buf, PROXY_HEAD_OUT_MAX);
 }
 
 /*
@@ -524,6 +538,7 @@ put_rules:
 	active_remove(px, &cl);
 free_all:
 	free(cl.upstream_buf);
+	free(cl.head_buf);
 	free(x);
 	free(buf);
 }

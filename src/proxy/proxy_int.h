@@ -76,6 +76,8 @@ struct client {
 	char ip[NET_ADDR_TEXT_MAX];   /* "127.0.0.1", "::1" */
 	unsigned requests;
 	char *upstream_buf; /* PROXY_UPSTREAM_BUF bytes, made on first use */
+	char *head_buf;	    /* PROXY_HEAD_OUT_MAX bytes, made on first use:
+			       outgoing heads are rewritten into it */
 	/* On proxy.active (under proxy.lock), with the upstream socket in use:
 	 * proxy_cut() shuts both down to end a stop that ran out of grace. */
 	struct client *prev, *next;
@@ -83,6 +85,7 @@ struct client {
 };
 
 #define PROXY_UPSTREAM_BUF (64 * 1024)
+#define PROXY_HEAD_OUT_MAX (PROXY_HEAD_MAX + 1024)
 
 /* conn.c */
 void conn_init(struct conn *c, struct sys *sys, int fd, char *buf, size_t cap);
@@ -103,6 +106,13 @@ struct body {
 	uint64_t moved;	   /* bytes of it relayed so far, framing included */
 	int framing_error; /* the enum http_error behind an -EPROTO */
 	bool done;
+	/* Chunked only: send the payload without its framing (for HTTP/1.0
+	 * clients); then the fields below carry the sending state. */
+	bool decode;
+	struct sys *sys;
+	int to_fd;
+	int send_error;
+	uint64_t decoded_sent;
 };
 void body_init(struct body *b, enum http_body kind, uint64_t length);
 /*
@@ -144,6 +154,12 @@ struct route {
  */
 bool proxy_route(struct client *cl, struct exchange *x, const char *host,
 		 uint16_t port, struct route *out);
+/*
+ * The client's buffer for rewriting a head, made once per connection and
+ * reused for every response on it; NULL (a 500 has been sent) when it
+ * could not be made.
+ */
+char *proxy_head_buf(struct client *cl, struct exchange *x);
 
 /* True when CONNECT may reach this port. */
 bool proxy_connect_port_allowed(struct client *cl, unsigned port);

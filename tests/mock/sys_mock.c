@@ -560,3 +560,29 @@ void sys_mock_set_poll_delay_ms(int64_t ms)
 {
 	poll_delay_ms = ms;
 }
+
+struct sys_addr sys_mock_addr4(const char *ip, uint16_t port)
+{
+	struct sys_addr a;
+	struct sockaddr_in *in = (struct sockaddr_in *)&a.ss;
+
+	memset(&a, 0, sizeof(a));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(port);
+	assert_int_equal(inet_pton(AF_INET, ip, &in->sin_addr), 1);
+	a.len = sizeof(*in);
+	return a;
+}
+
+struct sys_addr sys_mock_addr6(const char *ip, uint16_t port)
+{
+	struct sys_addr a;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a.ss;
+
+	memset(&a, 0, sizeof(a));
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(port);
+	assert_int_equal(inet_pton(AF_INET6, ip, &in6->sin6_addr), 1);
+	a.len = sizeof(*in6);
+	return a;
+}

@@ -49,6 +49,10 @@ int sys_mock_close_count(void);
 void sys_mock_set_clock(int64_t mono_ms, time_t wall_sec);
 void sys_mock_advance_ms(int64_t ms);
 
+/* A socket address from a literal; the test fails if ip is not one. */
+struct sys_addr sys_mock_addr4(const char *ip, uint16_t port);
+struct sys_addr sys_mock_addr6(const char *ip, uint16_t port);
+
 /*
  * Added for relays that talk to several descriptors at once (tunnel):
  *
