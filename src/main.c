@@ -253,49 +253,6 @@ fail:
 	return rc < 0 ? rc : -EINVAL;
 }
 
-/* SIGHUP: re-read the config file and every list; keep the old on error. */
-static void reload_rules(struct app *app)
-{
-	struct proxy_rules_spec spec;
-	struct config fresh;
-	int rc;
-
-	rc = load_config(app, &fresh);
-	if (rc == 0)
-		rc = build_rules(app, &fresh, &spec) < 0 ? -EINVAL : 0;
-	if (rc == 0)
-		rc = proxy_set_rules(app->px, &spec);
-	config_free(&fresh);
-	log_event(app->log, rc ? LOG_ERROR : LOG_INFO, "SIGHUP: %s",
-		  rc ? "reload failed, keeping the old rules"
-		     : "configuration and lists reloaded");
-}
-
-static void *signal_thread(void *arg)
-{
-	struct app *app = arg;
-
-	for (;;) {
-		int sig = sys_signals_wait();
-
-		if (sig == SIGINT || sig == SIGTERM) {
-			log_event(app->log, LOG_INFO, "signal %d: stopping",
-				  sig);
-			server_stop(app->srv);
-			return NULL;
-		}
-		if (sig == SIGHUP) {
-			reload_rules(app);
-		} else if (sig == SIGUSR1) {
-			int rc = log_reopen(app->log);
-			log_event(app->log, rc < 0 ? LOG_ERROR : LOG_INFO,
-				  "SIGUSR1: %s",
-				  rc < 0 ? "log reopen failed"
-					 : "logs reopened");
-		}
-	}
-}
-
 /* Fill the proxy's settings; an exit code (usage) on a bad value. */
 static int settings_from_config(struct sys *sys, const struct config *cfg,
 				struct proxy_settings *set)
@@ -332,6 +289,56 @@ static int settings_from_config(struct sys *sys, const struct config *cfg,
 	set->tunnel_idle_timeout_ms = cfg->tunnel_idle_timeout_ms;
 	set->max_request_body = (uint64_t)cfg->max_request_body;
 	return 0;
+}
+
+/* SIGHUP: re-read the config file and every list; keep the old on error. */
+static void reload_rules(struct app *app)
+{
+	struct proxy_rules_spec spec;
+	struct config fresh;
+	int rc;
+
+	rc = load_config(app, &fresh);
+	if (rc == 0)
+		rc = build_rules(app, &fresh, &spec) < 0 ? -EINVAL : 0;
+	if (rc == 0 &&
+	    settings_from_config(app->sys, &fresh, &spec.settings) != 0) {
+		net_hosts_free(spec.hosts);
+		filter_free(spec.filter);
+		filter_free(spec.direct);
+		rc = -EINVAL;
+	}
+	if (rc == 0)
+		rc = proxy_set_rules(app->px, &spec);
+	config_free(&fresh);
+	log_event(app->log, rc ? LOG_ERROR : LOG_INFO, "SIGHUP: %s",
+		  rc ? "reload failed, keeping the old rules"
+		     : "configuration and lists reloaded");
+}
+
+static void *signal_thread(void *arg)
+{
+	struct app *app = arg;
+
+	for (;;) {
+		int sig = sys_signals_wait();
+
+		if (sig == SIGINT || sig == SIGTERM) {
+			log_event(app->log, LOG_INFO, "signal %d: stopping",
+				  sig);
+			server_stop(app->srv);
+			return NULL;
+		}
+		if (sig == SIGHUP) {
+			reload_rules(app);
+		} else if (sig == SIGUSR1) {
+			int rc = log_reopen(app->log);
+			log_event(app->log, rc < 0 ? LOG_ERROR : LOG_INFO,
+				  "SIGUSR1: %s",
+				  rc < 0 ? "log reopen failed"
+					 : "logs reopened");
+		}
+	}
 }
 
 int main(int argc, char **argv)
@@ -401,7 +408,7 @@ int main(int argc, char **argv)
 	if (proxy_new(app.sys, app.log, &set, &app.px) < 0)
 		goto close_log;
 	if (build_rules(&app, &app.cfg, &rules) < 0 ||
-	    proxy_set_rules(app.px, &rules) < 0) {
+	    (rules.settings = set, proxy_set_rules(app.px, &rules) < 0)) {
 		say(app.sys, "glassproxy: the rules have errors; see %s\n",
 		    app.cfg.log_file ? app.cfg.log_file : "above");
 		status = EXIT_USAGE;

@@ -64,6 +64,11 @@ struct proxy_rules_spec {
 	struct net_hosts *hosts; /* the hosts file; may be NULL */
 	struct filter *filter;	 /* allow/block, clients, CONNECT ports */
 	struct filter *direct;	 /* hosts that bypass the parent; may be NULL */
+	/* The settings that can change live; taken with the rules. */
+	struct proxy_settings settings;
+	/* The hosts file changed: idle pooled upstream connections made
+	 * under the old one are dropped. */
+	bool hosts_changed;
 };
 
 /*

@@ -30,6 +30,7 @@ int proxy_new(struct sys *sys, struct log *log,
 		return -ENOMEM;
 	}
 	px->rules->refs = 1;
+	px->rules->set = *settings;
 	px->rules->filter = filter_new(); /* defaults until rules are set */
 	if (!px->rules->filter) {
 		rc = -ENOMEM;
@@ -260,6 +261,7 @@ int proxy_set_rules(struct proxy *px, struct proxy_rules_spec *spec)
 	fresh->hosts = spec->hosts;
 	fresh->filter = spec->filter;
 	fresh->direct = spec->direct;
+	fresh->set = spec->settings;
 	pthread_mutex_lock(&px->lock);
 	old = px->rules;
 	px->rules = fresh;

@@ -21,6 +21,7 @@ struct proxy_rules {
 	struct net_hosts *hosts;
 	struct filter *filter;
 	struct filter *direct;
+	struct proxy_settings set;
 };
 
 struct proxy {
