@@ -46,8 +46,7 @@
  * is strict and case-sensitive, as the grammar is.  Returns 0 and *out, or
  * -EINVAL.
  */
-int cache_parse_http_date(const char *s, size_t len, int64_t now,
-			  int64_t *out);
+int cache_parse_http_date(const char *s, size_t len, int64_t now, int64_t *out);
 
 /* Format t as an IMF-fixdate into dst[cap] (cap >= CACHE_DATE_LEN). */
 int cache_format_http_date(int64_t t, char *dst, size_t cap);
@@ -67,7 +66,7 @@ int cache_format_http_date(int64_t t, char *dst, size_t cap);
 struct cache_control {
 	int64_t max_age;
 	int64_t s_maxage;
-	int64_t max_stale;  /* with a value; see max_stale_any */
+	int64_t max_stale; /* with a value; see max_stale_any */
 	int64_t min_fresh;
 	int64_t stale_while_revalidate;
 	int64_t stale_if_error;
@@ -76,7 +75,7 @@ struct cache_control {
 	bool max_stale_any;    /* max-stale without a value: any staleness */
 	bool no_cache;	       /* unqualified */
 	bool no_store;
-	bool private_;	       /* unqualified */
+	bool private_; /* unqualified */
 	bool public_;
 	bool must_revalidate;
 	bool proxy_revalidate;
@@ -179,12 +178,12 @@ bool cache_status_heuristic(int status);
 /* ---- using a stored response (RFC 9111 section 4) ---- */
 
 enum cache_action {
-	CACHE_SERVE_FRESH,  /* serve the stored response */
-	CACHE_SERVE_STALE,  /* serve it stale: allowed by max-stale */
+	CACHE_SERVE_FRESH,	      /* serve the stored response */
+	CACHE_SERVE_STALE,	      /* serve it stale: allowed by max-stale */
 	CACHE_SERVE_STALE_REVALIDATE, /* stale-while-revalidate: serve it and
 					 revalidate once in the background */
-	CACHE_REVALIDATE,   /* conditional request upstream with validators */
-	CACHE_FORWARD,	    /* unconditional request upstream */
+	CACHE_REVALIDATE, /* conditional request upstream with validators */
+	CACHE_FORWARD,	  /* unconditional request upstream */
 	CACHE_GATEWAY_TIMEOUT, /* only-if-cached and nothing usable: 504 */
 };
 
@@ -317,8 +316,8 @@ size_t cache_validators(const struct cache_entry *e, struct http_header *out);
 enum cache_range {
 	CACHE_RANGE_NONE,	   /* no Range field: serve the whole body */
 	CACHE_RANGE_OK,		   /* one satisfiable range: 206 */
-	CACHE_RANGE_UNSATISFIABLE, /* 416, Content-Range: bytes SLASH-LEN */
-	CACHE_RANGE_IGNORE, /* several ranges, other units, bad syntax:
+	CACHE_RANGE_UNSATISFIABLE, /* 416 with an unsatisfied Content-Range */
+	CACHE_RANGE_IGNORE,	   /* several ranges, other units, bad syntax:
 			       not for the cache (go upstream) */
 };
 
@@ -330,7 +329,10 @@ enum cache_range {
 enum cache_range cache_range(const struct http_header *req, size_t nreq,
 			     uint64_t length, uint64_t *start, uint64_t *count);
 
-/* "bytes a-b/len" for a 206, or "bytes * /len" (no space) when count 0. */
+/*
+ * The Content-Range value: "bytes 0-9/100" for a 206, or with count 0 the
+ * unsatisfied form of a 416, "bytes *" "/100" (written without the space).
+ */
 int cache_format_content_range(uint64_t start, uint64_t count, uint64_t length,
 			       char *dst, size_t cap);
 
@@ -338,12 +340,12 @@ int cache_format_content_range(uint64_t start, uint64_t count, uint64_t length,
 
 enum cache_reason {
 	CACHE_STORE_OK,
-	CACHE_STORE_METHOD,	   /* not GET */
-	CACHE_STORE_STATUS,	   /* interim, 206, 304 */
+	CACHE_STORE_METHOD, /* not GET */
+	CACHE_STORE_STATUS, /* interim, 206, 304 */
 	CACHE_STORE_REQUEST_NO_STORE,
 	CACHE_STORE_NO_STORE,
 	CACHE_STORE_PRIVATE,
-	CACHE_STORE_AUTHORIZATION, /* Authorization without public etc. */
+	CACHE_STORE_AUTHORIZATION,   /* Authorization without public etc. */
 	CACHE_STORE_MUST_UNDERSTAND, /* must-understand, status unknown */
 	CACHE_STORE_VARY_STAR,
 	CACHE_STORE_NOT_CACHEABLE, /* no explicit freshness, status not
@@ -463,8 +465,8 @@ struct cache_hash {
 /* A 128-bit non-cryptographic hash of the key (collisions cost a miss). */
 void cache_key_hash(const char *key, size_t len, struct cache_hash *out);
 
-#define CACHE_HASH_HEX	33 /* 32 hex digits and a NUL */
-#define CACHE_PATH_LEN	40 /* "ab/cd/" + 32 hex digits + NUL */
+#define CACHE_HASH_HEX 33 /* 32 hex digits and a NUL */
+#define CACHE_PATH_LEN 40 /* "ab/cd/" + 32 hex digits + NUL */
 
 /* The hash as 32 lower-case hex digits. */
 int cache_hash_hex(const struct cache_hash *h, char *dst, size_t cap);

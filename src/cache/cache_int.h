@@ -35,6 +35,12 @@ static inline bool cache_slice_ieq(struct http_slice a, struct http_slice b)
 	return util_ieq(a.ptr, a.len, b.ptr, b.len);
 }
 
+/* Methods are case-sensitive (RFC 9110 section 9.1): "get" is not GET. */
+static inline bool cache_method_is(struct http_slice m, const char *lit)
+{
+	return m.len == strlen(lit) && memcmp(m.ptr, lit, m.len) == 0;
+}
+
 /*
  * Walks the elements of a comma-separated list field (RFC 9110 section
  * 5.6.1) over every field line of one name, as if the lines were joined

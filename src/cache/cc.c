@@ -120,8 +120,7 @@ static void response_directive(struct cache_control *cc,
 	if (response_flag(cc, d))
 		return;
 	if (is(d, "max-age"))
-		response_lifetime(&cc->max_age, &cc->max_age_invalid,
-				  delta(d));
+		response_lifetime(&cc->max_age, &cc->max_age_invalid, delta(d));
 	else if (is(d, "s-maxage"))
 		response_lifetime(&cc->s_maxage, &cc->s_maxage_invalid,
 				  delta(d));

@@ -80,7 +80,8 @@ static bool request_date(const struct http_header *req, size_t nreq,
 /* Section 13.2.2 steps 1 and 2: false sends the request upstream. */
 static bool origin_preconditions_hold(const struct http_header *req,
 				      size_t nreq, const struct cache_entry *e,
-				      const struct http_slice *etag, int64_t now)
+				      const struct http_slice *etag,
+				      int64_t now)
 {
 	int64_t ius, lm;
 
@@ -112,7 +113,7 @@ enum cache_cond cache_conditional(struct http_slice method,
 	const struct http_slice *tag = has_etag ? &etag : NULL;
 	int64_t ims;
 
-	if (!http_name_is(method, "GET") && !http_name_is(method, "HEAD"))
+	if (!cache_method_is(method, "GET") && !cache_method_is(method, "HEAD"))
 		return CACHE_COND_PASS;
 	if (!origin_preconditions_hold(req, nreq, e, tag, now))
 		return CACHE_COND_PASS;
@@ -134,8 +135,8 @@ bool cache_if_range(const struct http_header *req, size_t nreq,
 
 	if (!cache_field(req, nreq, "If-Range", &v))
 		return true;
-	if (v.len > 0 && (v.ptr[0] == '"' || (v.len > 1 && v.ptr[0] == 'W' &&
-					       v.ptr[1] == '/')))
+	if (v.len > 0 && (v.ptr[0] == '"' ||
+			  (v.len > 1 && v.ptr[0] == 'W' && v.ptr[1] == '/')))
 		return cache_field(e->headers, e->num_headers, "ETag", &etag) &&
 		       cache_etag_strong_eq(v, etag);
 	/* RFC 9110 8.8.2.2: a cache's Last-Modified is strong when Date is

@@ -48,8 +48,7 @@ static void upstream(const struct cache_entry *e, struct cache_decision *d,
  * ignores the max-age of a conditional reload, not a forced no-cache one.
  */
 static bool request_refuses(const struct cache_control *req,
-			    const struct cache_decision *d,
-			    enum cache_why *why)
+			    const struct cache_decision *d, enum cache_why *why)
 {
 	const struct cache_freshness *f = &d->f;
 	bool immutable = f->cc.immutable && f->fresh;
@@ -126,8 +125,8 @@ void cache_decide(const struct cache_control *req, const struct cache_entry *e,
 	out->ttl = out->f.lifetime - out->f.current_age;
 	decide_use(req, e, out);
 	/* Section 5.2.1.7: what would need the origin is a 504 instead. */
-	if (req->only_if_cached && (out->action == CACHE_REVALIDATE ||
-				    out->action == CACHE_FORWARD)) {
+	if (req->only_if_cached &&
+	    (out->action == CACHE_REVALIDATE || out->action == CACHE_FORWARD)) {
 		out->action = CACHE_GATEWAY_TIMEOUT;
 		out->why = CACHE_WHY_ONLY_IF_CACHED;
 	}

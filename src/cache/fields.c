@@ -92,9 +92,14 @@ int cache_delta_seconds(struct http_slice s, int64_t *out)
 bool cache_is_hop_by_hop_name(struct http_slice name)
 {
 	static const char *const fixed[] = {
-		"Connection",	       "Keep-Alive", "Proxy-Connection",
-		"TE",		       "Trailer",    "Transfer-Encoding",
-		"Upgrade",	       "Proxy-Authorization",
+		"Connection",
+		"Keep-Alive",
+		"Proxy-Connection",
+		"TE",
+		"Trailer",
+		"Transfer-Encoding",
+		"Upgrade",
+		"Proxy-Authorization",
 		"Proxy-Authenticate",
 	};
 

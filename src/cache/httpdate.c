@@ -87,7 +87,8 @@ static int name_of(struct scan *c, const char *const *names, size_t count)
 {
 	for (size_t i = 0; c->ok && i < count; i++) {
 		size_t n = strlen(names[i]);
-		if (c->len - c->pos >= n && !memcmp(c->s + c->pos, names[i], n)) {
+		if (c->len - c->pos >= n &&
+		    !memcmp(c->s + c->pos, names[i], n)) {
 			c->pos += n;
 			return (int)i;
 		}
@@ -196,8 +197,7 @@ static int asctime_date(struct scan *c, int64_t *out)
 	return to_time(c, &v, out);
 }
 
-int cache_parse_http_date(const char *s, size_t len, int64_t now,
-			  int64_t *out)
+int cache_parse_http_date(const char *s, size_t len, int64_t now, int64_t *out)
 {
 	struct scan c = {s, len, 0, true};
 	size_t comma = 0;

@@ -168,7 +168,8 @@ static bool has_scheme(struct http_slice r)
 {
 	size_t i = 0;
 
-	if (r.len == 0 || !((r.ptr[0] | 0x20) >= 'a' && (r.ptr[0] | 0x20) <= 'z'))
+	if (r.len == 0 ||
+	    !((r.ptr[0] | 0x20) >= 'a' && (r.ptr[0] | 0x20) <= 'z'))
 		return false;
 	while (i < r.len && r.ptr[i] != ':' && r.ptr[i] != '/' &&
 	       r.ptr[i] != '?' && r.ptr[i] != '#')
@@ -194,8 +195,8 @@ static int absolute_key(const struct http_url *target, struct http_slice r,
 	struct kbuf b = {buf, sizeof(buf), 0, false};
 
 	if (!has_scheme(r)) {
-		struct http_slice s = target->scheme.len ? target->scheme
-							 : cache_lit("http");
+		struct http_slice s =
+			target->scheme.len ? target->scheme : cache_lit("http");
 		put(&b, s.ptr, s.len, true);
 		put(&b, ":", 1, false);
 	}
@@ -222,8 +223,8 @@ static bool has_dot_segment(struct http_slice r)
 	return false;
 }
 
-int cache_invalidation_key(const struct http_url *target,
-			   struct http_slice r, char *dst, size_t cap)
+int cache_invalidation_key(const struct http_url *target, struct http_slice r,
+			   char *dst, size_t cap)
 {
 	struct kbuf b = {dst, cap, 0, false};
 	const char *hash = memchr(r.ptr, '#', r.len);

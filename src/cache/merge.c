@@ -120,10 +120,8 @@ bool cache_invalidates(struct http_slice method, int status)
 
 	if (status < 200 || status >= 400)
 		return false;
-	/* Methods are case-sensitive (RFC 9110 section 9.1). */
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(safe); i++)
-		if (method.len == strlen(safe[i]) &&
-		    !memcmp(method.ptr, safe[i], method.len))
+		if (cache_method_is(method, safe[i]))
 			return false;
 	return true;
 }

@@ -78,10 +78,17 @@ static bool collect_drops(const struct http_response *res,
 			  struct cache_store_decision *d)
 {
 	static const char *const fixed[] = {
-		"Connection", "Keep-Alive",	     "Proxy-Connection",
-		"TE",	      "Trailer",	     "Transfer-Encoding",
-		"Upgrade",    "Proxy-Authenticate", "Proxy-Authorization",
-		"Set-Cookie", "Set-Cookie2",
+		"Connection",
+		"Keep-Alive",
+		"Proxy-Connection",
+		"TE",
+		"Trailer",
+		"Transfer-Encoding",
+		"Upgrade",
+		"Proxy-Authenticate",
+		"Proxy-Authorization",
+		"Set-Cookie",
+		"Set-Cookie2",
 	};
 	struct cache_list it;
 	struct http_slice e;
@@ -100,16 +107,16 @@ static bool explicit_freshness(const struct http_response *res,
 			       const struct cache_control *cc)
 {
 	return cc->public_ || cc->max_age >= 0 || cc->s_maxage >= 0 ||
-	       http_find_header(res->headers, res->num_headers, "Expires",
-				0) >= 0;
+	       http_find_header(res->headers, res->num_headers, "Expires", 0) >=
+		       0;
 }
 
 static bool has_validator(const struct http_response *res)
 {
 	return http_find_header(res->headers, res->num_headers, "ETag", 0) >=
 		       0 ||
-	       http_find_header(res->headers, res->num_headers,
-				"Last-Modified", 0) >= 0;
+	       http_find_header(res->headers, res->num_headers, "Last-Modified",
+				0) >= 0;
 }
 
 static bool vary_star(const struct http_response *res)
@@ -131,7 +138,7 @@ static enum cache_reason why_not(const struct http_request *req,
 				 const struct cache_control *rq,
 				 const struct cache_policy *p)
 {
-	if (!http_name_is(req->method, "GET"))
+	if (!cache_method_is(req->method, "GET"))
 		return CACHE_STORE_METHOD;
 	if (res->status < 200 || res->status == 206 || res->status == 304)
 		return CACHE_STORE_STATUS;

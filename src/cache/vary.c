@@ -86,8 +86,8 @@ static void emit_field(struct vsink *s, struct http_slice name,
 }
 
 /* Returns -EINVAL for Vary: *. */
-static int emit_all(struct vsink *s, const struct http_header *res,
-		    size_t nres, const struct http_header *req, size_t nreq)
+static int emit_all(struct vsink *s, const struct http_header *res, size_t nres,
+		    const struct http_header *req, size_t nreq)
 {
 	struct cache_list it;
 	struct http_slice name;
