@@ -780,6 +780,7 @@ struct sie_row {
 	int64_t now;
 	int status;
 	bool want;
+	int64_t on_failure; /* policy max_stale_on_failure */
 };
 
 static void test_stale_if_error(void **state)
@@ -814,11 +815,25 @@ static void test_stale_if_error(void **state)
 		{"Cache-Control: no-cache",
 		 "Cache-Control: max-age=100, stale-if-error=60\nDate: {0}", 10,
 		 0, true},
+		/* stale-close: a disconnected cache may serve stale. */
+		{"", "Cache-Control: max-age=1\nDate: {0}", 10, 0, true, 3600},
+		{"", "Cache-Control: max-age=1\nDate: {0}", 5000, 0, false,
+		 3600},
+		{"", "Cache-Control: max-age=1\nDate: {0}", 10, 503, false,
+		 3600},
+		{"", sie, 1000, 0, true, 3600},
+		{"", "Cache-Control: max-age=1, must-revalidate\nDate: {0}", 10,
+		 0, false, 3600},
+		{"", "Cache-Control: max-age=1, proxy-revalidate\nDate: {0}",
+		 10, 0, false, 3600},
+		{"", "Cache-Control: no-cache\nDate: {0}", 10, 0, false, 3600},
+		{"", "Cache-Control: s-maxage=1\nDate: {0}", 10, 0, false,
+		 3600},
 	};
 
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(rows); i++) {
 		const struct sie_row *r = &rows[i];
-		struct cache_policy p = {0, true};
+		struct cache_policy p = {0, true, r->on_failure};
 		struct cache_control req;
 		struct cache_decision d;
 		struct cache_entry e;
@@ -830,7 +845,7 @@ static void test_stale_if_error(void **state)
 		cache_cc_parse_request(mq.h, mq.n, &req);
 		e = entry(&ms, 200, 0, 0);
 		cache_decide(&req, &e, &p, BASE + r->now, &d);
-		got = cache_stale_if_error(&req, &d, r->status);
+		got = cache_stale_if_error(&req, &d, &p, r->status);
 		CHECK(got == r->want, "row %zu: %d", i, got);
 		rows_checked++;
 	}

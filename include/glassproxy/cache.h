@@ -123,6 +123,12 @@ struct cache_policy {
 	int64_t default_ttl;
 	/* false: no heuristic freshness without Last-Modified. */
 	bool heuristic_without_lm;
+	/*
+	 * How stale an entry may be served when the origin cannot be
+	 * reached at all and no directive forbids it; 0: only with
+	 * stale-if-error.
+	 */
+	int64_t max_stale_on_failure;
 };
 
 /* ---- age and freshness (RFC 9111 section 4.2) ---- */
@@ -233,13 +239,16 @@ enum cache_action cache_decide_miss(const struct cache_control *req);
 
 /*
  * The origin failed (upstream_status 0: unreachable, reset, timeout) or
- * answered upstream_status: may the stale entry be served instead
- * (stale-if-error, RFC 5861 section 4, in the response or the request)?
- * Only for 500, 502, 503, 504 and failures; never when the decision
- * forbids stale.
+ * answered upstream_status: may the stored entry be served instead?
+ * Never when the decision forbids stale.  Within a stale-if-error window
+ * (RFC 5861 section 4, in the response or the request) for 500, 502, 503,
+ * 504 and failures; and, for failures only, within p->max_stale_on_failure
+ * seconds of staleness (RFC 9111 section 4.2.4 lets a disconnected cache
+ * serve stale; Squid's max_stale does the same).
  */
 bool cache_stale_if_error(const struct cache_control *req,
-			  const struct cache_decision *d, int upstream_status);
+			  const struct cache_decision *d,
+			  const struct cache_policy *p, int upstream_status);
 
 /* ---- Vary (RFC 9111 section 4.1) ---- */
 

@@ -137,19 +137,25 @@ enum cache_action cache_decide_miss(const struct cache_control *req)
 	return req->only_if_cached ? CACHE_GATEWAY_TIMEOUT : CACHE_FORWARD;
 }
 
+static bool error_status(int status)
+{
+	return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
 bool cache_stale_if_error(const struct cache_control *req,
-			  const struct cache_decision *d, int upstream_status)
+			  const struct cache_decision *d,
+			  const struct cache_policy *p, int upstream_status)
 {
 	int64_t staleness = -d->ttl, window = d->f.cc.stale_if_error;
 
 	if (d->stale_forbidden)
 		return false;
-	if (upstream_status != 0 && upstream_status != 500 &&
-	    upstream_status != 502 && upstream_status != 503 &&
-	    upstream_status != 504)
+	if (upstream_status != 0 && !error_status(upstream_status))
 		return false;
 	/* RFC 5861 section 4: the request may widen the window too. */
 	if (req->stale_if_error > window)
 		window = req->stale_if_error;
+	if (upstream_status == 0 && p->max_stale_on_failure > window)
+		window = p->max_stale_on_failure;
 	return window >= 0 && staleness <= window;
 }
