@@ -201,6 +201,7 @@ enum cache_why {
 	CACHE_WHY_SWR,
 	CACHE_WHY_RESPONSE_NO_CACHE,
 	CACHE_WHY_REQUEST_NO_CACHE,
+	CACHE_WHY_REQUEST_NO_STORE,
 	CACHE_WHY_REQUEST_MAX_AGE,
 	CACHE_WHY_REQUEST_MIN_FRESH,
 	CACHE_WHY_MUST_REVALIDATE, /* must-/proxy-revalidate or s-maxage */
@@ -227,8 +228,11 @@ struct cache_decision {
  * directives), RFC 5861 (stale-while-revalidate) and RFC 8246 (immutable:
  * a fresh immutable response answers a request's max-age=0, a browser's
  * conditional reload, without revalidation; no-cache, a forced reload,
- * still revalidates).  Request no-store does not stop a stored response
- * from being used (section 5.2.1.5); it only stops storing.
+ * still revalidates).  Request no-store (section 5.2.1.5) forbids storing
+ * the answer; the RFC would let a stored response answer it, but glassproxy
+ * forwards it unconditionally, as browsers do for a no-store fetch and as
+ * the conformance suite's ccreq-no-store check expects: the client asked
+ * the cache to stay out of the exchange.
  */
 void cache_decide(const struct cache_control *req, const struct cache_entry *e,
 		  const struct cache_policy *p, int64_t now,

@@ -15,6 +15,7 @@ const char *cache_why_str(enum cache_why why)
 		[CACHE_WHY_SWR] = "stale-while-revalidate",
 		[CACHE_WHY_RESPONSE_NO_CACHE] = "response-no-cache",
 		[CACHE_WHY_REQUEST_NO_CACHE] = "request-no-cache",
+		[CACHE_WHY_REQUEST_NO_STORE] = "request-no-store",
 		[CACHE_WHY_REQUEST_MAX_AGE] = "request-max-age",
 		[CACHE_WHY_REQUEST_MIN_FRESH] = "request-min-fresh",
 		[CACHE_WHY_MUST_REVALIDATE] = "must-revalidate",
@@ -102,7 +103,10 @@ static void decide_use(const struct cache_control *req,
 	   without revalidation. */
 	d->stale_forbidden = rc->must_revalidate || rc->proxy_revalidate ||
 			     rc->s_maxage >= 0 || rc->no_cache;
-	if (rc->no_cache) {
+	if (req->no_store) {
+		d->action = CACHE_FORWARD;
+		d->why = CACHE_WHY_REQUEST_NO_STORE;
+	} else if (rc->no_cache) {
 		upstream(e, d, CACHE_WHY_RESPONSE_NO_CACHE);
 	} else if (request_refuses(req, d, &why)) {
 		upstream(e, d, why);
