@@ -260,8 +260,8 @@ bool cache_stale_if_error(const struct cache_control *req,
  * The stored request's nominated fields as text, for the entry:
  * one line per nominated field, "name:value\n" with the name lower-cased
  * and the value normalised (every field line of that name joined, list
- * elements trimmed, empty ones dropped, joined by ","; lower-cased for the
- * fields whose grammar is case-insensitive: Accept-Encoding,
+ * elements trimmed, empty ones dropped, joined by ","; lower-cased and
+ * sorted for the fields made of case-insensitive tokens: Accept-Encoding,
  * Accept-Charset, Accept-Language), or "name\n" when the request had no
  * such field.  Empty text when the response has no Vary.  Returns the
  * length, -EINVAL for Vary: * (it never matches), -ENOSPC.

@@ -5,11 +5,13 @@
  * Normalisation (RFC 9110 section 5.3 and 5.6.1): all field lines of a
  * name are one list; elements are trimmed of whitespace and empty ones
  * dropped, so "gzip,br", "gzip, br" and two lines "gzip" / "br" are the
- * same value.  Values are compared case-sensitively except for the fields
- * whose grammar is case-insensitive tokens (content codings, charsets,
- * language tags).  Order is kept: "br, gzip" differs from "gzip, br", as
- * the RFC allows a cache to decide (section 4.1 lets it normalise, not
- * obliges it to reorder).
+ * same value.  Values are compared case-sensitively, except in the fields
+ * made of case-insensitive tokens (Accept-Encoding: content codings;
+ * Accept-Charset; Accept-Language: language tags), which are also put in
+ * order, since the order of their elements carries no preference (the
+ * q-values do, and they stay on their elements): "en, de" and "DE, en"
+ * select the same variant.  Other fields keep their order, which may
+ * matter to the origin.  Section 4.1 lets a cache normalise this far.
  *
  * One writer serves both jobs: it either writes the text or compares it
  * with stored text as it goes, so the match needs no buffer.
@@ -59,28 +61,78 @@ static bool case_insensitive(struct http_slice name)
 /* Field names are at most this long here (longer never match). */
 #define VARY_NAME_MAX 128
 
+/* Elements put in order, at most; beyond it they keep their order. */
+#define VARY_SORT_MAX 32
+
+static int icmp(struct http_slice a, struct http_slice b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+
+	for (size_t i = 0; i < n; i++) {
+		char x = util_lower(a.ptr[i]), y = util_lower(b.ptr[i]);
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return a.len < b.len ? -1 : a.len > b.len;
+}
+
+/* The elements of the field, sorted; false when there are too many. */
+static bool sorted(const struct http_header *req, size_t nreq, const char *name,
+		   struct http_slice *el, size_t *n)
+{
+	struct cache_list it;
+	struct http_slice e;
+
+	*n = 0;
+	cache_list_init(&it, req, nreq, name);
+	while (cache_list_next(&it, &e)) {
+		size_t k = (*n)++;
+		if (k >= VARY_SORT_MAX)
+			return false;
+		for (; k > 0 && icmp(el[k - 1], e) > 0; k--)
+			el[k] = el[k - 1];
+		el[k] = e;
+	}
+	return true;
+}
+
+static void emit_values(struct vsink *s, const struct http_header *req,
+			size_t nreq, const char *name, bool tokens)
+{
+	struct http_slice el[VARY_SORT_MAX], e;
+	struct cache_list it;
+	size_t n;
+
+	if (tokens && sorted(req, nreq, name, el, &n)) {
+		for (size_t i = 0; i < n; i++) {
+			if (i > 0)
+				emit(s, ",", 1);
+			emit_lower(s, el[i], true);
+		}
+		return;
+	}
+	cache_list_init(&it, req, nreq, name);
+	for (bool first = true; cache_list_next(&it, &e); first = false) {
+		if (!first)
+			emit(s, ",", 1);
+		emit_lower(s, e, tokens);
+	}
+}
+
 /* "name:v1,v2\n", or "name\n" when the request lacks the field. */
 static void emit_field(struct vsink *s, struct http_slice name,
 		       const struct http_header *req, size_t nreq)
 {
 	char cname[VARY_NAME_MAX + 1];
-	bool lower = case_insensitive(name), first = true;
-	struct cache_list it;
-	struct http_slice e;
 
 	if (util_copy(cname, sizeof(cname), name.ptr, name.len) < 0) {
 		s->failed = true;
 		return;
 	}
 	emit_lower(s, name, true);
-	if (http_find_header(req, nreq, cname, 0) >= 0)
+	if (http_find_header(req, nreq, cname, 0) >= 0) {
 		emit(s, ":", 1);
-	cache_list_init(&it, req, nreq, cname);
-	while (cache_list_next(&it, &e)) {
-		if (!first)
-			emit(s, ",", 1);
-		emit_lower(s, e, lower);
-		first = false;
+		emit_values(s, req, nreq, cname, case_insensitive(name));
 	}
 	emit(s, "\n", 1);
 }
