@@ -324,6 +324,15 @@ bool cache_304_keeps_field(struct http_slice name);
  */
 size_t cache_validators(const struct cache_entry *e, struct http_header *out);
 
+/*
+ * One If-None-Match value for several stored variants of a URI (section
+ * 4.3.1: a cache revalidating them together sends all their entity-tags):
+ * the well-formed tags of etags[] joined by ", ", each once.  Returns the
+ * length (0 when none is usable) or -ENOSPC.
+ */
+int cache_join_etags(const struct http_slice *etags, size_t n, char *dst,
+		     size_t cap);
+
 /* ---- Range (RFC 9110 section 14) ---- */
 
 enum cache_range {

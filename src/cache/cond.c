@@ -171,6 +171,36 @@ size_t cache_validators(const struct cache_entry *e, struct http_header *out)
 	return n;
 }
 
+int cache_join_etags(const struct http_slice *etags, size_t n, char *dst,
+		     size_t cap)
+{
+	size_t len = 0;
+
+	if (cap == 0)
+		return -ENOSPC;
+	dst[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+		size_t need = etags[i].len + (len ? 2 : 0);
+
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = etags[j].len == etags[i].len &&
+			      !memcmp(etags[j].ptr, etags[i].ptr, etags[i].len);
+		if (dup || !cache_etag_weak_eq(etags[i], etags[i]))
+			continue;
+		if (len + need >= cap)
+			return -ENOSPC;
+		if (len) {
+			memcpy(dst + len, ", ", 2);
+			len += 2;
+		}
+		memcpy(dst + len, etags[i].ptr, etags[i].len);
+		len += etags[i].len;
+		dst[len] = '\0';
+	}
+	return (int)len;
+}
+
 /* Digits to a number; too many digits saturate (only order matters). */
 static bool range_num(struct http_slice s, uint64_t *out)
 {
