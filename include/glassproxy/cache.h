@@ -53,7 +53,10 @@ int cache_format_http_date(int64_t t, char *dst, size_t cap);
 
 /* ---- Cache-Control (RFC 9111 section 5.2) ---- */
 
-/* Field names a qualified no-cache="..." or private="..." may list. */
+/*
+ * How many qualified no-cache="..." (and private="...") occurrences are
+ * kept; more count as the unqualified directive, the strict reading.
+ */
 #define CACHE_CC_MAX_LISTS 4
 
 /*
