@@ -1622,12 +1622,12 @@ static const struct {
 	int status;
 	bool want;
 } invalidates_rows[] = {
-	{"POST", 200, true},   {"POST", 201, true},   {"POST", 303, true},
-	{"POST", 304, true},   {"POST", 404, false},  {"POST", 500, false},
-	{"POST", 100, false},  {"PUT", 201, true},    {"DELETE", 204, true},
-	{"PATCH", 200, true},  {"PURGEX", 200, true}, {"post", 200, true},
-	{"GET", 200, false},   {"HEAD", 200, false},  {"OPTIONS", 200, false},
-	{"TRACE", 200, false},
+	{"POST", 200, true},	 {"POST", 201, true},	{"POST", 303, true},
+	{"POST", 304, true},	 {"POST", 404, false},	{"POST", 500, false},
+	{"POST", 100, false},	 {"PUT", 201, true},	{"DELETE", 204, true},
+	{"PATCH", 200, true},	 {"PURGEX", 200, true}, {"M-SEARCH", 200, true},
+	{"post", 200, true},	 {"GET", 200, false},	{"HEAD", 200, false},
+	{"OPTIONS", 200, false}, {"TRACE", 200, false},
 };
 
 static void test_invalidates(void **state)
