@@ -209,7 +209,6 @@ enum cache_why {
 	CACHE_WHY_REQUEST_MIN_FRESH,
 	CACHE_WHY_MUST_REVALIDATE, /* must-/proxy-revalidate or s-maxage */
 	CACHE_WHY_ONLY_IF_CACHED,
-	CACHE_WHY_NO_ENTRY,
 };
 
 const char *cache_why_str(enum cache_why why);

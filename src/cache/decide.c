@@ -20,7 +20,6 @@ const char *cache_why_str(enum cache_why why)
 		[CACHE_WHY_REQUEST_MIN_FRESH] = "request-min-fresh",
 		[CACHE_WHY_MUST_REVALIDATE] = "must-revalidate",
 		[CACHE_WHY_ONLY_IF_CACHED] = "only-if-cached",
-		[CACHE_WHY_NO_ENTRY] = "no-entry",
 	};
 
 	if ((size_t)why >= UTIL_ARRAY_LEN(names) || !names[why])
