@@ -232,6 +232,8 @@ static const struct {
 	ERR(HTTP_E_CHUNK_SIZE),
 	ERR(HTTP_E_CHUNK_DATA),
 	ERR(HTTP_E_CHUNK_TOO_LARGE),
+	ERR(HTTP_E_CHUNK_BARE_LF),
+	ERR(HTTP_E_TE_HTTP10),
 };
 
 static const char *error_name(long code)
@@ -1737,6 +1739,8 @@ static void test_error_status_and_reason(void **state)
 		{HTTP_E_CHUNK_SIZE, 400},
 		{HTTP_E_CHUNK_DATA, 400},
 		{HTTP_E_CHUNK_TOO_LARGE, 400},
+		{HTTP_E_CHUNK_BARE_LF, 400},
+		{HTTP_E_TE_HTTP10, 400},
 	};
 
 	(void)state;

@@ -34,6 +34,8 @@ int http_error_status(int err)
 	case HTTP_E_CHUNK_SIZE:
 	case HTTP_E_CHUNK_DATA:
 	case HTTP_E_CHUNK_TOO_LARGE:
+	case HTTP_E_CHUNK_BARE_LF:
+	case HTTP_E_TE_HTTP10:
 		return 400;
 	default:
 		/* Not a parse error at all: a bug in the caller. */
@@ -94,6 +96,10 @@ const char *http_error_reason(int err)
 		return "chunk data not followed by crlf";
 	case HTTP_E_CHUNK_TOO_LARGE:
 		return "chunk line or trailer section too long";
+	case HTTP_E_CHUNK_BARE_LF:
+		return "lf without cr in chunk framing";
+	case HTTP_E_TE_HTTP10:
+		return "transfer-encoding in an http/1.0 request";
 	default:
 		return "unknown error";
 	}
