@@ -1446,10 +1446,20 @@ static void test_chunk_size_bounds(void **state)
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(scan_str(&c, "ffffffffffffffffff\r\n"),
 			 HTTP_E_CHUNK_SIZE);
+	/* Sixteen digits at most, leading zeros included. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(scan_str(&c, "0000000000000005\r\n"), 18);
+	assert_int_equal(c.remaining, 5);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(scan_str(&c, "00000000000000005\r\n"),
+			 HTTP_E_CHUNK_SIZE);
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(scan_str(&c, "00000000000000000000000000000005\r\n"),
-			 34);
-	assert_int_equal(c.remaining, 5);
+			 HTTP_E_CHUNK_SIZE);
+	/* Decided at the seventeenth digit, not at the line end. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(scan_str(&c, "0000000000000000"), 16);
+	assert_int_equal(scan_str(&c, "0"), HTTP_E_CHUNK_SIZE);
 }
 
 static void test_chunk_line_limit(void **state)
