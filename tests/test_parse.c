@@ -778,8 +778,10 @@ struct outcome {
 	struct http_header h[HDR_CAP];
 };
 
-static void run_parser(const struct fixture *fx, bool request, const char *buf,
-		       size_t len, struct outcome *o)
+/* One parse of buf[0..len): one-shot when st is NULL, else resumed. */
+static void run_parser_state(const struct fixture *fx, bool request,
+			     const char *buf, size_t len, struct outcome *o,
+			     struct http_parse_state *st)
 {
 	struct http_slice m = {fx->method, strlen(fx->method)};
 
@@ -787,12 +789,23 @@ static void run_parser(const struct fixture *fx, bool request, const char *buf,
 	if (request) {
 		o->req.headers = o->h;
 		o->req.num_headers = HDR_CAP;
-		o->rc = http_parse_request(buf, len, &o->req, &fx->limits);
+		o->rc = st ? http_parse_request_resume(buf, len, &o->req,
+						       &fx->limits, st)
+			   : http_parse_request(buf, len, &o->req, &fx->limits);
 	} else {
 		o->res.headers = o->h;
 		o->res.num_headers = HDR_CAP;
-		o->rc = http_parse_response(buf, len, &o->res, m, &fx->limits);
+		o->rc = st ? http_parse_response_resume(buf, len, &o->res, m,
+							&fx->limits, st)
+			   : http_parse_response(buf, len, &o->res, m,
+						 &fx->limits);
 	}
+}
+
+static void run_parser(const struct fixture *fx, bool request, const char *buf,
+		       size_t len, struct outcome *o)
+{
+	run_parser_state(fx, request, buf, len, o, NULL);
 }
 
 static void render(struct val *v, bool request, const char *buf, size_t len,
@@ -894,6 +907,52 @@ static void check_every_cut(const struct fixture *fx, bool request,
 	}
 }
 
+/*
+ * The same cuts through the resume API: one state carried across the
+ * growing prefixes, each prefix a fresh copy at a new address (flush
+ * against the guard page), so a state that kept a pointer would fail.
+ * Every cut must give exactly what the one-shot parse of it gives.
+ */
+static void check_every_cut_resumed(const struct fixture *fx, bool request)
+{
+	struct http_parse_state st;
+	struct outcome *one = malloc(sizeof(*one));
+	struct outcome *res = malloc(sizeof(*res));
+	struct val want, got;
+	size_t work = 0; /* st.scanned_total when the verdict was reached */
+
+	assert_non_null(one);
+	assert_non_null(res);
+	memset(&st, 0, sizeof(st));
+	for (size_t k = 0; k <= fx->len; k++) {
+		char *buf = at_guard(fx->msg, k);
+
+		run_parser(fx, request, buf, k, one);
+		render(&want, request, buf, k, one);
+		run_parser_state(fx, request, buf, k, res, &st);
+		render(&got, request, buf, k, res);
+		if (strcmp(want.s, got.s) != 0) {
+			fixture_fail(fx,
+				     "resumed at %zu: result differs:\n"
+				     "  one-shot: %s\n  resumed:  %s",
+				     k, want.s, got.s);
+			break;
+		}
+		if (res->rc != HTTP_INCOMPLETE && work == 0)
+			work = st.scanned_total;
+	}
+	/*
+	 * Each byte once, one more look at the fields and the target at the
+	 * end (a call after the verdict redoes that last part, so it is not
+	 * counted here).
+	 */
+	if (work > 4 * fx->len)
+		fixture_fail(fx, "resumed scan examined %zu bytes for %zu",
+			     work, fx->len);
+	free(res);
+	free(one);
+}
+
 static void run_message_dir(const char *dir, bool request)
 {
 	char **names;
@@ -909,6 +968,7 @@ static void run_message_dir(const char *dir, bool request)
 			run_parser(&fx, request, fx.msg, fx.len, full);
 			check_expectations(&fx, request, full);
 			check_every_cut(&fx, request, full);
+			check_every_cut_resumed(&fx, request);
 		}
 		fixture_free(&fx);
 		free(full);
@@ -1424,6 +1484,189 @@ static void test_incomplete_leaves_request_alone(void **state)
 	assert_ptr_equal(r.headers, h);
 }
 
+/* ---- resumed head parsing: linear work, early errors ---- */
+
+#define BIG_HEAD   (64 * 1024)
+#define BIG_FIELDS 4096
+
+/*
+ * A head of exactly total bytes: start, then 32-byte fields
+ * ("X-00001: vvv...\r\n"), one last field to fill the gap, the empty line.
+ */
+static size_t make_big_head(char *buf, const char *start, size_t total,
+			    size_t *fields)
+{
+	size_t n = strlen(start), left;
+
+	memcpy(buf, start, n);
+	*fields = 2; /* the one in start, and X-last */
+	for (unsigned f = 1; total - 2 - n > 64; f++, (*fields)++) {
+		snprintf(buf + n, 10, "X-%05u: ", f % 100000);
+		memset(buf + n + 9, 'v', 21);
+		memcpy(buf + n + 30, "\r\n", 2);
+		n += 32;
+	}
+	left = total - 2 - n;
+	memcpy(buf + n, "X-last: ", 8);
+	memset(buf + n + 8, 'v', left - 10);
+	memcpy(buf + n + left - 2, "\r\n\r\n", 4);
+	return n + left + 2;
+}
+
+/* Feed head[0..k) for k = 1..len through one state; returns the state. */
+static void trickle(const char *head, size_t len, bool request,
+		    struct http_parse_state *st, struct outcome *o)
+{
+	static const struct http_limits lim = {.max_headers = BIG_FIELDS};
+	static struct http_header h[BIG_FIELDS];
+	struct http_slice get = {"GET", 3};
+
+	memset(st, 0, sizeof(*st));
+	for (size_t k = 1; k <= len; k++) {
+		memset(o, 0, sizeof(*o));
+		o->req.headers = o->res.headers = h;
+		o->req.num_headers = o->res.num_headers = BIG_FIELDS;
+		o->rc = request ? http_parse_request_resume(head, k, &o->req,
+							    &lim, st)
+				: http_parse_response_resume(head, k, &o->res,
+							     get, &lim, st);
+		if (k < len && o->rc != HTTP_INCOMPLETE)
+			fail_msg("prefix %zu of %zu: rc %d", k, len, o->rc);
+	}
+}
+
+static void check_linear(const char *start, bool request)
+{
+	static char buf[BIG_HEAD];
+	struct http_parse_state st;
+	struct outcome *o = malloc(sizeof(*o));
+	size_t fields, n = make_big_head(buf, start, BIG_HEAD, &fields);
+	char *head = at_guard(buf, n);
+
+	assert_non_null(o);
+	assert_int_equal(n, BIG_HEAD);
+	trickle(head, n, request, &st, o);
+	assert_int_equal(o->rc, (int)n);
+	assert_int_equal(request ? o->req.num_headers : o->res.num_headers,
+			 fields);
+	/* Every byte was looked at, and none more than a few times. */
+	print_message("%s: %zu bytes, %zu examined one byte per call\n",
+		      request ? "request" : "response", n, st.scanned_total);
+	assert_true(st.scanned_total >= n);
+	assert_true(st.scanned_total <= 4 * n);
+	free(o);
+}
+
+static void test_resume_request_is_linear(void **state)
+{
+	(void)state;
+	check_linear("GET http://a/ HTTP/1.1\r\nHost: a\r\n", true);
+}
+
+static void test_resume_response_is_linear(void **state)
+{
+	(void)state;
+	check_linear("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", false);
+}
+
+/*
+ * The counter does measure the work: a fresh state for every prefix (the
+ * old way, a whole reparse after each recv) examines quadratically many.
+ */
+static void test_resume_counter_sees_reparsing(void **state)
+{
+	static char buf[4096];
+	struct http_header h[HDR_CAP];
+	struct http_request r;
+	size_t n, fields, total = 0;
+
+	(void)state;
+	n = make_big_head(buf, "GET / HTTP/1.1\r\nHost: a\r\n", 4096, &fields);
+	for (size_t k = 1; k <= n; k++) {
+		struct http_parse_state st;
+		struct http_limits lim = {.max_headers = HDR_CAP};
+
+		assert_true(fields <= HDR_CAP);
+
+		memset(&st, 0, sizeof(st));
+		r.headers = h;
+		r.num_headers = HDR_CAP;
+		http_parse_request_resume(buf, k, &r, &lim, &st);
+		total += st.scanned_total;
+	}
+	assert_true(total > 100 * n);
+}
+
+/* Errors are not put off until the blank line arrives. */
+static void test_resume_errors_come_early(void **state)
+{
+	static char buf[BIG_HEAD + 2];
+	struct http_parse_state st;
+	struct outcome *o = malloc(sizeof(*o));
+	struct http_header h[4];
+	struct http_request r;
+
+	(void)state;
+	assert_non_null(o);
+	/* A head with no end: 431 at the first byte past max_head. */
+	memset(buf, 'v', sizeof(buf));
+	memcpy(buf, "GET / HTTP/1.1\r\nX: ", 19);
+	memset(&st, 0, sizeof(st));
+	for (size_t k = 1; k <= BIG_HEAD; k++) {
+		r.headers = h;
+		r.num_headers = 4;
+		assert_int_equal(
+			http_parse_request_resume(buf, k, &r, NULL, &st),
+			HTTP_INCOMPLETE);
+	}
+	assert_int_equal(
+		http_parse_request_resume(buf, BIG_HEAD + 1, &r, NULL, &st),
+		HTTP_E_HEAD_TOO_LARGE);
+	assert_true(st.scanned_total <= BIG_HEAD + 16); /* + the target */
+	/* Sticky: the same verdict however much more arrives. */
+	assert_int_equal(
+		http_parse_request_resume(buf, BIG_HEAD + 2, &r, NULL, &st),
+		HTTP_E_HEAD_TOO_LARGE);
+	/* A request line over the limit: 414 at its first extra byte. */
+	memcpy(buf, "GET /", 5);
+	memset(buf + 5, 'a', 9000);
+	memset(&st, 0, sizeof(st));
+	for (size_t k = 1; k <= PARSE_DEFAULT_MAX_REQUEST_LINE; k++)
+		assert_int_equal(
+			http_parse_request_resume(buf, k, &r, NULL, &st),
+			HTTP_INCOMPLETE);
+	assert_int_equal(
+		http_parse_request_resume(
+			buf, PARSE_DEFAULT_MAX_REQUEST_LINE + 1, &r, NULL, &st),
+		HTTP_E_URI_TOO_LONG);
+	/* A bad method at its first byte. */
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(http_parse_request_resume("@", 1, &r, NULL, &st),
+			 HTTP_E_METHOD);
+	free(o);
+}
+
+/* A state handed a shorter buffer than it has seen starts over. */
+static void test_resume_shorter_buffer_restarts(void **state)
+{
+	const char *a = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: 1";
+	const char *b = "GET / HTTP/1.1\r\nHost: b\r\n\r\n";
+	struct http_parse_state st;
+	struct http_header h[4];
+	struct http_request r = {.headers = h, .num_headers = 4};
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(http_parse_request_resume(a, strlen(a), &r, NULL, &st),
+			 HTTP_INCOMPLETE);
+	assert_int_equal(http_parse_request_resume(b, 3, &r, NULL, &st),
+			 HTTP_INCOMPLETE);
+	assert_int_equal(http_parse_request_resume(b, strlen(b), &r, NULL, &st),
+			 (int)strlen(b));
+	assert_int_equal(r.num_headers, 1);
+	assert_int_equal(r.headers[0].value.ptr[0], 'b');
+}
+
 /* ---- chunked: generated cases ---- */
 
 static ssize_t scan_str(struct http_chunked *c, const char *s)
@@ -1790,6 +2033,11 @@ int main(void)
 		cmocka_unit_test(test_head_limit),
 		cmocka_unit_test(test_header_count_limit),
 		cmocka_unit_test(test_incomplete_leaves_request_alone),
+		cmocka_unit_test(test_resume_request_is_linear),
+		cmocka_unit_test(test_resume_response_is_linear),
+		cmocka_unit_test(test_resume_counter_sees_reparsing),
+		cmocka_unit_test(test_resume_errors_come_early),
+		cmocka_unit_test(test_resume_shorter_buffer_restarts),
 		cmocka_unit_test(test_chunk_size_bounds),
 		cmocka_unit_test(test_chunk_line_limit),
 		cmocka_unit_test(test_chunk_trailer_limit),
