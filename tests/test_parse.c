@@ -998,7 +998,22 @@ struct sink {
 	bool overflow;
 	const char *lo, *hi; /* the piece being scanned */
 	bool outside;	     /* a callback pointed outside it */
+	struct val trailers; /* "name: value\n" for each reported field */
 };
+
+static void sink_trailer(void *arg, struct http_slice name,
+			 struct http_slice value)
+{
+	struct sink *s = arg;
+	struct val n, v;
+
+	if (name.ptr < s->lo || name.ptr + name.len > s->hi || name.len == 0 ||
+	    value.ptr < s->lo || value.ptr + value.len > s->hi)
+		s->outside = true;
+	val_set(&n, name.ptr, name.len);
+	val_set(&v, value.ptr, value.len);
+	val_add(&s->trailers, "%s: %s\n", n.s, v.s);
+}
 
 static void sink_data(void *arg, const char *data, size_t len)
 {
@@ -1054,6 +1069,44 @@ static void chunk_feed(const char *msg, size_t len, const size_t *ends,
 	r->done = c.done;
 }
 
+/*
+ * Feed msg as chunk_feed does, with on_trailer set: bytes the scanner
+ * hands back (a trailer line not yet ended) are presented again at the
+ * start of the next piece.  rc is what was consumed plus what is held.
+ */
+static void chunk_feed_held(const char *msg, size_t len, const size_t *ends,
+			    size_t nends, struct chunk_run *r)
+{
+	struct http_chunked c;
+	size_t at = 0;
+
+	memset(&c, 0, sizeof(c));
+	memset(r, 0, sizeof(*r));
+	c.on_trailer = sink_trailer;
+	for (size_t k = 0; k < nends && !c.done; k++) {
+		size_t n = ends[k] - at;
+		char *piece = at_guard(msg + at, n);
+		ssize_t rc;
+
+		r->sink.lo = piece;
+		r->sink.hi = piece + n;
+		rc = http_chunked_scan(&c, piece, n, sink_data, &r->sink);
+		if (rc < 0) {
+			r->rc = rc;
+			r->done = c.done;
+			return;
+		}
+		if ((size_t)rc > n || (!c.done && (size_t)rc + c.held != n)) {
+			r->rc = -1000; /* impossible: flagged below */
+			return;
+		}
+		at += (size_t)rc;
+	}
+	(void)len;
+	r->rc = (long)(at + c.held);
+	r->done = c.done;
+}
+
 static void chunk_compare(const struct fixture *fx, const char *how,
 			  const struct chunk_run *want,
 			  const struct chunk_run *got)
@@ -1070,8 +1123,79 @@ static void chunk_compare(const struct fixture *fx, const char *how,
 			     want->done, want->sink.len);
 }
 
+/* Held runs: the same verdict, and the same trailers as the whole. */
+static void chunk_compare_held(const struct fixture *fx, const char *how,
+			       const struct chunk_run *plain,
+			       const struct chunk_run *held_whole,
+			       const struct chunk_run *got)
+{
+	chunk_compare(fx, how, plain, got);
+	if (strcmp(got->sink.trailers.s, held_whole->sink.trailers.s) != 0)
+		fixture_fail(fx, "%s: trailers differ from the whole run", how);
+}
+
+/* Encode payload canonically, in chunks of at most step bytes. */
+static size_t chunk_encode(const char *payload, size_t len, size_t step,
+			   const char *trailers, char *out)
+{
+	size_t o = 0;
+
+	for (size_t at = 0; at < len; at += step) {
+		size_t n = len - at < step ? len - at : step;
+
+		o += http_chunk_head(n, out + o);
+		memcpy(out + o, payload + at, n);
+		o += n;
+		memcpy(out + o, HTTP_CHUNK_DATA_END, HTTP_CHUNK_DATA_END_LEN);
+		o += HTTP_CHUNK_DATA_END_LEN;
+	}
+	if (trailers[0] == '\0') {
+		memcpy(out + o, HTTP_CHUNK_LAST, HTTP_CHUNK_LAST_LEN);
+		return o + HTTP_CHUNK_LAST_LEN;
+	}
+	memcpy(out + o, "0\r\n", 3);
+	o += 3;
+	for (const char *t = trailers; *t; t++) {
+		if (*t == '\n')
+			out[o++] = '\r';
+		out[o++] = *t;
+	}
+	memcpy(out + o, "\r\n", 2);
+	return o + 2;
+}
+
+/*
+ * A body that scanned well, framed again by the encoder (as the proxy
+ * does), scans to the same payload and the same trailers.
+ */
+static void check_reencoded(const struct fixture *fx,
+			    const struct chunk_run *held)
+{
+	static const size_t steps[] = {1, 7, VAL_MAX};
+	static char out[8 * VAL_MAX];
+	struct chunk_run *r = malloc(sizeof(*r));
+
+	assert_non_null(r);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		size_t n = chunk_encode(held->sink.data, held->sink.len,
+					steps[k], held->sink.trailers.s, out);
+
+		chunk_feed_held(out, n, &n, 1, r);
+		if (r->rc != (long)n || !r->done ||
+		    r->sink.len != held->sink.len ||
+		    memcmp(r->sink.data, held->sink.data, r->sink.len) != 0 ||
+		    strcmp(r->sink.trailers.s, held->sink.trailers.s) != 0)
+			fixture_fail(fx,
+				     "re-encoded in %zu-byte chunks: "
+				     "rc %ld done %d",
+				     steps[k], r->rc, r->done);
+	}
+	free(r);
+}
+
 static void check_chunk_expectations(const struct fixture *fx,
-				     const struct chunk_run *r)
+				     const struct chunk_run *r,
+				     const struct chunk_run *held)
 {
 	const char *p = fx->expect;
 	enum verdict verdict;
@@ -1103,6 +1227,8 @@ static void check_chunk_expectations(const struct fixture *fx,
 			val_fmt(&got, "%ld", r->rc);
 		else if (strcmp(key, "rest") == 0)
 			val_fmt(&got, "%zu", fx->len - (size_t)r->rc);
+		else if (strcmp(key, "trailers") == 0)
+			got = held->sink.trailers;
 		else {
 			fixture_fail(fx, "unknown expectation key '%s'", key);
 			continue;
@@ -1117,21 +1243,30 @@ static void check_chunk_expectations(const struct fixture *fx,
 static void run_chunk_fixture(const struct fixture *fx)
 {
 	struct chunk_run *whole = malloc(sizeof(*whole));
+	struct chunk_run *held = malloc(sizeof(*held));
 	struct chunk_run *other = malloc(sizeof(*other));
 	size_t *ends = malloc((fx->len + 1) * sizeof(*ends));
+	size_t nends = fx->len ? fx->len : 1;
 	char how[64];
 
 	assert_non_null(whole);
+	assert_non_null(held);
 	assert_non_null(other);
 	assert_non_null(ends);
 	ends[0] = fx->len;
 	chunk_feed(fx->msg, fx->len, ends, 1, whole);
-	check_chunk_expectations(fx, whole);
+	chunk_feed_held(fx->msg, fx->len, ends, 1, held);
+	check_chunk_expectations(fx, whole, held);
+	chunk_compare(fx, "whole, trailers reported", whole, held);
+	if (whole->done)
+		check_reencoded(fx, held);
 
 	for (size_t k = 0; k < fx->len; k++)
 		ends[k] = k + 1;
-	chunk_feed(fx->msg, fx->len, ends, fx->len ? fx->len : 1, other);
+	chunk_feed(fx->msg, fx->len, ends, nends, other);
 	chunk_compare(fx, "byte by byte", whole, other);
+	chunk_feed_held(fx->msg, fx->len, ends, nends, other);
+	chunk_compare_held(fx, "byte by byte, held", whole, held, other);
 
 	for (size_t k = 0; k <= fx->len; k++) {
 		size_t two[2] = {k, fx->len};
@@ -1139,9 +1274,13 @@ static void run_chunk_fixture(const struct fixture *fx)
 		chunk_feed(fx->msg, fx->len, two, 2, other);
 		snprintf(how, sizeof(how), "split at %zu", k);
 		chunk_compare(fx, how, whole, other);
+		chunk_feed_held(fx->msg, fx->len, two, 2, other);
+		snprintf(how, sizeof(how), "split at %zu, held", k);
+		chunk_compare_held(fx, how, whole, held, other);
 	}
 	free(ends);
 	free(other);
+	free(held);
 	free(whole);
 }
 
@@ -1780,6 +1919,119 @@ static void test_chunk_trailer_limit(void **state)
 			 HTTP_E_CHUNK_TOO_LARGE);
 }
 
+/* The trailer limit holds when lines are handed back and presented again:
+ * held bytes are not counted twice. */
+static void test_chunk_trailer_limit_held(void **state)
+{
+	static char buf[80 * 1024];
+	struct chunk_run *r = malloc(sizeof(*r));
+	size_t *ends = malloc(sizeof(buf) * sizeof(*ends));
+	size_t n = 3;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(ends);
+	memcpy(buf, "0\r\n", 3);
+	/* One 65532-byte field line, then the empty line: exactly 65536. */
+	memcpy(buf + n, "T: ", 3);
+	memset(buf + n + 3, 'v', PARSE_CHUNK_TRAILER_MAX - 2 - 5);
+	n += PARSE_CHUNK_TRAILER_MAX - 2 - 2;
+	memcpy(buf + n, "\r\n\r\n", 4);
+	n += 4;
+	for (size_t k = 0; k < n; k++)
+		ends[k] = k + 1;
+	chunk_feed_held(buf, n, ends, n, r);
+	assert_int_equal(r->rc, (long)n);
+	assert_true(r->done);
+	/* Reported once (the test's sink clips it to its own size). */
+	assert_memory_equal(r->sink.trailers.s, "T: vvv", 6);
+	assert_false(r->sink.outside);
+	memmove(buf + 6, buf + 5, n - 5);
+	n++;
+	ends[n - 1] = n;
+	chunk_feed_held(buf, n, ends, n, r);
+	assert_int_equal(r->rc, HTTP_E_CHUNK_TOO_LARGE);
+	free(ends);
+	free(r);
+}
+
+/* Hand-back in detail: what is returned, held, and presented again. */
+static void test_chunk_trailer_handback(void **state)
+{
+	struct http_chunked c;
+	struct sink *s = calloc(1, sizeof(*s));
+	const char *a = "0\r\nX-A: 1\r\nX-B: t";
+	const char *b = "X-B: two\r\n\r\nNEXT";
+
+	(void)state;
+	assert_non_null(s);
+	memset(&c, 0, sizeof(c));
+	c.on_trailer = sink_trailer;
+	s->lo = a;
+	s->hi = a + strlen(a);
+	/* "0\r\nX-A: 1\r\n" consumed, "X-B: t" handed back. */
+	assert_int_equal(http_chunked_scan(&c, a, strlen(a), NULL, s), 11);
+	assert_int_equal(c.held, 6);
+	assert_false(c.done);
+	assert_string_equal(s->trailers.s, "X-A: 1\n");
+	/* Presented again with fewer bytes than held: nothing to do. */
+	assert_int_equal(http_chunked_scan(&c, b, 3, NULL, s), 0);
+	assert_int_equal(c.held, 6);
+	s->lo = b;
+	s->hi = b + strlen(b);
+	assert_int_equal(http_chunked_scan(&c, b, strlen(b), NULL, s), 12);
+	assert_true(c.done);
+	assert_false(s->outside);
+	assert_string_equal(s->trailers.s, "X-A: 1\nX-B: two\n");
+	free(s);
+}
+
+static void test_chunk_head(void **state)
+{
+	static const struct {
+		uint64_t size;
+		const char *head;
+	} cases[] = {
+		{1, "1\r\n"},
+		{0xa, "a\r\n"},
+		{16, "10\r\n"},
+		{0x1a2b, "1a2b\r\n"},
+		{65536, "10000\r\n"},
+		{(uint64_t)INT64_MAX, "7fffffffffffffff\r\n"},
+		{UINT64_MAX, "ffffffffffffffff\r\n"},
+	};
+	char out[HTTP_CHUNK_HEAD_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n;
+
+		memset(out, '#', sizeof(out));
+		n = http_chunk_head(cases[i].size, out);
+		assert_int_equal(n, strlen(cases[i].head));
+		assert_memory_equal(out, cases[i].head, n);
+		assert_int_equal(out[n], '#'); /* no NUL, nothing past it */
+	}
+	/* Size 0 writes nothing: an empty run never ends a body. */
+	memset(out, '#', sizeof(out));
+	assert_int_equal(http_chunk_head(0, out), 0);
+	assert_int_equal(out[0], '#');
+	assert_int_equal(HTTP_CHUNK_LAST_LEN, strlen(HTTP_CHUNK_LAST));
+	assert_int_equal(HTTP_CHUNK_DATA_END_LEN, strlen(HTTP_CHUNK_DATA_END));
+	/* What it writes, the scanner reads back. */
+	{
+		struct http_chunked c;
+		char msg[64];
+		size_t n = http_chunk_head(3, msg);
+
+		memcpy(msg + n, "abc" HTTP_CHUNK_DATA_END HTTP_CHUNK_LAST, 10);
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(http_chunked_scan(&c, msg, n + 10, NULL, NULL),
+				 (ssize_t)(n + 10));
+		assert_true(c.done);
+	}
+}
+
 static void test_chunk_done_consumes_nothing_more(void **state)
 {
 	struct http_chunked c;
@@ -2041,6 +2293,9 @@ int main(void)
 		cmocka_unit_test(test_chunk_size_bounds),
 		cmocka_unit_test(test_chunk_line_limit),
 		cmocka_unit_test(test_chunk_trailer_limit),
+		cmocka_unit_test(test_chunk_trailer_limit_held),
+		cmocka_unit_test(test_chunk_trailer_handback),
+		cmocka_unit_test(test_chunk_head),
 		cmocka_unit_test(test_chunk_done_consumes_nothing_more),
 		cmocka_unit_test(test_name_is),
 		cmocka_unit_test(test_find_header),
