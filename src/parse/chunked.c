@@ -96,84 +96,78 @@ static int line_end(struct http_chunked *c, int st)
 	}
 }
 
-/* One byte, not CR or LF, of a chunk-size line. */
-static int size_line_byte(struct http_chunked *c, int st, unsigned char ch)
+/* One byte of a chunk size or of the BWS after it; -1: not allowed. */
+static int size_byte(struct http_chunked *c, int st, unsigned char ch)
 {
-	int next = -1;
+	if (parse_is_hex(ch) && st != CH_SIZE_BWS) {
+		unsigned d = parse_hex_value(ch);
 
-	if (++c->line_len > PARSE_CHUNK_LINE_MAX)
-		return fail(c, HTTP_E_CHUNK_TOO_LARGE);
+		/* The digits start the line: line_len counts them. */
+		if (c->line_len > HTTP_CHUNK_SIZE_DIGITS ||
+		    c->remaining > (PARSE_MAX_BODY_LENGTH - d) / 16)
+			return -1;
+		c->remaining = c->remaining * 16 + d;
+		return CH_SIZE;
+	}
+	if (st == CH_SIZE_START)
+		return -1; /* no whitespace or ';' before the first digit */
+	if (ch == ';')
+		return CH_EXT_PRE_NAME;
+	return is_ws(ch) ? CH_SIZE_BWS : -1;
+}
+
+/* One byte of a chunk extension (RFC 9112 7.1.1); -1: not allowed. */
+static int ext_byte(int st, unsigned char ch)
+{
 	switch (st) {
-	case CH_SIZE_START:
-	case CH_SIZE:
-		if (parse_is_hex(ch)) {
-			unsigned d = parse_hex_value(ch);
-
-			/* The digits start the line: line_len counts them. */
-			if (c->line_len > HTTP_CHUNK_SIZE_DIGITS ||
-			    c->remaining > (PARSE_MAX_BODY_LENGTH - d) / 16)
-				return fail(c, HTTP_E_CHUNK_SIZE);
-			c->remaining = c->remaining * 16 + d;
-			next = CH_SIZE;
-		} else if (st == CH_SIZE && ch == ';') {
-			next = CH_EXT_PRE_NAME;
-		} else if (st == CH_SIZE && is_ws(ch)) {
-			next = CH_SIZE_BWS;
-		}
-		break;
-	case CH_SIZE_BWS:
-		if (is_ws(ch))
-			next = st;
-		else if (ch == ';')
-			next = CH_EXT_PRE_NAME;
-		break;
 	case CH_EXT_PRE_NAME:
 		if (is_ws(ch))
-			next = st;
-		else if (parse_is_tchar(ch))
-			next = CH_EXT_NAME;
-		break;
+			return st;
+		return parse_is_tchar(ch) ? CH_EXT_NAME : -1;
 	case CH_EXT_NAME:
 	case CH_EXT_POST_NAME:
 		if (st == CH_EXT_NAME && parse_is_tchar(ch))
-			next = st;
-		else if (is_ws(ch))
-			next = CH_EXT_POST_NAME;
-		else if (ch == '=')
-			next = CH_EXT_PRE_VALUE;
-		else if (ch == ';')
-			next = CH_EXT_PRE_NAME;
-		break;
+			return st;
+		if (is_ws(ch))
+			return CH_EXT_POST_NAME;
+		if (ch == '=')
+			return CH_EXT_PRE_VALUE;
+		return ch == ';' ? CH_EXT_PRE_NAME : -1;
 	case CH_EXT_PRE_VALUE:
 		if (is_ws(ch))
-			next = st;
-		else if (ch == '"')
-			next = CH_EXT_QUOTED;
-		else if (parse_is_tchar(ch))
-			next = CH_EXT_TOKEN;
-		break;
+			return st;
+		if (ch == '"')
+			return CH_EXT_QUOTED;
+		return parse_is_tchar(ch) ? CH_EXT_TOKEN : -1;
 	case CH_EXT_TOKEN:
 	case CH_EXT_POST_QUOTED:
 		if (st == CH_EXT_TOKEN && parse_is_tchar(ch))
-			next = st;
-		else if (is_ws(ch))
-			next = CH_SIZE_BWS;
-		else if (ch == ';')
-			next = CH_EXT_PRE_NAME;
-		break;
+			return st;
+		if (is_ws(ch))
+			return CH_SIZE_BWS; /* BWS: only ';' may follow */
+		return ch == ';' ? CH_EXT_PRE_NAME : -1;
 	case CH_EXT_QUOTED:
 		if (ch == '"')
-			next = CH_EXT_POST_QUOTED;
-		else if (ch == '\\')
-			next = CH_EXT_QUOTED_ESC;
-		else if (parse_is_field_char(ch))
-			next = st;
-		break;
-	case CH_EXT_QUOTED_ESC:
-		if (parse_is_field_char(ch))
-			next = CH_EXT_QUOTED;
-		break;
+			return CH_EXT_POST_QUOTED;
+		if (ch == '\\')
+			return CH_EXT_QUOTED_ESC;
+		return parse_is_field_char(ch) ? st : -1;
+	default: /* CH_EXT_QUOTED_ESC */
+		return parse_is_field_char(ch) ? CH_EXT_QUOTED : -1;
 	}
+}
+
+/* One byte, not CR or LF, of a chunk-size line. */
+static int size_line_byte(struct http_chunked *c, int st, unsigned char ch)
+{
+	int next;
+
+	if (++c->line_len > PARSE_CHUNK_LINE_MAX)
+		return fail(c, HTTP_E_CHUNK_TOO_LARGE);
+	if (st <= CH_SIZE_BWS)
+		next = size_byte(c, st, ch);
+	else
+		next = ext_byte(st, ch);
 	if (next < 0)
 		return fail(c, HTTP_E_CHUNK_SIZE);
 	c->state = next;
