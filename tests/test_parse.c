@@ -232,6 +232,8 @@ static const struct {
 	ERR(HTTP_E_CHUNK_SIZE),
 	ERR(HTTP_E_CHUNK_DATA),
 	ERR(HTTP_E_CHUNK_TOO_LARGE),
+	ERR(HTTP_E_CHUNK_BARE_LF),
+	ERR(HTTP_E_TE_HTTP10),
 };
 
 static const char *error_name(long code)
@@ -776,8 +778,10 @@ struct outcome {
 	struct http_header h[HDR_CAP];
 };
 
-static void run_parser(const struct fixture *fx, bool request, const char *buf,
-		       size_t len, struct outcome *o)
+/* One parse of buf[0..len): one-shot when st is NULL, else resumed. */
+static void run_parser_state(const struct fixture *fx, bool request,
+			     const char *buf, size_t len, struct outcome *o,
+			     struct http_parse_state *st)
 {
 	struct http_slice m = {fx->method, strlen(fx->method)};
 
@@ -785,12 +789,23 @@ static void run_parser(const struct fixture *fx, bool request, const char *buf,
 	if (request) {
 		o->req.headers = o->h;
 		o->req.num_headers = HDR_CAP;
-		o->rc = http_parse_request(buf, len, &o->req, &fx->limits);
+		o->rc = st ? http_parse_request_resume(buf, len, &o->req,
+						       &fx->limits, st)
+			   : http_parse_request(buf, len, &o->req, &fx->limits);
 	} else {
 		o->res.headers = o->h;
 		o->res.num_headers = HDR_CAP;
-		o->rc = http_parse_response(buf, len, &o->res, m, &fx->limits);
+		o->rc = st ? http_parse_response_resume(buf, len, &o->res, m,
+							&fx->limits, st)
+			   : http_parse_response(buf, len, &o->res, m,
+						 &fx->limits);
 	}
+}
+
+static void run_parser(const struct fixture *fx, bool request, const char *buf,
+		       size_t len, struct outcome *o)
+{
+	run_parser_state(fx, request, buf, len, o, NULL);
 }
 
 static void render(struct val *v, bool request, const char *buf, size_t len,
@@ -892,6 +907,52 @@ static void check_every_cut(const struct fixture *fx, bool request,
 	}
 }
 
+/*
+ * The same cuts through the resume API: one state carried across the
+ * growing prefixes, each prefix a fresh copy at a new address (flush
+ * against the guard page), so a state that kept a pointer would fail.
+ * Every cut must give exactly what the one-shot parse of it gives.
+ */
+static void check_every_cut_resumed(const struct fixture *fx, bool request)
+{
+	struct http_parse_state st;
+	struct outcome *one = malloc(sizeof(*one));
+	struct outcome *res = malloc(sizeof(*res));
+	struct val want, got;
+	size_t work = 0; /* st.scanned_total when the verdict was reached */
+
+	assert_non_null(one);
+	assert_non_null(res);
+	memset(&st, 0, sizeof(st));
+	for (size_t k = 0; k <= fx->len; k++) {
+		char *buf = at_guard(fx->msg, k);
+
+		run_parser(fx, request, buf, k, one);
+		render(&want, request, buf, k, one);
+		run_parser_state(fx, request, buf, k, res, &st);
+		render(&got, request, buf, k, res);
+		if (strcmp(want.s, got.s) != 0) {
+			fixture_fail(fx,
+				     "resumed at %zu: result differs:\n"
+				     "  one-shot: %s\n  resumed:  %s",
+				     k, want.s, got.s);
+			break;
+		}
+		if (res->rc != HTTP_INCOMPLETE && work == 0)
+			work = st.scanned_total;
+	}
+	/*
+	 * Each byte once, one more look at the fields and the target at the
+	 * end (a call after the verdict redoes that last part, so it is not
+	 * counted here).
+	 */
+	if (work > 4 * fx->len)
+		fixture_fail(fx, "resumed scan examined %zu bytes for %zu",
+			     work, fx->len);
+	free(res);
+	free(one);
+}
+
 static void run_message_dir(const char *dir, bool request)
 {
 	char **names;
@@ -907,6 +968,7 @@ static void run_message_dir(const char *dir, bool request)
 			run_parser(&fx, request, fx.msg, fx.len, full);
 			check_expectations(&fx, request, full);
 			check_every_cut(&fx, request, full);
+			check_every_cut_resumed(&fx, request);
 		}
 		fixture_free(&fx);
 		free(full);
@@ -936,7 +998,22 @@ struct sink {
 	bool overflow;
 	const char *lo, *hi; /* the piece being scanned */
 	bool outside;	     /* a callback pointed outside it */
+	struct val trailers; /* "name: value\n" for each reported field */
 };
+
+static void sink_trailer(void *arg, struct http_slice name,
+			 struct http_slice value)
+{
+	struct sink *s = arg;
+	struct val n, v;
+
+	if (name.ptr < s->lo || name.ptr + name.len > s->hi || name.len == 0 ||
+	    value.ptr < s->lo || value.ptr + value.len > s->hi)
+		s->outside = true;
+	val_set(&n, name.ptr, name.len);
+	val_set(&v, value.ptr, value.len);
+	val_add(&s->trailers, "%s: %s\n", n.s, v.s);
+}
 
 static void sink_data(void *arg, const char *data, size_t len)
 {
@@ -992,6 +1069,44 @@ static void chunk_feed(const char *msg, size_t len, const size_t *ends,
 	r->done = c.done;
 }
 
+/*
+ * Feed msg as chunk_feed does, with on_trailer set: bytes the scanner
+ * hands back (a trailer line not yet ended) are presented again at the
+ * start of the next piece.  rc is what was consumed plus what is held.
+ */
+static void chunk_feed_held(const char *msg, size_t len, const size_t *ends,
+			    size_t nends, struct chunk_run *r)
+{
+	struct http_chunked c;
+	size_t at = 0;
+
+	memset(&c, 0, sizeof(c));
+	memset(r, 0, sizeof(*r));
+	c.on_trailer = sink_trailer;
+	for (size_t k = 0; k < nends && !c.done; k++) {
+		size_t n = ends[k] - at;
+		char *piece = at_guard(msg + at, n);
+		ssize_t rc;
+
+		r->sink.lo = piece;
+		r->sink.hi = piece + n;
+		rc = http_chunked_scan(&c, piece, n, sink_data, &r->sink);
+		if (rc < 0) {
+			r->rc = rc;
+			r->done = c.done;
+			return;
+		}
+		if ((size_t)rc > n || (!c.done && (size_t)rc + c.held != n)) {
+			r->rc = -1000; /* impossible: flagged below */
+			return;
+		}
+		at += (size_t)rc;
+	}
+	(void)len;
+	r->rc = (long)(at + c.held);
+	r->done = c.done;
+}
+
 static void chunk_compare(const struct fixture *fx, const char *how,
 			  const struct chunk_run *want,
 			  const struct chunk_run *got)
@@ -1008,8 +1123,79 @@ static void chunk_compare(const struct fixture *fx, const char *how,
 			     want->done, want->sink.len);
 }
 
+/* Held runs: the same verdict, and the same trailers as the whole. */
+static void chunk_compare_held(const struct fixture *fx, const char *how,
+			       const struct chunk_run *plain,
+			       const struct chunk_run *held_whole,
+			       const struct chunk_run *got)
+{
+	chunk_compare(fx, how, plain, got);
+	if (strcmp(got->sink.trailers.s, held_whole->sink.trailers.s) != 0)
+		fixture_fail(fx, "%s: trailers differ from the whole run", how);
+}
+
+/* Encode payload canonically, in chunks of at most step bytes. */
+static size_t chunk_encode(const char *payload, size_t len, size_t step,
+			   const char *trailers, char *out)
+{
+	size_t o = 0;
+
+	for (size_t at = 0; at < len; at += step) {
+		size_t n = len - at < step ? len - at : step;
+
+		o += http_chunk_head(n, out + o);
+		memcpy(out + o, payload + at, n);
+		o += n;
+		memcpy(out + o, HTTP_CHUNK_DATA_END, HTTP_CHUNK_DATA_END_LEN);
+		o += HTTP_CHUNK_DATA_END_LEN;
+	}
+	if (trailers[0] == '\0') {
+		memcpy(out + o, HTTP_CHUNK_LAST, HTTP_CHUNK_LAST_LEN);
+		return o + HTTP_CHUNK_LAST_LEN;
+	}
+	memcpy(out + o, "0\r\n", 3);
+	o += 3;
+	for (const char *t = trailers; *t; t++) {
+		if (*t == '\n')
+			out[o++] = '\r';
+		out[o++] = *t;
+	}
+	memcpy(out + o, "\r\n", 2);
+	return o + 2;
+}
+
+/*
+ * A body that scanned well, framed again by the encoder (as the proxy
+ * does), scans to the same payload and the same trailers.
+ */
+static void check_reencoded(const struct fixture *fx,
+			    const struct chunk_run *held)
+{
+	static const size_t steps[] = {1, 7, VAL_MAX};
+	static char out[8 * VAL_MAX];
+	struct chunk_run *r = malloc(sizeof(*r));
+
+	assert_non_null(r);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		size_t n = chunk_encode(held->sink.data, held->sink.len,
+					steps[k], held->sink.trailers.s, out);
+
+		chunk_feed_held(out, n, &n, 1, r);
+		if (r->rc != (long)n || !r->done ||
+		    r->sink.len != held->sink.len ||
+		    memcmp(r->sink.data, held->sink.data, r->sink.len) != 0 ||
+		    strcmp(r->sink.trailers.s, held->sink.trailers.s) != 0)
+			fixture_fail(fx,
+				     "re-encoded in %zu-byte chunks: "
+				     "rc %ld done %d",
+				     steps[k], r->rc, r->done);
+	}
+	free(r);
+}
+
 static void check_chunk_expectations(const struct fixture *fx,
-				     const struct chunk_run *r)
+				     const struct chunk_run *r,
+				     const struct chunk_run *held)
 {
 	const char *p = fx->expect;
 	enum verdict verdict;
@@ -1041,6 +1227,8 @@ static void check_chunk_expectations(const struct fixture *fx,
 			val_fmt(&got, "%ld", r->rc);
 		else if (strcmp(key, "rest") == 0)
 			val_fmt(&got, "%zu", fx->len - (size_t)r->rc);
+		else if (strcmp(key, "trailers") == 0)
+			got = held->sink.trailers;
 		else {
 			fixture_fail(fx, "unknown expectation key '%s'", key);
 			continue;
@@ -1055,21 +1243,30 @@ static void check_chunk_expectations(const struct fixture *fx,
 static void run_chunk_fixture(const struct fixture *fx)
 {
 	struct chunk_run *whole = malloc(sizeof(*whole));
+	struct chunk_run *held = malloc(sizeof(*held));
 	struct chunk_run *other = malloc(sizeof(*other));
 	size_t *ends = malloc((fx->len + 1) * sizeof(*ends));
+	size_t nends = fx->len ? fx->len : 1;
 	char how[64];
 
 	assert_non_null(whole);
+	assert_non_null(held);
 	assert_non_null(other);
 	assert_non_null(ends);
 	ends[0] = fx->len;
 	chunk_feed(fx->msg, fx->len, ends, 1, whole);
-	check_chunk_expectations(fx, whole);
+	chunk_feed_held(fx->msg, fx->len, ends, 1, held);
+	check_chunk_expectations(fx, whole, held);
+	chunk_compare(fx, "whole, trailers reported", whole, held);
+	if (whole->done)
+		check_reencoded(fx, held);
 
 	for (size_t k = 0; k < fx->len; k++)
 		ends[k] = k + 1;
-	chunk_feed(fx->msg, fx->len, ends, fx->len ? fx->len : 1, other);
+	chunk_feed(fx->msg, fx->len, ends, nends, other);
 	chunk_compare(fx, "byte by byte", whole, other);
+	chunk_feed_held(fx->msg, fx->len, ends, nends, other);
+	chunk_compare_held(fx, "byte by byte, held", whole, held, other);
 
 	for (size_t k = 0; k <= fx->len; k++) {
 		size_t two[2] = {k, fx->len};
@@ -1077,9 +1274,13 @@ static void run_chunk_fixture(const struct fixture *fx)
 		chunk_feed(fx->msg, fx->len, two, 2, other);
 		snprintf(how, sizeof(how), "split at %zu", k);
 		chunk_compare(fx, how, whole, other);
+		chunk_feed_held(fx->msg, fx->len, two, 2, other);
+		snprintf(how, sizeof(how), "split at %zu, held", k);
+		chunk_compare_held(fx, how, whole, held, other);
 	}
 	free(ends);
 	free(other);
+	free(held);
 	free(whole);
 }
 
@@ -1422,6 +1623,189 @@ static void test_incomplete_leaves_request_alone(void **state)
 	assert_ptr_equal(r.headers, h);
 }
 
+/* ---- resumed head parsing: linear work, early errors ---- */
+
+#define BIG_HEAD   (64 * 1024)
+#define BIG_FIELDS 4096
+
+/*
+ * A head of exactly total bytes: start, then 32-byte fields
+ * ("X-00001: vvv...\r\n"), one last field to fill the gap, the empty line.
+ */
+static size_t make_big_head(char *buf, const char *start, size_t total,
+			    size_t *fields)
+{
+	size_t n = strlen(start), left;
+
+	memcpy(buf, start, n);
+	*fields = 2; /* the one in start, and X-last */
+	for (unsigned f = 1; total - 2 - n > 64; f++, (*fields)++) {
+		snprintf(buf + n, 10, "X-%05u: ", f % 100000);
+		memset(buf + n + 9, 'v', 21);
+		memcpy(buf + n + 30, "\r\n", 2);
+		n += 32;
+	}
+	left = total - 2 - n;
+	memcpy(buf + n, "X-last: ", 8);
+	memset(buf + n + 8, 'v', left - 10);
+	memcpy(buf + n + left - 2, "\r\n\r\n", 4);
+	return n + left + 2;
+}
+
+/* Feed head[0..k) for k = 1..len through one state; returns the state. */
+static void trickle(const char *head, size_t len, bool request,
+		    struct http_parse_state *st, struct outcome *o)
+{
+	static const struct http_limits lim = {.max_headers = BIG_FIELDS};
+	static struct http_header h[BIG_FIELDS];
+	struct http_slice get = {"GET", 3};
+
+	memset(st, 0, sizeof(*st));
+	for (size_t k = 1; k <= len; k++) {
+		memset(o, 0, sizeof(*o));
+		o->req.headers = o->res.headers = h;
+		o->req.num_headers = o->res.num_headers = BIG_FIELDS;
+		o->rc = request ? http_parse_request_resume(head, k, &o->req,
+							    &lim, st)
+				: http_parse_response_resume(head, k, &o->res,
+							     get, &lim, st);
+		if (k < len && o->rc != HTTP_INCOMPLETE)
+			fail_msg("prefix %zu of %zu: rc %d", k, len, o->rc);
+	}
+}
+
+static void check_linear(const char *start, bool request)
+{
+	static char buf[BIG_HEAD];
+	struct http_parse_state st;
+	struct outcome *o = malloc(sizeof(*o));
+	size_t fields, n = make_big_head(buf, start, BIG_HEAD, &fields);
+	char *head = at_guard(buf, n);
+
+	assert_non_null(o);
+	assert_int_equal(n, BIG_HEAD);
+	trickle(head, n, request, &st, o);
+	assert_int_equal(o->rc, (int)n);
+	assert_int_equal(request ? o->req.num_headers : o->res.num_headers,
+			 fields);
+	/* Every byte was looked at, and none more than a few times. */
+	print_message("%s: %zu bytes, %zu examined one byte per call\n",
+		      request ? "request" : "response", n, st.scanned_total);
+	assert_true(st.scanned_total >= n);
+	assert_true(st.scanned_total <= 4 * n);
+	free(o);
+}
+
+static void test_resume_request_is_linear(void **state)
+{
+	(void)state;
+	check_linear("GET http://a/ HTTP/1.1\r\nHost: a\r\n", true);
+}
+
+static void test_resume_response_is_linear(void **state)
+{
+	(void)state;
+	check_linear("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n", false);
+}
+
+/*
+ * The counter does measure the work: a fresh state for every prefix (the
+ * old way, a whole reparse after each recv) examines quadratically many.
+ */
+static void test_resume_counter_sees_reparsing(void **state)
+{
+	static char buf[4096];
+	struct http_header h[HDR_CAP];
+	struct http_request r;
+	size_t n, fields, total = 0;
+
+	(void)state;
+	n = make_big_head(buf, "GET / HTTP/1.1\r\nHost: a\r\n", 4096, &fields);
+	for (size_t k = 1; k <= n; k++) {
+		struct http_parse_state st;
+		struct http_limits lim = {.max_headers = HDR_CAP};
+
+		assert_true(fields <= HDR_CAP);
+
+		memset(&st, 0, sizeof(st));
+		r.headers = h;
+		r.num_headers = HDR_CAP;
+		http_parse_request_resume(buf, k, &r, &lim, &st);
+		total += st.scanned_total;
+	}
+	assert_true(total > 100 * n);
+}
+
+/* Errors are not put off until the blank line arrives. */
+static void test_resume_errors_come_early(void **state)
+{
+	static char buf[BIG_HEAD + 2];
+	struct http_parse_state st;
+	struct outcome *o = malloc(sizeof(*o));
+	struct http_header h[4];
+	struct http_request r;
+
+	(void)state;
+	assert_non_null(o);
+	/* A head with no end: 431 at the first byte past max_head. */
+	memset(buf, 'v', sizeof(buf));
+	memcpy(buf, "GET / HTTP/1.1\r\nX: ", 19);
+	memset(&st, 0, sizeof(st));
+	for (size_t k = 1; k <= BIG_HEAD; k++) {
+		r.headers = h;
+		r.num_headers = 4;
+		assert_int_equal(
+			http_parse_request_resume(buf, k, &r, NULL, &st),
+			HTTP_INCOMPLETE);
+	}
+	assert_int_equal(
+		http_parse_request_resume(buf, BIG_HEAD + 1, &r, NULL, &st),
+		HTTP_E_HEAD_TOO_LARGE);
+	assert_true(st.scanned_total <= BIG_HEAD + 16); /* + the target */
+	/* Sticky: the same verdict however much more arrives. */
+	assert_int_equal(
+		http_parse_request_resume(buf, BIG_HEAD + 2, &r, NULL, &st),
+		HTTP_E_HEAD_TOO_LARGE);
+	/* A request line over the limit: 414 at its first extra byte. */
+	memcpy(buf, "GET /", 5);
+	memset(buf + 5, 'a', 9000);
+	memset(&st, 0, sizeof(st));
+	for (size_t k = 1; k <= PARSE_DEFAULT_MAX_REQUEST_LINE; k++)
+		assert_int_equal(
+			http_parse_request_resume(buf, k, &r, NULL, &st),
+			HTTP_INCOMPLETE);
+	assert_int_equal(
+		http_parse_request_resume(
+			buf, PARSE_DEFAULT_MAX_REQUEST_LINE + 1, &r, NULL, &st),
+		HTTP_E_URI_TOO_LONG);
+	/* A bad method at its first byte. */
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(http_parse_request_resume("@", 1, &r, NULL, &st),
+			 HTTP_E_METHOD);
+	free(o);
+}
+
+/* A state handed a shorter buffer than it has seen starts over. */
+static void test_resume_shorter_buffer_restarts(void **state)
+{
+	const char *a = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: 1";
+	const char *b = "GET / HTTP/1.1\r\nHost: b\r\n\r\n";
+	struct http_parse_state st;
+	struct http_header h[4];
+	struct http_request r = {.headers = h, .num_headers = 4};
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(http_parse_request_resume(a, strlen(a), &r, NULL, &st),
+			 HTTP_INCOMPLETE);
+	assert_int_equal(http_parse_request_resume(b, 3, &r, NULL, &st),
+			 HTTP_INCOMPLETE);
+	assert_int_equal(http_parse_request_resume(b, strlen(b), &r, NULL, &st),
+			 (int)strlen(b));
+	assert_int_equal(r.num_headers, 1);
+	assert_int_equal(r.headers[0].value.ptr[0], 'b');
+}
+
 /* ---- chunked: generated cases ---- */
 
 static ssize_t scan_str(struct http_chunked *c, const char *s)
@@ -1444,10 +1828,20 @@ static void test_chunk_size_bounds(void **state)
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(scan_str(&c, "ffffffffffffffffff\r\n"),
 			 HTTP_E_CHUNK_SIZE);
+	/* Sixteen digits at most, leading zeros included. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(scan_str(&c, "0000000000000005\r\n"), 18);
+	assert_int_equal(c.remaining, 5);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(scan_str(&c, "00000000000000005\r\n"),
+			 HTTP_E_CHUNK_SIZE);
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(scan_str(&c, "00000000000000000000000000000005\r\n"),
-			 34);
-	assert_int_equal(c.remaining, 5);
+			 HTTP_E_CHUNK_SIZE);
+	/* Decided at the seventeenth digit, not at the line end. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(scan_str(&c, "0000000000000000"), 16);
+	assert_int_equal(scan_str(&c, "0"), HTTP_E_CHUNK_SIZE);
 }
 
 static void test_chunk_line_limit(void **state)
@@ -1523,6 +1917,119 @@ static void test_chunk_trailer_limit(void **state)
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(http_chunked_scan(&c, at_guard(buf, n), n, NULL, NULL),
 			 HTTP_E_CHUNK_TOO_LARGE);
+}
+
+/* The trailer limit holds when lines are handed back and presented again:
+ * held bytes are not counted twice. */
+static void test_chunk_trailer_limit_held(void **state)
+{
+	static char buf[80 * 1024];
+	struct chunk_run *r = malloc(sizeof(*r));
+	size_t *ends = malloc(sizeof(buf) * sizeof(*ends));
+	size_t n = 3;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(ends);
+	memcpy(buf, "0\r\n", 3);
+	/* One 65532-byte field line, then the empty line: exactly 65536. */
+	memcpy(buf + n, "T: ", 3);
+	memset(buf + n + 3, 'v', PARSE_CHUNK_TRAILER_MAX - 2 - 5);
+	n += PARSE_CHUNK_TRAILER_MAX - 2 - 2;
+	memcpy(buf + n, "\r\n\r\n", 4);
+	n += 4;
+	for (size_t k = 0; k < n; k++)
+		ends[k] = k + 1;
+	chunk_feed_held(buf, n, ends, n, r);
+	assert_int_equal(r->rc, (long)n);
+	assert_true(r->done);
+	/* Reported once (the test's sink clips it to its own size). */
+	assert_memory_equal(r->sink.trailers.s, "T: vvv", 6);
+	assert_false(r->sink.outside);
+	memmove(buf + 6, buf + 5, n - 5);
+	n++;
+	ends[n - 1] = n;
+	chunk_feed_held(buf, n, ends, n, r);
+	assert_int_equal(r->rc, HTTP_E_CHUNK_TOO_LARGE);
+	free(ends);
+	free(r);
+}
+
+/* Hand-back in detail: what is returned, held, and presented again. */
+static void test_chunk_trailer_handback(void **state)
+{
+	struct http_chunked c;
+	struct sink *s = calloc(1, sizeof(*s));
+	const char *a = "0\r\nX-A: 1\r\nX-B: t";
+	const char *b = "X-B: two\r\n\r\nNEXT";
+
+	(void)state;
+	assert_non_null(s);
+	memset(&c, 0, sizeof(c));
+	c.on_trailer = sink_trailer;
+	s->lo = a;
+	s->hi = a + strlen(a);
+	/* "0\r\nX-A: 1\r\n" consumed, "X-B: t" handed back. */
+	assert_int_equal(http_chunked_scan(&c, a, strlen(a), NULL, s), 11);
+	assert_int_equal(c.held, 6);
+	assert_false(c.done);
+	assert_string_equal(s->trailers.s, "X-A: 1\n");
+	/* Presented again with fewer bytes than held: nothing to do. */
+	assert_int_equal(http_chunked_scan(&c, b, 3, NULL, s), 0);
+	assert_int_equal(c.held, 6);
+	s->lo = b;
+	s->hi = b + strlen(b);
+	assert_int_equal(http_chunked_scan(&c, b, strlen(b), NULL, s), 12);
+	assert_true(c.done);
+	assert_false(s->outside);
+	assert_string_equal(s->trailers.s, "X-A: 1\nX-B: two\n");
+	free(s);
+}
+
+static void test_chunk_head(void **state)
+{
+	static const struct {
+		uint64_t size;
+		const char *head;
+	} cases[] = {
+		{1, "1\r\n"},
+		{0xa, "a\r\n"},
+		{16, "10\r\n"},
+		{0x1a2b, "1a2b\r\n"},
+		{65536, "10000\r\n"},
+		{(uint64_t)INT64_MAX, "7fffffffffffffff\r\n"},
+		{UINT64_MAX, "ffffffffffffffff\r\n"},
+	};
+	char out[HTTP_CHUNK_HEAD_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n;
+
+		memset(out, '#', sizeof(out));
+		n = http_chunk_head(cases[i].size, out);
+		assert_int_equal(n, strlen(cases[i].head));
+		assert_memory_equal(out, cases[i].head, n);
+		assert_int_equal(out[n], '#'); /* no NUL, nothing past it */
+	}
+	/* Size 0 writes nothing: an empty run never ends a body. */
+	memset(out, '#', sizeof(out));
+	assert_int_equal(http_chunk_head(0, out), 0);
+	assert_int_equal(out[0], '#');
+	assert_int_equal(HTTP_CHUNK_LAST_LEN, strlen(HTTP_CHUNK_LAST));
+	assert_int_equal(HTTP_CHUNK_DATA_END_LEN, strlen(HTTP_CHUNK_DATA_END));
+	/* What it writes, the scanner reads back. */
+	{
+		struct http_chunked c;
+		char msg[64];
+		size_t n = http_chunk_head(3, msg);
+
+		memcpy(msg + n, "abc" HTTP_CHUNK_DATA_END HTTP_CHUNK_LAST, 10);
+		memset(&c, 0, sizeof(c));
+		assert_int_equal(http_chunked_scan(&c, msg, n + 10, NULL, NULL),
+				 (ssize_t)(n + 10));
+		assert_true(c.done);
+	}
 }
 
 static void test_chunk_done_consumes_nothing_more(void **state)
@@ -1737,6 +2244,8 @@ static void test_error_status_and_reason(void **state)
 		{HTTP_E_CHUNK_SIZE, 400},
 		{HTTP_E_CHUNK_DATA, 400},
 		{HTTP_E_CHUNK_TOO_LARGE, 400},
+		{HTTP_E_CHUNK_BARE_LF, 400},
+		{HTTP_E_TE_HTTP10, 400},
 	};
 
 	(void)state;
@@ -1776,9 +2285,17 @@ int main(void)
 		cmocka_unit_test(test_head_limit),
 		cmocka_unit_test(test_header_count_limit),
 		cmocka_unit_test(test_incomplete_leaves_request_alone),
+		cmocka_unit_test(test_resume_request_is_linear),
+		cmocka_unit_test(test_resume_response_is_linear),
+		cmocka_unit_test(test_resume_counter_sees_reparsing),
+		cmocka_unit_test(test_resume_errors_come_early),
+		cmocka_unit_test(test_resume_shorter_buffer_restarts),
 		cmocka_unit_test(test_chunk_size_bounds),
 		cmocka_unit_test(test_chunk_line_limit),
 		cmocka_unit_test(test_chunk_trailer_limit),
+		cmocka_unit_test(test_chunk_trailer_limit_held),
+		cmocka_unit_test(test_chunk_trailer_handback),
+		cmocka_unit_test(test_chunk_head),
 		cmocka_unit_test(test_chunk_done_consumes_nothing_more),
 		cmocka_unit_test(test_name_is),
 		cmocka_unit_test(test_find_header),

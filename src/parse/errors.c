@@ -34,6 +34,8 @@ int http_error_status(int err)
 	case HTTP_E_CHUNK_SIZE:
 	case HTTP_E_CHUNK_DATA:
 	case HTTP_E_CHUNK_TOO_LARGE:
+	case HTTP_E_CHUNK_BARE_LF:
+	case HTTP_E_TE_HTTP10:
 		return 400;
 	default:
 		/* Not a parse error at all: a bug in the caller. */
@@ -41,60 +43,42 @@ int http_error_status(int err)
 	}
 }
 
+/* Indexed by -err: every enum http_error has its words here. */
+static const char *const reasons[] = {
+	[-HTTP_INCOMPLETE] = "incomplete message",
+	[-HTTP_E_REQUEST_LINE] = "malformed request line",
+	[-HTTP_E_METHOD] = "method is not a token",
+	[-HTTP_E_TARGET] = "malformed request target",
+	[-HTTP_E_VERSION] = "malformed http version",
+	[-HTTP_E_VERSION_UNSUPPORTED] = "http version not supported",
+	[-HTTP_E_URI_TOO_LONG] = "request line too long",
+	[-HTTP_E_HEAD_TOO_LARGE] = "header section too large",
+	[-HTTP_E_TOO_MANY_HEADERS] = "too many header fields",
+	[-HTTP_E_HEADER_SYNTAX] = "malformed header field",
+	[-HTTP_E_HEADER_VALUE] = "control character in header value",
+	[-HTTP_E_SPACE_BEFORE_COLON] = "whitespace before colon",
+	[-HTTP_E_OBS_FOLD] = "obs-fold header line",
+	[-HTTP_E_BARE_CR] = "cr not followed by lf",
+	[-HTTP_E_CONTENT_LENGTH] = "invalid content-length",
+	[-HTTP_E_DUPLICATE_CONTENT_LENGTH] =
+		"conflicting content-length values",
+	[-HTTP_E_LENGTH_AND_CHUNKED] =
+		"both content-length and transfer-encoding",
+	[-HTTP_E_TE_NOT_CHUNKED_LAST] = "chunked is not the final coding, once",
+	[-HTTP_E_TE_UNKNOWN] = "unknown transfer coding",
+	[-HTTP_E_HOST_MISSING] = "missing host header",
+	[-HTTP_E_HOST_DUPLICATE] = "duplicate host header",
+	[-HTTP_E_STATUS_LINE] = "malformed status line",
+	[-HTTP_E_CHUNK_SIZE] = "malformed chunk size line",
+	[-HTTP_E_CHUNK_DATA] = "chunk data not followed by crlf",
+	[-HTTP_E_CHUNK_TOO_LARGE] = "chunk line or trailer section too long",
+	[-HTTP_E_CHUNK_BARE_LF] = "lf without cr in chunk framing",
+	[-HTTP_E_TE_HTTP10] = "transfer-encoding in an http/1.0 request",
+};
+
 const char *http_error_reason(int err)
 {
-	switch (err) {
-	case HTTP_INCOMPLETE:
-		return "incomplete message";
-	case HTTP_E_REQUEST_LINE:
-		return "malformed request line";
-	case HTTP_E_METHOD:
-		return "method is not a token";
-	case HTTP_E_TARGET:
-		return "malformed request target";
-	case HTTP_E_VERSION:
-		return "malformed http version";
-	case HTTP_E_VERSION_UNSUPPORTED:
-		return "http version not supported";
-	case HTTP_E_URI_TOO_LONG:
-		return "request line too long";
-	case HTTP_E_HEAD_TOO_LARGE:
-		return "header section too large";
-	case HTTP_E_TOO_MANY_HEADERS:
-		return "too many header fields";
-	case HTTP_E_HEADER_SYNTAX:
-		return "malformed header field";
-	case HTTP_E_HEADER_VALUE:
-		return "control character in header value";
-	case HTTP_E_SPACE_BEFORE_COLON:
-		return "whitespace before colon";
-	case HTTP_E_OBS_FOLD:
-		return "obs-fold header line";
-	case HTTP_E_BARE_CR:
-		return "cr not followed by lf";
-	case HTTP_E_CONTENT_LENGTH:
-		return "invalid content-length";
-	case HTTP_E_DUPLICATE_CONTENT_LENGTH:
-		return "conflicting content-length values";
-	case HTTP_E_LENGTH_AND_CHUNKED:
-		return "both content-length and transfer-encoding";
-	case HTTP_E_TE_NOT_CHUNKED_LAST:
-		return "chunked is not the final coding, once";
-	case HTTP_E_TE_UNKNOWN:
-		return "unknown transfer coding";
-	case HTTP_E_HOST_MISSING:
-		return "missing host header";
-	case HTTP_E_HOST_DUPLICATE:
-		return "duplicate host header";
-	case HTTP_E_STATUS_LINE:
-		return "malformed status line";
-	case HTTP_E_CHUNK_SIZE:
-		return "malformed chunk size line";
-	case HTTP_E_CHUNK_DATA:
-		return "chunk data not followed by crlf";
-	case HTTP_E_CHUNK_TOO_LARGE:
-		return "chunk line or trailer section too long";
-	default:
-		return "unknown error";
-	}
+	if (err < 0 && err >= PARSE_E_LOWEST && reasons[-err] != NULL)
+		return reasons[-err];
+	return "unknown error";
 }

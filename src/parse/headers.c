@@ -1,7 +1,7 @@
 /*
- * Header fields: the field-section scanner shared by requests and
- * responses, the framing rules of RFC 9112 section 6, and the public
- * helpers over parsed fields.
+ * Header fields: the framing rules of RFC 9112 section 6 and the public
+ * helpers over parsed fields.  The field lines themselves are scanned by
+ * head.c.
  */
 #include "parse_int.h"
 
@@ -24,96 +24,6 @@ void parse_limits_resolve(const struct http_limits *in,
 	/* The head length is returned as an int. */
 	if (out->max_head > INT_MAX)
 		out->max_head = INT_MAX;
-}
-
-/*
- * Whitespace inside a field name: "Name : v" is the classic smuggling
- * spelling and gets its own error; "Na me: v" is plain bad syntax.  Which
- * one is decided by the first byte after the whitespace.
- */
-static int name_whitespace(const struct parse_window *w, size_t i)
-{
-	int eol;
-
-	while (i < w->len && (w->buf[i] == ' ' || w->buf[i] == '\t'))
-		i++;
-	if (i >= w->len)
-		return parse_out_of_bytes(w);
-	if (w->buf[i] == ':')
-		return HTTP_E_SPACE_BEFORE_COLON;
-	eol = parse_eol_at(w, i);
-	return eol < 0 ? eol : HTTP_E_HEADER_SYNTAX;
-}
-
-int parse_fields(const struct parse_window *w, size_t i, size_t max_fields,
-		 struct http_header *headers, size_t *num_headers)
-{
-	const unsigned char *b = (const unsigned char *)w->buf;
-	size_t n = 0;
-
-	for (;;) {
-		size_t name, name_end, value;
-		const char *v;
-		size_t vlen;
-		int eol;
-
-		if (i >= w->len)
-			return parse_out_of_bytes(w);
-		eol = parse_eol_at(w, i);
-		if (eol < 0)
-			return eol;
-		if (eol > 0) {
-			*num_headers = n;
-			return (int)(i + (size_t)eol);
-		}
-		/* RFC 9112 5.2: obs-fold is rejected, never unfolded. */
-		if (b[i] == ' ' || b[i] == '\t')
-			return HTTP_E_OBS_FOLD;
-		if (n >= max_fields)
-			return HTTP_E_TOO_MANY_HEADERS;
-
-		name = i;
-		for (;;) {
-			if (i >= w->len)
-				return parse_out_of_bytes(w);
-			if (b[i] == ':')
-				break;
-			if (parse_is_tchar(b[i])) {
-				i++;
-				continue;
-			}
-			if (b[i] == ' ' || b[i] == '\t')
-				return name_whitespace(w, i);
-			eol = parse_eol_at(w, i);
-			return eol < 0 ? eol : HTTP_E_HEADER_SYNTAX;
-		}
-		if (i == name)
-			return HTTP_E_HEADER_SYNTAX;
-		name_end = i++;
-
-		value = i;
-		for (;;) {
-			if (i >= w->len)
-				return parse_out_of_bytes(w);
-			eol = parse_eol_at(w, i);
-			if (eol < 0)
-				return eol;
-			if (eol > 0)
-				break;
-			if (!parse_is_field_char(b[i]))
-				return HTTP_E_HEADER_VALUE;
-			i++;
-		}
-		v = w->buf + value;
-		vlen = i - value;
-		util_trim(&v, &vlen);
-		headers[n].name.ptr = w->buf + name;
-		headers[n].name.len = name_end - name;
-		headers[n].value.ptr = v;
-		headers[n].value.len = vlen;
-		n++;
-		i += (size_t)eol;
-	}
 }
 
 bool parse_ieq_lit(const char *s, size_t len, const char *lit)

@@ -23,8 +23,11 @@
 /* Content-Length and chunk sizes above this are errors: they fit off_t. */
 #define PARSE_MAX_BODY_LENGTH ((uint64_t)INT64_MAX)
 
-#define PARSE_CHUNK_LINE_MAX	4096
-#define PARSE_CHUNK_TRAILER_MAX 65536
+#define PARSE_CHUNK_LINE_MAX	HTTP_CHUNK_LINE_MAX
+#define PARSE_CHUNK_TRAILER_MAX HTTP_CHUNK_TRAILER_MAX
+
+/* The lowest enum http_error value (the fuzzer checks every verdict). */
+#define PARSE_E_LOWEST HTTP_E_TE_HTTP10
 
 /* RFC 9110 section 5.6.2: the characters of a token. */
 static inline bool parse_is_tchar(unsigned char c)
@@ -107,29 +110,66 @@ static inline int parse_out_of_bytes(const struct parse_window *w)
 }
 
 /*
- * Length of the line terminator at i: 1 for LF, 2 for CRLF, 0 for any
- * other byte; HTTP_E_BARE_CR for a CR followed by something else, or the
- * out-of-bytes verdict for a CR at the end of the window.
+ * Phases of the head scanner (struct http_parse_state.phase).  A zeroed
+ * state starts in PARSE_PH_START: no byte of the first line seen yet (for
+ * a request, empty lines may come first).
  */
-static inline int parse_eol_at(const struct parse_window *w, size_t i)
-{
-	if (w->buf[i] == '\n')
-		return 1;
-	if (w->buf[i] != '\r')
-		return 0;
-	if (i + 1 >= w->len)
-		return parse_out_of_bytes(w);
-	return w->buf[i + 1] == '\n' ? 2 : HTTP_E_BARE_CR;
-}
+enum parse_phase {
+	PARSE_PH_START = 0,
+	PARSE_PH_METHOD,      /* request line: in the method */
+	PARSE_PH_TARGET,      /* in the request target */
+	PARSE_PH_VERSION,     /* in "HTTP/1.1" */
+	PARSE_PH_STATUS,      /* in the status line */
+	PARSE_PH_FIELD_START, /* at the start of a field line (or the end) */
+	PARSE_PH_FIELD_NAME,
+	PARSE_PH_FIELD_NAME_WS, /* whitespace after a name: an error follows */
+	PARSE_PH_FIELD_VALUE,
+	PARSE_PH_DONE, /* the empty line has ended the head at pos */
+};
+
+/* Or-ed into a phase: the last byte was a CR, only an LF may follow. */
+#define PARSE_PH_CR 0x100
 
 /*
- * Scan header fields from i up to and including the empty line that ends
- * the head.  Stores up to max_fields fields in headers[] (the caller makes
- * sure the array holds that many).  Returns the head length, or
- * HTTP_INCOMPLETE, or an error.
+ * One call's view of a head scan: the caller's bytes, the resolved limits
+ * and the state carried between calls.  The first line's grammar is the
+ * request's or the response's, through the two hooks.
  */
-int parse_fields(const struct parse_window *w, size_t i, size_t max_fields,
-		 struct http_header *headers, size_t *num_headers);
+struct parse_scan {
+	struct parse_window w;
+	struct parse_limits lim;
+	struct http_parse_state *st;
+	size_t max_fields; /* min(headers capacity, max_headers) */
+	/* A byte (not CR or LF) of the first line, at offset i. */
+	int (*line_byte)(struct parse_scan *s, size_t i, unsigned char c);
+	/* The first line (or an empty line before it) ended at offset at. */
+	int (*line_end)(struct parse_scan *s, size_t at);
+};
+
+/*
+ * Set up s for a call over buf[0..len).  Restarts a state that has seen
+ * more bytes than len.  Returns 0, or the sticky error of the state.
+ */
+int parse_scan_begin(struct parse_scan *s, const char *buf, size_t len,
+		     const struct http_limits *limits,
+		     struct http_parse_state *st, size_t headers_cap);
+
+/*
+ * Examine the bytes from st->pos on, each once, until the head ends
+ * (returns 0, phase PARSE_PH_DONE, head length st->pos), the window runs
+ * out (HTTP_INCOMPLETE or HTTP_E_HEAD_TOO_LARGE) or an error is decided.
+ */
+int parse_scan_run(struct parse_scan *s);
+
+/*
+ * After parse_scan_run returned 0: fill headers[] with the st->num_fields
+ * fields of the (already checked) field lines.  Cheap: no checks, one
+ * look at each byte.
+ */
+void parse_scan_fields(struct parse_scan *s, struct http_header *headers);
+
+/* Remember an error (not HTTP_INCOMPLETE) in the state; returns rc. */
+int parse_scan_verdict(struct parse_scan *s, int rc);
 
 /* What the framing fields of a message say (RFC 9112 sections 6.1-6.3). */
 struct parse_framing {

@@ -78,111 +78,104 @@ static bool expects_continue(const struct http_request *r)
 	return false;
 }
 
-int http_parse_request(const char *buf, size_t len, struct http_request *req,
-		       const struct http_limits *limits)
+/*
+ * One byte, not CR or LF, of the request line.  Single SP separators only:
+ * the lenient "any whitespace" reading of RFC 9112 3 is a smuggling
+ * hazard.  The length limit is checked per byte, so a line that never ends
+ * is refused as soon as it is too long.
+ */
+static int request_line_byte(struct parse_scan *s, size_t i, unsigned char c)
 {
-	const unsigned char *b = (const unsigned char *)buf;
-	enum { IN_METHOD, IN_TARGET, IN_VERSION } st = IN_METHOD;
-	struct parse_limits lim;
-	struct parse_window w;
-	struct parse_framing f;
-	struct http_request r;
-	size_t i = 0, line, target = 0, version = 0, max_fields;
-	int eol, rc, head;
+	struct http_parse_state *st = s->st;
 
-	parse_limits_resolve(limits, &lim);
-	w.buf = buf;
-	w.over = len > lim.max_head;
-	w.len = w.over ? lim.max_head : len;
+	if (st->phase == PARSE_PH_START) {
+		st->line = i;
+		st->phase = PARSE_PH_METHOD;
+	}
+	if (i - st->line >= s->lim.max_request_line)
+		return HTTP_E_URI_TOO_LONG;
+	switch (st->phase) {
+	case PARSE_PH_METHOD:
+		if (c == ' ' && i > st->line) {
+			st->target = i + 1;
+			st->phase = PARSE_PH_TARGET;
+			return 0;
+		}
+		return parse_is_tchar(c) ? 0 : HTTP_E_METHOD;
+	case PARSE_PH_TARGET:
+		if (c != ' ')
+			return parse_is_vchar(c) ? 0 : HTTP_E_TARGET;
+		if (i == st->target)
+			return HTTP_E_REQUEST_LINE;
+		st->version = i + 1;
+		st->phase = PARSE_PH_VERSION;
+		return 0;
+	default: /* PARSE_PH_VERSION */
+		return version_char_ok(i - st->version, c) ? 0 : HTTP_E_VERSION;
+	}
+}
+
+/* The method, target and version of a complete request line, from st. */
+static int request_line_parts(struct parse_scan *s, struct http_request *r)
+{
+	const struct http_parse_state *st = s->st;
+	const char *buf = s->w.buf;
+
+	memset(r, 0, sizeof(*r));
+	r->method.ptr = buf + st->line;
+	r->method.len = st->target - 1 - st->line;
+	r->target.ptr = buf + st->target;
+	r->target.len = st->version - 1 - st->target;
+	/* A higher 1.x minor is read as 1.1 (RFC 9110 section 2.5). */
+	r->minor_version = buf[st->version + 7] == '0' ? 0 : 1;
+	s->st->scanned_total += r->target.len;
+	return parse_target(r);
+}
+
+/* An empty line before the request line, or the end of the request line. */
+static int request_line_end(struct parse_scan *s, size_t at)
+{
+	struct http_parse_state *st = s->st;
+	struct http_request r;
 
 	/*
 	 * RFC 9112 2.2: empty lines before the request line are ignored
 	 * (old clients send a CRLF after a POST body).  They count against
 	 * max_head, so a stream of them still ends.
 	 */
-	for (;;) {
-		if (i >= w.len)
-			return parse_out_of_bytes(&w);
-		eol = parse_eol_at(&w, i);
-		if (eol <= 0)
-			break;
-		i += (size_t)eol;
-	}
-	if (eol < 0)
-		return eol;
-
-	memset(&r, 0, sizeof(r));
-	line = i;
-	/*
-	 * One pass over the request line.  Single SP separators only: the
-	 * lenient "any whitespace" reading of RFC 9112 3 is a smuggling
-	 * hazard.  The length limit is checked per byte, so a line that never
-	 * ends is refused as soon as it is too long.
-	 */
-	for (;; i++) {
-		unsigned char c;
-
-		if (i >= w.len)
-			return parse_out_of_bytes(&w);
-		eol = parse_eol_at(&w, i);
-		if (eol < 0)
-			return eol;
-		if (eol > 0)
-			break;
-		if (i - line >= lim.max_request_line)
-			return HTTP_E_URI_TOO_LONG;
-		c = b[i];
-		switch (st) {
-		case IN_METHOD:
-			if (c == ' ' && i > line) {
-				r.method.ptr = buf + line;
-				r.method.len = i - line;
-				target = i + 1;
-				st = IN_TARGET;
-			} else if (!parse_is_tchar(c)) {
-				return HTTP_E_METHOD;
-			}
-			break;
-		case IN_TARGET:
-			if (c == ' ') {
-				if (i == target)
-					return HTTP_E_REQUEST_LINE;
-				r.target.ptr = buf + target;
-				r.target.len = i - target;
-				version = i + 1;
-				st = IN_VERSION;
-			} else if (!parse_is_vchar(c)) {
-				return HTTP_E_TARGET;
-			}
-			break;
-		case IN_VERSION:
-			if (!version_char_ok(i - version, c))
-				return HTTP_E_VERSION;
-			break;
-		}
-	}
-	if (st != IN_VERSION)
+	if (st->phase == PARSE_PH_START)
+		return 0;
+	if (st->phase != PARSE_PH_VERSION)
 		return HTTP_E_REQUEST_LINE;
-	if (i - version != 8)
+	if (at - st->version != 8)
 		return HTTP_E_VERSION;
-	if (b[version + 5] != '1')
+	if (s->w.buf[st->version + 5] != '1')
 		return HTTP_E_VERSION_UNSUPPORTED;
-	/* A higher 1.x minor is read as 1.1 (RFC 9110 section 2.5). */
-	r.minor_version = b[version + 7] == '0' ? 0 : 1;
-	rc = parse_target(&r);
+	st->line_end = at;
+	st->fields = st->pos;
+	st->phase = PARSE_PH_FIELD_START;
+	/* Judge the target now: its error must not wait for the fields. */
+	return request_line_parts(s, &r);
+}
+
+/* The whole head has been scanned: build *req from it. */
+static int request_finish(struct parse_scan *s, struct http_request *req)
+{
+	struct parse_framing f;
+	struct http_request r;
+	int rc;
+
+	rc = request_line_parts(s, &r);
 	if (rc)
 		return rc;
-
-	max_fields = req->headers ? req->num_headers : 0;
-	if (max_fields > lim.max_headers)
-		max_fields = lim.max_headers;
 	r.headers = req->headers;
-	head = parse_fields(&w, i + (size_t)eol, max_fields, req->headers,
-			    &r.num_headers);
-	if (head < 0)
-		return head;
+	r.num_headers = s->st->num_fields;
+	parse_scan_fields(s, r.headers);
 
 	rc = parse_framing(r.headers, r.num_headers, true, &f);
+	/* RFC 9112 6.1: HTTP/1.0 with Transfer-Encoding is faulty framing. */
+	if (f.has_te && r.minor_version == 0)
+		return HTTP_E_TE_HTTP10;
 	if (rc)
 		return rc;
 	rc = check_host(&r);
@@ -197,10 +190,38 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req,
 		r.body = HTTP_BODY_NONE;
 	}
 	r.keep_alive = !f.close && (r.minor_version == 1 || f.keep_alive);
-	/* RFC 9112 6.1: HTTP/1.0 with Transfer-Encoding closes after. */
-	if (f.has_te && r.minor_version == 0)
-		r.keep_alive = false;
 	r.expect_continue = expects_continue(&r);
 	*req = r;
-	return head;
+	return (int)s->st->pos;
+}
+
+int http_parse_request_resume(const char *buf, size_t len,
+			      struct http_request *req,
+			      const struct http_limits *limits,
+			      struct http_parse_state *state)
+{
+	struct http_parse_state fresh;
+	struct parse_scan s;
+	int rc;
+
+	if (state == NULL) {
+		memset(&fresh, 0, sizeof(fresh));
+		state = &fresh;
+	}
+	rc = parse_scan_begin(&s, buf, len, limits, state,
+			      req->headers ? req->num_headers : 0);
+	if (rc)
+		return rc;
+	s.line_byte = request_line_byte;
+	s.line_end = request_line_end;
+	rc = parse_scan_run(&s);
+	if (rc == 0)
+		rc = request_finish(&s, req);
+	return parse_scan_verdict(&s, rc);
+}
+
+int http_parse_request(const char *buf, size_t len, struct http_request *req,
+		       const struct http_limits *limits)
+{
+	return http_parse_request_resume(buf, len, req, limits, NULL);
 }

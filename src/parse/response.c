@@ -30,67 +30,62 @@ static bool method_is(struct http_slice m, const char *lit)
 	return m.ptr != NULL && m.len == n && memcmp(m.ptr, lit, n) == 0;
 }
 
-int http_parse_response(const char *buf, size_t len, struct http_response *res,
-			struct http_slice request_method,
-			const struct http_limits *limits)
+/* One byte, not CR or LF, of the status line (which starts at offset 0). */
+static int status_line_byte(struct parse_scan *s, size_t i, unsigned char c)
 {
-	const unsigned char *b = (const unsigned char *)buf;
-	struct parse_limits lim;
-	struct parse_window w;
+	s->st->phase = PARSE_PH_STATUS;
+	return status_char_ok(i, c) ? 0 : HTTP_E_STATUS_LINE;
+}
+
+static int status_line_end(struct parse_scan *s, size_t at)
+{
+	struct http_parse_state *st = s->st;
+
+	/* The SP before an empty reason is often left out: tolerated. */
+	if (at < 12)
+		return HTTP_E_STATUS_LINE;
+	st->line_end = at;
+	st->fields = st->pos;
+	st->phase = PARSE_PH_FIELD_START;
+	return 0;
+}
+
+/* RFC 9112 6.3 rules 1 and 2: responses that end at their head. */
+static bool has_no_body(const struct http_response *r, struct http_slice m)
+{
+	return method_is(m, "HEAD") || r->status < 200 || r->status == 204 ||
+	       r->status == 304 || (method_is(m, "CONNECT") && r->status < 300);
+}
+
+/* The whole head has been scanned: build *res from it. */
+static int response_finish(struct parse_scan *s, struct http_response *res,
+			   struct http_slice request_method)
+{
+	const unsigned char *b = (const unsigned char *)s->w.buf;
+	size_t end = s->st->line_end;
 	struct parse_framing f;
 	struct http_response r;
-	size_t i, max_fields;
-	int eol, rc, head;
-	bool no_body;
-
-	parse_limits_resolve(limits, &lim);
-	w.buf = buf;
-	w.over = len > lim.max_head;
-	w.len = w.over ? lim.max_head : len;
-
-	for (i = 0;; i++) {
-		if (i >= w.len)
-			return parse_out_of_bytes(&w);
-		eol = parse_eol_at(&w, i);
-		if (eol < 0)
-			return eol;
-		if (eol > 0)
-			break;
-		if (!status_char_ok(i, b[i]))
-			return HTTP_E_STATUS_LINE;
-	}
-	/* The SP before an empty reason is often left out: tolerated. */
-	if (i < 12)
-		return HTTP_E_STATUS_LINE;
+	int rc;
 
 	memset(&r, 0, sizeof(r));
 	r.minor_version = b[7] == '0' ? 0 : 1;
 	r.status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
-	r.reason.ptr = buf + (i > 12 ? 13 : i);
-	r.reason.len = i > 12 ? i - 13 : 0;
-
-	max_fields = res->headers ? res->num_headers : 0;
-	if (max_fields > lim.max_headers)
-		max_fields = lim.max_headers;
+	r.reason.ptr = s->w.buf + (end > 12 ? 13 : end);
+	r.reason.len = end > 12 ? end - 13 : 0;
 	r.headers = res->headers;
-	head = parse_fields(&w, i + (size_t)eol, max_fields, res->headers,
-			    &r.num_headers);
-	if (head < 0)
-		return head;
+	r.num_headers = s->st->num_fields;
+	parse_scan_fields(s, r.headers);
 
 	rc = parse_framing(r.headers, r.num_headers, false, &f);
 	/*
-	 * RFC 9112 6.3 rules 1 and 2: these end at the head whatever their
-	 * fields say, so their framing fields are not judged, except that
-	 * CL and TE together always are: an origin that sends both is not
-	 * trusted with a reused connection (as nginx does).
+	 * Bodiless responses end at the head whatever their fields say, so
+	 * their framing fields are not judged, except that CL and TE
+	 * together always are: an origin that sends both is not trusted
+	 * with a reused connection (as nginx does).
 	 */
 	if (rc == HTTP_E_LENGTH_AND_CHUNKED)
 		return rc;
-	no_body = method_is(request_method, "HEAD") || r.status < 200 ||
-		  r.status == 204 || r.status == 304 ||
-		  (method_is(request_method, "CONNECT") && r.status < 300);
-	if (no_body) {
+	if (has_no_body(&r, request_method)) {
 		r.body = HTTP_BODY_NONE;
 	} else if (rc) {
 		return rc;
@@ -108,5 +103,39 @@ int http_parse_response(const char *buf, size_t len, struct http_response *res,
 		       r.body != HTTP_BODY_UNTIL_CLOSE &&
 		       !(f.has_te && r.minor_version == 0);
 	*res = r;
-	return head;
+	return (int)s->st->pos;
+}
+
+int http_parse_response_resume(const char *buf, size_t len,
+			       struct http_response *res,
+			       struct http_slice request_method,
+			       const struct http_limits *limits,
+			       struct http_parse_state *state)
+{
+	struct http_parse_state fresh;
+	struct parse_scan s;
+	int rc;
+
+	if (state == NULL) {
+		memset(&fresh, 0, sizeof(fresh));
+		state = &fresh;
+	}
+	rc = parse_scan_begin(&s, buf, len, limits, state,
+			      res->headers ? res->num_headers : 0);
+	if (rc)
+		return rc;
+	s.line_byte = status_line_byte;
+	s.line_end = status_line_end;
+	rc = parse_scan_run(&s);
+	if (rc == 0)
+		rc = response_finish(&s, res, request_method);
+	return parse_scan_verdict(&s, rc);
+}
+
+int http_parse_response(const char *buf, size_t len, struct http_response *res,
+			struct http_slice request_method,
+			const struct http_limits *limits)
+{
+	return http_parse_response_resume(buf, len, res, request_method, limits,
+					  NULL);
 }

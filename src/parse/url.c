@@ -180,32 +180,47 @@ static bool all_vchar(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * "http://" or "https://" (the scheme case-insensitive) at the start of s:
+ * fills url->scheme and *default_port, returns the offset after "//", or
+ * 0 when s does not start so.
+ */
+static size_t scheme_end(const char *s, size_t len, struct http_url *url,
+			 uint16_t *default_port)
+{
+	const char *colon = memchr(s, ':', len);
+	size_t i;
+
+	if (colon == NULL)
+		return 0;
+	i = (size_t)(colon - s);
+	if (parse_ieq_lit(s, i, "http"))
+		*default_port = 80;
+	else if (parse_ieq_lit(s, i, "https"))
+		*default_port = 443;
+	else
+		return 0;
+	url->scheme.ptr = s;
+	url->scheme.len = i;
+	i++;
+	if (len - i < 2 || s[i] != '/' || s[i + 1] != '/')
+		return 0;
+	return i + 2;
+}
+
 int http_parse_url(const char *s, size_t len, struct http_url *url)
 {
-	const char *colon, *at, *hash;
+	const char *at, *hash;
 	size_t i, auth;
-	uint16_t default_port;
+	uint16_t default_port = 0;
 	int rc;
 
 	memset(url, 0, sizeof(*url));
 	if (len == 0 || !all_vchar(s, len))
 		return HTTP_E_TARGET;
-	colon = memchr(s, ':', len);
-	if (colon == NULL)
+	i = scheme_end(s, len, url, &default_port);
+	if (i == 0)
 		return HTTP_E_TARGET;
-	i = (size_t)(colon - s);
-	if (parse_ieq_lit(s, i, "http"))
-		default_port = 80;
-	else if (parse_ieq_lit(s, i, "https"))
-		default_port = 443;
-	else
-		return HTTP_E_TARGET;
-	url->scheme.ptr = s;
-	url->scheme.len = i;
-	i++;
-	if (len - i < 2 || s[i] != '/' || s[i + 1] != '/')
-		return HTTP_E_TARGET;
-	i += 2;
 
 	auth = i;
 	while (i < len && s[i] != '/' && s[i] != '?' && s[i] != '#')
