@@ -778,7 +778,6 @@ static void test_accept_returns_fd_and_peer(void **state)
 	assert_int_equal(net_accept(sys, 3, &peer), -EMFILE);
 }
 
-
 /* ---- the pool: flush, new limits, many dead connections ---- */
 
 static void test_pool_flush_closes_every_idle_connection(void **state)
@@ -800,7 +799,8 @@ static void test_pool_flush_closes_every_idle_connection(void **state)
 	assert_int_equal(sys_mock_close_count(), 2);
 }
 
-static void test_pool_set_limits_closes_the_oldest_beyond_the_bound(void **state)
+static void
+test_pool_set_limits_closes_the_oldest_beyond_the_bound(void **state)
 {
 	struct sys *sys = sys_mock();
 	struct net_pool *pool;
