@@ -1415,6 +1415,41 @@ static void test_origin_answering_mid_upload_reaches_the_client(void **state)
 			  sent_len(CLIENT), strlen(upload_req));
 }
 
+static void
+test_unasked_100_mid_upload_is_passed_on_and_upload_goes_on(void **state)
+{
+	static const char req[] = "POST http://origin.example:8080/form "
+				  "HTTP/1.1\r\n"
+				  "Host: origin.example:8080\r\n"
+				  "Content-Length: 11\r\n"
+				  "\r\n"
+				  "hello";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(req);
+	will_connect_origin("origin.example", ORIGIN);
+	will_poll2(1, 0, POLLIN); /* the origin speaks mid-upload ... */
+	will_arrive("HTTP/1.1 100 Continue\r\n\r\n"); /* ... only a 100 */
+	will_poll2(1, POLLIN, 0);
+	will_recv_str(" world");
+	will_arrive("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+	will_arrive_after_idle(NULL);
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_string_equal(sent_to(ORIGIN) + strlen(sent_to(ORIGIN)) - 11,
+			    "hello world");
+	assert_sent(CLIENT, "HTTP/1.1 100 Continue\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n"
+			    "HTTP/1.1 201 Created\r\n"
+			    "Content-Length: 0\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n");
+	assert_int_equal(net_pool_idle(px->pool), 1);
+}
+
 static void test_origin_reset_mid_upload_still_relays_its_answer(void **state)
 {
 	(void)state;
@@ -1618,6 +1653,7 @@ int main(void)
 		T(test_chunked_response_is_decoded_for_http10),
 		T(test_options_without_a_path_asks_for_asterisk),
 		T(test_origin_answering_mid_upload_reaches_the_client),
+		T(test_unasked_100_mid_upload_is_passed_on_and_upload_goes_on),
 		T(test_origin_reset_mid_upload_still_relays_its_answer),
 		T(test_origin_gone_mid_upload_without_answer_is_502),
 		T(test_no_retry_after_an_interim_response),

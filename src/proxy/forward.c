@@ -353,7 +353,33 @@ static enum upstream_next relay_response(struct client *cl, struct exchange *x,
 	return finish_response(up, &r);
 }
 
-enum continue_wait { CONTINUE_SEND, CONTINUE_ANSWERED, CONTINUE_CLIENT_GONE };
+enum origin_spoke { SPOKE_INTERIM, SPOKE_FINAL, SPOKE_CLIENT_GONE };
+
+/*
+ * The origin has something to say before it has the whole request body.
+ * An interim (1xx) response goes on to the client and the upload goes on
+ * (some servers send 100 unasked); anything else, a final answer or a
+ * close, ends the upload, and relay_response() reads it again from the
+ * buffer.
+ */
+static enum origin_spoke origin_spoke(struct client *cl, struct exchange *x,
+				      struct conn *up)
+{
+	enum proxy_outcome why;
+	struct response r;
+	bool nothing_came;
+	char msg[256];
+
+	r.head_len = read_response_head(cl, x, up, &r, msg, sizeof(msg), &why,
+					&nothing_came);
+	if (r.head_len < 0 || r.res.status >= 200 || r.res.status == 101)
+		return SPOKE_FINAL;
+	/* Consumed even when it cannot go on: it must not be read twice. */
+	proxy_conn_consume(up, (size_t)r.head_len);
+	if (forward_interim(cl, x, &r.res) < 0)
+		return SPOKE_CLIENT_GONE;
+	return SPOKE_INTERIM;
+}
 
 /*
  * Expect: 100-continue (RFC 9110 section 10.1.1): the client holds its body
@@ -361,30 +387,17 @@ enum continue_wait { CONTINUE_SEND, CONTINUE_ANSWERED, CONTINUE_CLIENT_GONE };
  * first: the client (it gave up waiting: send the body) or the origin (a
  * 100 goes on to the client; a final status answers without the body).
  */
-static enum continue_wait await_continue(struct client *cl, struct exchange *x,
-					 struct conn *up)
+static enum origin_spoke await_continue(struct client *cl, struct exchange *x,
+					struct conn *up)
 {
 	struct pollfd p[2] = {{.fd = cl->conn.fd, .events = POLLIN},
 			      {.fd = up->fd, .events = POLLIN}};
-	enum proxy_outcome why;
-	struct response r;
-	bool nothing_came;
-	char msg[256];
+	int timeout = proxy_set(cl)->response_timeout_ms;
 
-	if (cl->conn.len > 0 ||
-	    sys_poll(cl->px->sys, p, 2, proxy_set(cl)->response_timeout_ms) <=
-		    0 ||
+	if (cl->conn.len > 0 || sys_poll(cl->px->sys, p, 2, timeout) <= 0 ||
 	    !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
-		return CONTINUE_SEND;
-	r.head_len = read_response_head(cl, x, up, &r, msg, sizeof(msg), &why,
-					&nothing_came);
-	if (r.head_len < 0 || r.res.status >= 200)
-		return CONTINUE_ANSWERED; /* relay_response() reads it again */
-	/* Consumed even when it cannot go on: it must not be read twice. */
-	proxy_conn_consume(up, (size_t)r.head_len);
-	if (forward_interim(cl, x, &r.res) < 0)
-		return CONTINUE_CLIENT_GONE;
-	return CONTINUE_SEND;
+		return SPOKE_INTERIM; /* nothing from the origin: send it */
+	return origin_spoke(cl, x, up);
 }
 
 /* Answer TRACE or OPTIONS with Max-Forwards: 0 here (RFC 9110 7.6.2). */
@@ -462,9 +475,38 @@ static void request_body_failed(struct client *cl, struct exchange *x,
 }
 
 /*
- * The request body, decoded and framed anew for the origin, while the
- * origin's socket is watched: an origin may answer before it has read the
- * whole body (RFC 9112 section 9.3), and that answer goes to the client.
+ * Relay the body while the origin's socket is watched: an origin may
+ * answer before it has read the whole body (RFC 9112 section 9.3).
+ * Interim answers on the way are passed on; the relay then resumes.
+ */
+static int relay_request_body(struct client *cl, struct exchange *x,
+			      struct conn *up, struct body *b,
+			      struct proxy_sink *to, bool *client_gone)
+{
+	int rc;
+
+	*client_gone = false;
+	b->watch_fd = up->fd;
+	for (int interim = 0;; interim++) {
+		rc = proxy_body_relay(b, &cl->conn, to,
+				      proxy_set(cl)->request_timeout_ms);
+		if (rc != -EALREADY || interim == MAX_INTERIM)
+			return rc;
+		switch (origin_spoke(cl, x, up)) {
+		case SPOKE_INTERIM:
+			break;
+		case SPOKE_FINAL:
+			return rc;
+		case SPOKE_CLIENT_GONE:
+			*client_gone = true;
+			return rc;
+		}
+	}
+}
+
+/*
+ * The request body, decoded and framed anew for the origin, after the
+ * 100-continue dance when the client asked for it.
  */
 static enum body_sent send_request_body(struct client *cl, struct exchange *x,
 					struct conn *up)
@@ -473,32 +515,31 @@ static enum body_sent send_request_body(struct client *cl, struct exchange *x,
 	struct proxy_socket_sink origin;
 	struct proxy_sink *to;
 	struct body body;
+	bool gone = false;
 	int rc;
 
 	proxy_body_init(&body, r->body, r->content_length);
 	if (body.done)
 		return BODY_SENT;
-	switch (r->expect_continue ? await_continue(cl, x, up)
-				   : CONTINUE_SEND) {
-	case CONTINUE_SEND:
-		break;
-	case CONTINUE_ANSWERED:
-		return BODY_ANSWERED;
-	case CONTINUE_CLIENT_GONE:
-		x->client_keep_alive = false;
-		x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
-		return BODY_FAILED;
+	if (r->expect_continue) {
+		enum origin_spoke first = await_continue(cl, x, up);
+		if (first == SPOKE_FINAL)
+			return BODY_ANSWERED;
+		gone = first == SPOKE_CLIENT_GONE;
 	}
 	body.limit = proxy_set(cl)->max_request_body;
-	body.watch_fd = up->fd;
 	to = proxy_sink_socket(&origin, cl->px->sys, up->fd,
 			       r->body == HTTP_BODY_CHUNKED
 				       ? PROXY_FRAME_CHUNKED
 				       : PROXY_FRAME_LENGTH,
 			       r->content_length);
-	rc = proxy_body_relay(&body, &cl->conn, to,
-			      proxy_set(cl)->request_timeout_ms);
+	rc = gone ? 0 : relay_request_body(cl, x, up, &body, to, &gone);
 	x->bytes_received += body.moved;
+	if (gone) {
+		x->client_keep_alive = false;
+		x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
+		return BODY_FAILED;
+	}
 	if (rc == 0)
 		return BODY_SENT;
 	/* The origin spoke, or stopped reading: its answer may be there. */
