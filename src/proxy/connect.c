@@ -28,7 +28,7 @@ static int ask_parent(struct client *cl, struct exchange *x, struct conn *up,
 	proxy_head_add_str(&w, " HTTP/1.1\r\nHost: ");
 	proxy_head_add(&w, x->req.target.ptr, x->req.target.len);
 	proxy_head_add_str(&w, "\r\nVia: 1.1 ");
-	proxy_head_add_str(&w, proxy_set(cl)->via_name);
+	proxy_head_add_str(&w, proxy_live(cl)->via_name);
 	proxy_head_add_str(&w, "\r\n\r\n");
 	rc = net_send_all(cl->px->sys, up->fd, up->buf, w.len);
 	if (rc < 0)
@@ -67,8 +67,8 @@ static enum proxy_outcome connect_via_parent(struct client *cl,
 				    http_error_reason(rc));
 			return PROXY_OUTCOME_BAD_ORIGIN_RESPONSE;
 		}
-		ssize_t got =
-			proxy_conn_fill(up, proxy_set(cl)->response_timeout_ms);
+		ssize_t got = proxy_conn_fill(
+			up, proxy_live(cl)->response_timeout_ms);
 		if (got <= 0) {
 			util_format(msg, cap,
 				    "The parent proxy did not answer CONNECT "
@@ -141,7 +141,7 @@ static void run_tunnel(struct client *cl, struct exchange *x, int fd)
 	struct tunnel_stats stats;
 
 	tunnel_opts_default(&opts);
-	opts.idle_timeout_ms = proxy_set(cl)->tunnel_idle_timeout_ms;
+	opts.idle_timeout_ms = proxy_live(cl)->tunnel_idle_timeout_ms;
 	/* Bytes the client sent behind its CONNECT are early data. */
 	tunnel_relay(cl->px->sys, cl->conn.fd, fd, proxy_conn_data(&cl->conn),
 		     cl->conn.len, &opts, &stats);
@@ -183,7 +183,7 @@ static bool connect_allowed(struct client *cl, struct exchange *x, char *host,
 void proxy_connect(struct client *cl, struct exchange *x)
 {
 	struct proxy *px = cl->px;
-	const struct proxy_settings *set = proxy_set(cl);
+	const struct proxy_settings *set = proxy_live(cl);
 	char host[256], msg[512];
 	enum proxy_outcome failed;
 	struct route route;

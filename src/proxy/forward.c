@@ -119,7 +119,7 @@ static int read_response_head(struct client *cl, struct exchange *x,
 			      bool *nothing_came)
 {
 	struct sys *sys = cl->px->sys;
-	int timeout = proxy_set(cl)->response_timeout_ms;
+	int timeout = proxy_live(cl)->response_timeout_ms;
 	/* The whole head within the timeout: a byte a minute is no answer. */
 	int64_t deadline = sys_now_mono_ms(sys) + timeout;
 
@@ -162,7 +162,7 @@ static int forward_interim(struct client *cl, struct exchange *x,
 	/* Interim responses go to HTTP/1.1 clients only (RFC 9110 15.2). */
 	if (x->req.minor_version == 0)
 		return 0;
-	proxy_build_response_head(proxy_set(cl), res, x, PROXY_FRAME_LENGTH,
+	proxy_build_response_head(proxy_live(cl), res, x, PROXY_FRAME_LENGTH,
 				  &w);
 	if (w.overflow)
 		return -ENOBUFS;
@@ -270,7 +270,7 @@ static int send_response_head(struct client *cl, struct exchange *x,
 {
 	struct head_writer w = {cl->head_buf, PROXY_HEAD_OUT_MAX, 0, false};
 
-	if (proxy_build_response_head(proxy_set(cl), &r->res, x, r->framing,
+	if (proxy_build_response_head(proxy_live(cl), &r->res, x, r->framing,
 				      &w) < 0) {
 		proxy_refuse(cl, x, PROXY_OUTCOME_BAD_ORIGIN_RESPONSE,
 			     "The response head is too large.");
@@ -301,7 +301,7 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 			       r->res.content_length);
 	proxy_body_init(&body, r->res.body, r->res.content_length);
 	rc = proxy_body_relay(&body, up, to,
-			      proxy_set(cl)->response_timeout_ms);
+			      proxy_live(cl)->response_timeout_ms);
 	x->bytes_sent += to->wire;
 	if (rc == 0)
 		return true;
@@ -392,7 +392,7 @@ static enum origin_spoke await_continue(struct client *cl, struct exchange *x,
 {
 	struct pollfd p[2] = {{.fd = cl->conn.fd, .events = POLLIN},
 			      {.fd = up->fd, .events = POLLIN}};
-	int timeout = proxy_set(cl)->response_timeout_ms;
+	int timeout = proxy_live(cl)->response_timeout_ms;
 
 	if (cl->conn.len > 0 || sys_poll(cl->px->sys, p, 2, timeout) <= 0 ||
 	    !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -441,7 +441,7 @@ static void answer_here(struct client *cl, struct exchange *x)
 			"Content-Length: %zu\r\nVia: 1.1 %s\r\n%s\r\n",
 			w.len ? "Content-Type: message/http\r\n" : "Allow: ",
 			w.len ? "" : allow, w.len ? "" : "\r\n", w.len,
-			proxy_set(cl)->via_name,
+			proxy_live(cl)->via_name,
 			x->client_keep_alive ? "" : close);
 	x->status = 200;
 	x->outcome = PROXY_OUTCOME_ANSWERED_HERE;
@@ -489,7 +489,7 @@ static int relay_request_body(struct client *cl, struct exchange *x,
 	b->watch_fd = up->fd;
 	for (int interim = 0;; interim++) {
 		rc = proxy_body_relay(b, &cl->conn, to,
-				      proxy_set(cl)->request_timeout_ms);
+				      proxy_live(cl)->request_timeout_ms);
 		if (rc != -EALREADY || interim == MAX_INTERIM)
 			return rc;
 		switch (origin_spoke(cl, x, up)) {
@@ -527,7 +527,7 @@ static enum body_sent send_request_body(struct client *cl, struct exchange *x,
 			return BODY_ANSWERED;
 		gone = first == SPOKE_CLIENT_GONE;
 	}
-	body.limit = proxy_set(cl)->max_request_body;
+	body.limit = proxy_live(cl)->max_request_body;
 	to = proxy_sink_socket(&origin, cl->px->sys, up->fd,
 			       r->body == HTTP_BODY_CHUNKED
 				       ? PROXY_FRAME_CHUNKED
@@ -628,7 +628,7 @@ static enum upstream_next forward_once(struct client *cl, struct exchange *x,
 /* Refuse what this proxy will not forward; true when it answered. */
 static bool refuse_early(struct client *cl, struct exchange *x)
 {
-	const struct proxy_settings *set = proxy_set(cl);
+	const struct proxy_settings *set = proxy_live(cl);
 	const struct http_url *u = &x->req.url;
 
 	if (!util_ieq(u->scheme.ptr, u->scheme.len, "http", 4)) {
@@ -670,7 +670,7 @@ static int open_upstream(struct client *cl, struct exchange *x,
 			 int attempt, bool *reused)
 {
 	struct proxy *px = cl->px;
-	const struct proxy_settings *set = proxy_set(cl);
+	const struct proxy_settings *set = proxy_live(cl);
 	int fd = attempt == 0 ? net_pool_take(px->pool, key) : -1;
 	char msg[512];
 

@@ -80,7 +80,7 @@ static char *lazy_buffer(struct client *cl, struct exchange *x, char **buf,
 bool proxy_route(struct client *cl, struct exchange *x, const char *host,
 		 uint16_t port, struct route *out)
 {
-	const struct proxy_settings *set = proxy_set(cl);
+	const struct proxy_settings *set = proxy_live(cl);
 
 	out->via_parent =
 		set->parent_host[0] != '\0' &&
@@ -418,7 +418,7 @@ static enum head_result head_read_failed(struct client *cl, struct exchange *x,
 	if (got == -ETIMEDOUT) {
 		log_event(cl->px->log, LOG_INFO,
 			  "%s request head not complete after %d ms", cl->addr,
-			  proxy_set(cl)->request_timeout_ms);
+			  proxy_live(cl)->request_timeout_ms);
 		proxy_refuse(cl, x, PROXY_OUTCOME_CLIENT_TIMEOUT,
 			     "The request head did not arrive in time.");
 		return HEAD_ERROR;
@@ -458,14 +458,14 @@ static enum head_result read_request_head(struct client *cl, struct exchange *x)
 			/* Between requests: the keep-alive idle timeout. */
 			if (!wait_next_request(
 				    px, cl->conn.fd,
-				    proxy_set(cl)->client_idle_timeout_ms))
+				    proxy_live(cl)->client_idle_timeout_ms))
 				return HEAD_CLOSE;
 			rules_refresh(cl); /* a reload while it was idle */
-			timeout = proxy_set(cl)->request_timeout_ms;
+			timeout = proxy_live(cl)->request_timeout_ms;
 		} else {
 			if (deadline == 0)
 				deadline = sys_now_mono_ms(px->sys) +
-					   proxy_set(cl)->request_timeout_ms;
+					   proxy_live(cl)->request_timeout_ms;
 			timeout = (int)(deadline - sys_now_mono_ms(px->sys));
 			if (timeout <= 0)
 				timeout = 0;
@@ -568,7 +568,7 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 	/* A client the ACL refuses is refused before a byte is read. */
 	cl.rules = rules_get(px);
 	net_set_send_timeout(px->sys, client_fd,
-			     proxy_set(&cl)->response_timeout_ms);
+			     proxy_live(&cl)->response_timeout_ms);
 	net_set_nodelay(px->sys, client_fd);
 	if (!client_allowed(&cl, x, peer)) {
 		log_exchange(&cl, x);

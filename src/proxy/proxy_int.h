@@ -95,7 +95,7 @@ struct client {
 };
 
 /* The live settings of the client's current request. */
-static inline const struct proxy_settings *proxy_set(const struct client *cl)
+static inline const struct proxy_settings *proxy_live(const struct client *cl)
 {
 	return &cl->rules->set;
 }
