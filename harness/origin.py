@@ -7,6 +7,9 @@ A scriptable fake origin server for the harness.
     o.url("/path") -> "http://127.0.0.1:PORT/path"
     o.requests      what it received: Request(head, body, raw) per request
     o.connections   how many connections it accepted
+    o.answer_before_body = True   answer as soon as a head is in, without
+                    reading the body (an early 413), then stop sending and
+                    read until the peer closes
 
 A handler gets a Request and returns bytes to send, or one of the actions
 CLOSE (close without answering) or a list mixing bytes and actions
@@ -101,6 +104,7 @@ class Origin:
         self.lock = threading.Lock()
         self.got_request = threading.Condition(self.lock)
         self.handler = None
+        self.answer_before_body = False
         self._response = response or (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
                                       b"Content-Type: text/plain\r\n\r\nok")
         self._open = []
@@ -146,6 +150,9 @@ class Origin:
                     return
                 i = buf.index(b"\r\n\r\n") + 4
                 head, buf = buf[:i], buf[i:]
+                if self.answer_before_body:
+                    self._answer_early(conn, head, buf)
+                    return
                 body, buf = read_body(conn, buf, head)
                 req = Request(head, body)
                 with self.lock:
@@ -173,6 +180,18 @@ class Origin:
             except OSError:
                 pass
             conn.close()
+
+    def _answer_early(self, conn, head, got):
+        req = Request(head, got)
+        with self.lock:
+            self.requests.append(req)
+            self.got_request.notify_all()
+        conn.sendall(self.handler(req) if self.handler else self._response)
+        # A lingering close: the unread body must not turn into a reset
+        # that could destroy the answer on its way.
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):
+            pass
 
     def close(self):
         self._closed = True

@@ -349,7 +349,7 @@ def test_silent_tunnel_ends_after_the_idle_timeout(proxy, echo):
     assert r.status == 200
     assert read_all(s) == b""  # the proxy ends it; nobody else would
     s.close()
-    assert "idle_timeout" in p.access_lines(1)[0]
+    assert "TUNNEL-IDLE-TIMEOUT" in p.access_lines(1)[0]
 
 
 def test_connect_timeout_is_504(proxy):

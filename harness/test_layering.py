@@ -1,6 +1,7 @@
 """
-DESIGN.md's layering, enforced: which module may include which, and that
-only src/sys/ calls the operating system.  A failure names the file, the
+DESIGN.md's layering, enforced: which module may include which, that
+only src/sys/ calls the operating system, and (from the built objects, with
+nm) that every symbol with external linkage carries its module's prefix.  A failure names the file, the
 line and the rule, so a student knows exactly what to move.
 """
 import os
@@ -138,3 +139,93 @@ def test_the_checker_catches_violations(tmp_path):
     assert included_module("net/net_int.h") == "net"
     assert included_module("sys/socket.h") is None  # libc, not our sys
     assert "net" not in ALLOWED["parse"]
+
+
+# ---- every symbol with external linkage carries its module's prefix ----
+
+# module -> the prefixes its defined global symbols may have.
+PREFIXES = {
+    "app": ("config_", "server_", "app_"),
+    "parse": ("http_", "parse_"),
+    "sys": ("sys_",),
+    "util": ("util_",),
+    "log": ("log_",),
+    "net": ("net_",),
+    "filter": ("filter_",),
+    "tunnel": ("tunnel_",),
+    "proxy": ("proxy_",),
+    "cache": ("cache_",),
+}
+
+
+def object_dir():
+    """build/src, or the tree beside the binary under test (build/asan...)."""
+    binary = os.environ.get("GLASSPROXY_BIN")
+    base = os.path.dirname(binary) if binary else os.path.join(ROOT, "build")
+    return os.path.join(base, "src")
+
+
+def defined_globals(obj):
+    """The defined symbols with external linkage of one object file."""
+    import subprocess
+    out = subprocess.run(["nm", "--defined-only", "-g", obj], capture_output=True,
+                         text=True, check=True).stdout
+    names = []
+    for line in out.splitlines():
+        parts = line.split()
+        # "0000000000000000 T proxy_serve"; compiler and sanitizer
+        # helpers are reserved names ("__odr_asan.x", "__gcov_...").
+        if len(parts) == 3 and not parts[2].startswith("__"):
+            names.append(parts[2])
+    return names
+
+
+def unprefixed(module, names):
+    allowed = PREFIXES[module]
+    return [n for n in names if not n.startswith(allowed)]
+
+
+def module_objects():
+    """(module, object) for every object built from a source that exists
+    (a stale object of a renamed file is not the code under test)."""
+    top = object_dir()
+    for module in sorted(PREFIXES):
+        folder = os.path.join(top, module)
+        if not os.path.isdir(folder):
+            continue
+        for n in sorted(os.listdir(folder)):
+            src = os.path.join(ROOT, "src", module, n[:-2] + ".c")
+            if n.endswith(".o") and os.path.exists(src):
+                yield module, os.path.join(folder, n)
+
+
+def test_every_external_symbol_has_its_module_prefix():
+    objects = list(module_objects())
+    assert objects, "no objects under %s: build first (make)" % object_dir()
+    problems = []
+    for module, obj in objects:
+        for name in unprefixed(module, defined_globals(obj)):
+            problems.append("%s: %s defines %s without a prefix of %s"
+                            % (os.path.relpath(obj, ROOT), module, name,
+                               " ".join(PREFIXES[module])))
+    assert not problems, "\n".join(problems)
+    assert {m for m, _ in objects} >= {"proxy", "parse", "net", "sys"}
+
+
+def test_the_prefix_checker_fails_on_a_bad_name(tmp_path):
+    """Compile an object with one good and one bad global: only the bad
+    one is named."""
+    import shutil
+    import subprocess
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("cc")
+    src = tmp_path / "bad.c"
+    src.write_text("int proxy_fine(void) { return 1; }\n"
+                   "int conn_init(void) { return 2; }\n"
+                   "static int helper(void) { return 3; }\n"
+                   "int proxy_uses(void) { return helper(); }\n")
+    obj = tmp_path / "bad.o"
+    subprocess.run([cc, "-c", str(src), "-o", str(obj)], check=True)
+    names = defined_globals(str(obj))
+    assert "proxy_fine" in names and "helper" not in names
+    assert unprefixed("proxy", names) == ["conn_init"]
+    assert sorted(unprefixed("net", names)) == ["conn_init", "proxy_fine", "proxy_uses"]

@@ -180,7 +180,7 @@ static void test_access_line_fields(void **state)
 		.bytes_sent = 512,
 		.bytes_received = 78,
 		.duration_ms = 3,
-		.detail = "MISS",
+		.outcome = "MISS",
 	};
 
 	(void)state;
@@ -210,7 +210,7 @@ static void test_access_line_large_numbers_and_missing_fields(void **state)
 		.bytes_sent = UINT64_MAX,
 		.bytes_received = 1ULL << 40,
 		.duration_ms = 86400000LL * 365,
-		.detail = "TUNNEL",
+		.outcome = "TUNNEL",
 	};
 
 	(void)state;
@@ -237,7 +237,7 @@ static void test_access_goes_to_event_log_without_access_path(void **state)
 			       .bytes_sent = 10,
 			       .bytes_received = 20,
 			       .duration_ms = 1500,
-			       .detail = "TUNNEL"};
+			       .outcome = "TUNNEL"};
 
 	(void)state;
 	will_write(SYS_MOCK_ALL);
@@ -288,7 +288,7 @@ static void test_escapes_control_backslash_and_high_bytes(void **state)
 		.method = "G\tT",
 		.url = "http://h/a\r\n" STAMP "error forged\\\x7f\xff\x01",
 		.status = 400,
-		.detail = "BAD\x1b[0m",
+		.outcome = "BAD\x1b[0m",
 	};
 
 	(void)state;
@@ -379,7 +379,7 @@ static void test_long_url_access_line_is_cut_with_dots(void **state)
 			       .method = "GET",
 			       .url = url,
 			       .status = 414,
-			       .detail = "ERROR"};
+			       .outcome = "ERROR"};
 
 	(void)state;
 	memset(url, 'u', sizeof(url) - 1);

@@ -778,10 +778,83 @@ static void test_accept_returns_fd_and_peer(void **state)
 	assert_int_equal(net_accept(sys, 3, &peer), -EMFILE);
 }
 
+/* ---- the pool: flush, new limits, many dead connections ---- */
+
+static void test_pool_flush_closes_every_idle_connection(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct net_pool *pool;
+
+	(void)state;
+	assert_int_equal(net_pool_new(sys, 4, 30000, &pool), 0);
+	net_pool_put(pool, "http:a:80", 7);
+	net_pool_put(pool, "http:b:80", 8);
+	net_pool_flush(pool);
+	assert_int_equal(net_pool_idle(pool), 0);
+	assert_true(sys_mock_is_closed(7));
+	assert_true(sys_mock_is_closed(8));
+	/* Nothing left to hand out: no poll, no close. */
+	assert_int_equal(net_pool_take(pool, "http:a:80"), -ENOENT);
+	net_pool_free(pool);
+	assert_int_equal(sys_mock_close_count(), 2);
+}
+
+static void
+test_pool_set_limits_closes_the_oldest_beyond_the_bound(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct net_pool *pool;
+
+	(void)state;
+	assert_int_equal(net_pool_new(sys, 4, 30000, &pool), 0);
+	net_pool_put(pool, "k", 7);
+	sys_mock_advance_ms(10);
+	net_pool_put(pool, "k", 8);
+	sys_mock_advance_ms(10);
+	net_pool_put(pool, "k", 9);
+	assert_int_equal(net_pool_set_limits(pool, 1, 100), 0);
+	assert_int_equal(net_pool_idle(pool), 1);
+	assert_true(sys_mock_is_closed(7));
+	assert_true(sys_mock_is_closed(8));
+	assert_false(sys_mock_is_closed(9));
+	/* The new idle timeout applies to what is already waiting. */
+	sys_mock_advance_ms(100);
+	assert_int_equal(net_pool_take(pool, "k"), -ENOENT);
+	assert_true(sys_mock_is_closed(9));
+	/* And a bigger bound holds more again. */
+	assert_int_equal(net_pool_set_limits(pool, 3, 30000), 0);
+	net_pool_put(pool, "k", 10);
+	net_pool_put(pool, "k", 11);
+	assert_int_equal(net_pool_idle(pool), 2);
+	net_pool_free(pool);
+}
+
+static void test_pool_take_skips_many_dead_connections(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct net_pool *pool;
+
+	(void)state;
+	assert_int_equal(net_pool_new(sys, 64, 30000, &pool), 0);
+	for (int fd = 100; fd < 140; fd++)
+		net_pool_put(pool, "k", fd);
+	/* All readable (closed by the peer) but the oldest. */
+	for (int i = 0; i < 39; i++)
+		will_poll1(1, POLLIN);
+	will_poll1(0, 0);
+	assert_int_equal(net_pool_take(pool, "k"), 100);
+	assert_int_equal(sys_mock_close_count(), 39);
+	net_pool_free(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_addr_table),
+		cmocka_unit_test(test_pool_flush_closes_every_idle_connection),
+		cmocka_unit_test(
+			test_pool_set_limits_closes_the_oldest_beyond_the_bound),
+		cmocka_unit_test(test_pool_take_skips_many_dead_connections),
 		cmocka_unit_test(test_parse_addr_fills_address_and_port),
 		cmocka_unit_test(test_format_addr_both_families_and_limits),
 		cmocka_unit_test(test_hosts_parse_counts_skipped_lines),

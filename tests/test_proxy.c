@@ -1,16 +1,18 @@
 /*
  * Unit tests of the proxy module: proxy_serve() driven end to end over the
- * mock sys.
+ * mock sys, plus the pieces of the request path on their own (the outcome
+ * table, the body sinks, the chunked re-encoding).
  *
- * Each test scripts, in call order, the whole OS conversation one client
- * connection has: the socket options set on the client, the request bytes
+ * A test scripts what the peers do, in call order: the request bytes
  * arriving (net_recv polls first), name resolution and the non-blocking
- * connect to the origin, what the origin answers, and every send.  The
- * mock fails a test on any call that was not scripted and on any scripted
- * answer left unused, so "no socket, no resolve, no connect" is proved by
- * scripting none.  Afterwards a test checks the bytes each side got
- * (sys_mock_sent_on), the transcript of descriptor calls (sys_mock_trace),
- * which descriptors were closed, and the access and event log lines.
+ * connect to the origin, and what the origin answers.  The mock fails a
+ * test on any receive, poll, resolve or connect that was not scripted and
+ * on any scripted answer left unused, so "no socket, no resolve, no
+ * connect" is proved by scripting none.  Sends are not scripted: they are
+ * accepted and captured per descriptor (see hooked_send), so a test
+ * asserts behaviour (the bytes each peer got, which descriptors were
+ * closed, the log lines, and the order of sends and closes where the
+ * order is the point), not a transcript of system calls.
  *
  * Descriptors: the client is 5, origin connections 7 and 8, the stop pipe
  * 10/11, the event and access logs 20/21.  The logs are opened on the mock
@@ -71,7 +73,6 @@ static int stop_on_recv_fd; /* proxy_stop() just before this fd's recv */
 static struct log *logger;
 static struct proxy *px;
 static struct sys_addr peer, origin_addr;
-static size_t trace_start; /* the trace before it is the setup's */
 
 static ssize_t capture_write(void *ctx, int fd, const void *buf, size_t len)
 {
@@ -93,13 +94,90 @@ static ssize_t capture_write(void *ctx, int fd, const void *buf, size_t len)
 	return (ssize_t)len;
 }
 
+/*
+ * Sends are not scripted: every send is accepted whole and captured per
+ * descriptor, unless the test made the next one on that descriptor fail
+ * (fail_send_on), so a test checks the bytes each peer got, not how many
+ * calls they took.  Sends and closes are also noted in order (events).
+ */
+struct capture {
+	int fd;
+	size_t len;
+	char bytes[1 << 16];
+};
+
+static struct capture captures[4];
+static char events[4096];
+static int fail_send_fd = -1, fail_send_skip, fail_send_err;
+/* proxy_set_rules(reload_rules) just before the client's nth recv */
+static int reload_on_client_recv;
+static struct proxy_rules_spec reload_rules;
+
+static struct capture *capture_of(int fd)
+{
+	for (size_t i = 0; i < sizeof(captures) / sizeof(captures[0]); i++)
+		if (captures[i].fd == fd)
+			return &captures[i];
+	return NULL;
+}
+
+static void note_event(const char *what, int fd)
+{
+	size_t n = strlen(events);
+
+	snprintf(events + n, sizeof(events) - n, "%s%s:%d", n ? " " : "", what,
+		 fd);
+}
+
+/* The send on fd after `skip` more have gone through fails with err. */
+static void fail_send_on(int fd, int skip, int err)
+{
+	fail_send_fd = fd;
+	fail_send_skip = skip;
+	fail_send_err = err;
+}
+
+static ssize_t hooked_send(void *ctx, int fd, const void *buf, size_t len,
+			   int flags)
+{
+	struct capture *c = capture_of(fd);
+
+	(void)ctx;
+	(void)flags;
+	note_event("send", fd);
+	if (fd == fail_send_fd && fail_send_skip-- == 0) {
+		fail_send_fd = -1;
+		return fail_send_err;
+	}
+	if (!c)
+		c = capture_of(-1);
+	assert_non_null(c);
+	c->fd = fd;
+	assert_true(c->len + len < sizeof(c->bytes));
+	memcpy(c->bytes + c->len, buf, len);
+	c->len += len;
+	c->bytes[c->len] = '\0';
+	return (ssize_t)len;
+}
+
+static int hooked_close(void *ctx, int fd)
+{
+	note_event("close", fd);
+	return mock_net->close(ctx, fd);
+}
+
 /* A recv that can begin a graceful stop while a request is in flight. */
 static ssize_t hooked_recv(void *ctx, int fd, void *buf, size_t len, int flags)
 {
 	if (fd == stop_on_recv_fd) {
 		stop_on_recv_fd = -1;
+		reload_on_client_recv = 0;
+		memset(&reload_rules, 0, sizeof(reload_rules));
 		proxy_stop(px);
 	}
+	if (fd == CLIENT && reload_on_client_recv > 0 &&
+	    --reload_on_client_recv == 0)
+		assert_int_equal(proxy_set_rules(px, &reload_rules), 0);
 	return mock_net->recv(ctx, fd, buf, len, flags);
 }
 
@@ -115,6 +193,13 @@ static int setup(void **state)
 	mock_net = mock->net;
 	hooked_net = *mock->net;
 	hooked_net.recv = hooked_recv;
+	hooked_net.send = hooked_send;
+	hooked_net.close = hooked_close;
+	memset(captures, 0, sizeof(captures));
+	for (size_t i = 0; i < sizeof(captures) / sizeof(captures[0]); i++)
+		captures[i].fd = -1;
+	events[0] = '\0';
+	fail_send_fd = -1;
 	test_sys.net = &hooked_net;
 	stop_bytes = 0;
 	stop_on_recv_fd = -1;
@@ -134,7 +219,6 @@ static int setup(void **state)
 	will_return(mock_pipe, STOP_RD);
 	will_return(mock_pipe, STOP_WR);
 	assert_int_equal(proxy_new(&test_sys, logger, &settings, &px), 0);
-	trace_start = strlen(sys_mock_trace());
 	return 0;
 }
 
@@ -227,46 +311,7 @@ static void will_connect_origin(const char *host, int fd)
 	will_return(mock_setsockopt, 0); /* TCP_NODELAY */
 }
 
-/* n sends accepted whole (an error page is two: head, body). */
-static void will_send_n(int n)
-{
-	while (n-- > 0)
-		will_send(SYS_MOCK_ALL);
-}
-
 /* ---- checking what happened ---- */
-
-/*
- * The trace since setup, with the byte counts of successful sends and
- * receives left out ("send(5)", but "recv(5)=0"): the scripts fix those,
- * and the bytes themselves are compared separately.
- */
-static const char *trace(void)
-{
-	static char out[1 << 16];
-	const char *t = sys_mock_trace() + trace_start;
-	size_t o = 0;
-
-	while (*t == ' ')
-		t++;
-	while (*t && o + 1 < sizeof(out)) {
-		if ((strncmp(t, "send(", 5) == 0 ||
-		     strncmp(t, "recv(", 5) == 0) &&
-		    (t == sys_mock_trace() || t[-1] == ' ')) {
-			const char *eq = strchr(t, '=');
-			if (eq && eq[1] >= '1' && eq[1] <= '9') {
-				while (t < eq && o + 1 < sizeof(out))
-					out[o++] = *t++;
-				while (*t && *t != ' ')
-					t++;
-				continue;
-			}
-		}
-		out[o++] = *t++;
-	}
-	out[o] = '\0';
-	return out;
-}
 
 static void assert_contains(const char *haystack, const char *needle)
 {
@@ -278,24 +323,29 @@ static void assert_contains(const char *haystack, const char *needle)
 /* What was sent on fd, NUL-terminated. */
 static const char *sent_to(int fd)
 {
-	static char copies[2][1 << 16];
-	static int which;
-	char *copy = copies[which++ % 2];
-	size_t len;
-	const char *bytes = sys_mock_sent_on(fd, &len);
+	struct capture *c = capture_of(fd);
 
-	assert_true(len < sizeof(copies[0]));
-	memcpy(copy, bytes, len);
-	copy[len] = '\0';
-	return copy;
+	assert_non_null(c);
+	return c->bytes;
 }
 
 static size_t sent_len(int fd)
 {
-	size_t len;
+	struct capture *c = capture_of(fd);
 
-	sys_mock_sent_on(fd, &len);
-	return len;
+	return c ? c->len : 0;
+}
+
+/* The order of sends and closes, one "send:5" or "close:7" per call. */
+static void assert_events_in_order(const char *first, const char *then)
+{
+	const char *a = strstr(events, first);
+
+	if (!a)
+		fail_msg("no \"%s\" in \"%s\"", first, events);
+	if (!strstr(a + strlen(first), then))
+		fail_msg("no \"%s\" after \"%s\" in \"%s\"", then, first,
+			 events);
 }
 
 static void assert_sent(int fd, const char *want)
@@ -382,8 +432,10 @@ static struct filter *new_filter(void)
 
 static void install_filter(struct filter *f)
 {
-	struct proxy_rules_spec spec = {
-		.hosts = NULL, .filter = f, .direct = NULL};
+	struct proxy_rules_spec spec = {.hosts = NULL,
+					.filter = f,
+					.direct = NULL,
+					.settings = settings};
 
 	assert_int_equal(filter_error_count(f), 0);
 	assert_int_equal(proxy_set_rules(px, &spec), 0);
@@ -413,17 +465,12 @@ static void test_malformed_request_gets_400_and_close(void **state)
 	(void)state;
 	will_accept_client();
 	will_arrive(req);
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
 
 	assert_error_page("HTTP/1.1 400 Bad Request",
 			  http_error_reason(HTTP_E_OBS_FOLD));
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) send(5) "
-			    "send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 	assert_int_equal(sys_mock_close_count(), 0); /* the caller closes */
 	assert_string_equal(lines_of(&event_log),
 			    "info 127.0.0.1:40000 bad request: "
@@ -441,7 +488,6 @@ test_origin_form_request_gets_400_saying_this_is_a_proxy(void **state)
 	(void)state;
 	will_accept_client();
 	will_arrive(req);
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
@@ -449,10 +495,6 @@ test_origin_form_request_gets_400_saying_this_is_a_proxy(void **state)
 	assert_error_page("HTTP/1.1 400 Bad Request",
 			  "This is a proxy: ask it for an absolute URL "
 			  "(http://host/path)");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) send(5) "
-			    "send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 	assert_access_log("127.0.0.1:40000 GET / 400 %zu %zu 0ms "
 			  "NOT-A-PROXY-REQUEST\n",
 			  sent_len(CLIENT), strlen(req));
@@ -473,7 +515,6 @@ static void test_blocked_host_gets_403_without_any_lookup(void **state)
 	install_filter(f);
 	will_accept_client();
 	will_arrive(req);
-	will_send_n(2);
 	/* No resolve, socket or connect is scripted: one would fail here. */
 
 	will_linger();
@@ -482,10 +523,6 @@ static void test_blocked_host_gets_403_without_any_lookup(void **state)
 	assert_error_page("HTTP/1.1 403 Forbidden",
 			  "does not serve the host ads.blocked.example here: "
 			  "blocked by --block (blocked.example).");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) send(5) "
-			    "send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 	assert_string_equal(lines_of(&event_log),
 			    "info 127.0.0.1:40000 GET "
 			    "http://ads.blocked.example/x: refused: blocked "
@@ -506,14 +543,12 @@ static void test_client_outside_allowed_networks_gets_403_unread(void **state)
 	install_filter(f);
 	peer = sys_mock_addr4("192.0.2.1", 40000);
 	will_accept_client();
-	will_send_n(2);
 	/* No poll or recv is scripted: the request is never read. */
 
 	proxy_serve(px, CLIENT, &peer);
 
 	assert_error_page("HTTP/1.1 403 Forbidden",
 			  "Your address is not allowed to use this proxy.");
-	assert_string_equal(trace(), "send(5) send(5)");
 	assert_string_equal(lines_of(&event_log),
 			    "warn 192.0.2.1:40000: client address not allowed "
 			    "(--allow-client)\n");
@@ -534,16 +569,11 @@ static void test_client_inside_allowed_networks_is_served(void **state)
 	peer = sys_mock_addr4("10.9.8.7", 40000);
 	will_accept_client();
 	will_arrive(req); /* read this time: the 400 proves it was parsed */
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
 
 	assert_error_page("HTTP/1.1 400 Bad Request", "This is a proxy");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) send(5) "
-			    "send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 }
 
 static void test_connect_to_port_outside_list_gets_403_unconnected(void **state)
@@ -559,7 +589,6 @@ static void test_connect_to_port_outside_list_gets_403_unconnected(void **state)
 	install_filter(f);
 	will_accept_client();
 	will_arrive(req);
-	will_send_n(2);
 	/* No resolve, socket or connect is scripted. */
 
 	will_linger();
@@ -567,10 +596,6 @@ static void test_connect_to_port_outside_list_gets_403_unconnected(void **state)
 
 	assert_error_page("HTTP/1.1 403 Forbidden",
 			  "CONNECT to port 25 is not allowed here.");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) send(5) "
-			    "send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 	assert_string_equal(lines_of(&event_log),
 			    "info 127.0.0.1:40000 CONNECT origin.example:25: "
 			    "CONNECT to port 25 is not allowed here.\n");
@@ -590,22 +615,17 @@ static void test_unresolvable_host_gets_502(void **state)
 	will_accept_client();
 	will_arrive(get_req);
 	will_resolve("nx.example", -ENOENT);
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
 
 	assert_error_page("HTTP/1.1 502 Bad Gateway",
 			  "The host nx.example could not be resolved.");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) send(5) "
-			    "send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 	assert_string_equal(lines_of(&event_log),
 			    "warn 127.0.0.1:40000 http://nx.example/: The host "
 			    "nx.example could not be resolved.\n");
 	assert_access_log("127.0.0.1:40000 GET http://nx.example/ 502 %zu %zu "
-			  "0ms ERROR\n",
+			  "0ms ORIGIN-UNRESOLVED\n",
 			  sent_len(CLIENT), strlen(get_req));
 }
 
@@ -615,7 +635,6 @@ static void test_temporary_resolver_failure_gets_502(void **state)
 	will_accept_client();
 	will_arrive(get_req);
 	will_resolve("nx.example", -EAGAIN);
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
@@ -623,10 +642,6 @@ static void test_temporary_resolver_failure_gets_502(void **state)
 	assert_error_page("HTTP/1.1 502 Bad Gateway",
 			  "The name of nx.example could not be looked up "
 			  "right now (temporary resolver failure).");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) send(5) "
-			    "send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 }
 
 static void test_connection_refused_gets_502(void **state)
@@ -637,17 +652,12 @@ static void test_connection_refused_gets_502(void **state)
 	will_resolve("nx.example", 1);
 	will_start_connect(ORIGIN);
 	will_finish_connect(ECONNREFUSED);
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
 
 	assert_error_page("HTTP/1.1 502 Bad Gateway",
 			  "nx.example refused the connection.");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) set_nonblocking(7,1)=0 "
-			    "poll(7:o;5000)=1 close(7) send(5) send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 	assert_true(sys_mock_is_closed(ORIGIN));
 	assert_int_equal(sent_len(ORIGIN), 0);
 }
@@ -660,20 +670,15 @@ static void test_connect_timeout_gets_504(void **state)
 	will_resolve("nx.example", 1);
 	will_start_connect(ORIGIN);
 	will_poll1(0, 0); /* never writable: the fake clock jumps 5 s */
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
 
 	assert_error_page("HTTP/1.1 504 Gateway Timeout",
 			  "Connecting to nx.example timed out.");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) set_nonblocking(7,1)=0 "
-			    "poll(7:o;5000)=0 close(7) send(5) send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 	assert_true(sys_mock_is_closed(ORIGIN));
 	assert_access_log("127.0.0.1:40000 GET http://nx.example/ 504 %zu %zu "
-			  "5000ms ERROR\n",
+			  "5000ms CONNECT-TIMEOUT\n",
 			  sent_len(CLIENT), strlen(get_req));
 }
 
@@ -717,9 +722,7 @@ static const char ok_relayed[] = "HTTP/1.1 200 OK\r\n"
 static void will_forward_fresh(int fd, const char *response)
 {
 	will_connect_origin("origin.example", fd);
-	will_send(SYS_MOCK_ALL); /* the request head */
 	will_arrive(response);
-	will_send_n(2); /* response head, then body */
 }
 
 static void test_get_is_rewritten_relayed_and_connection_pooled(void **state)
@@ -734,12 +737,6 @@ static void test_get_is_rewritten_relayed_and_connection_pooled(void **state)
 
 	assert_sent(ORIGIN, fwd_upstream);
 	assert_sent(CLIENT, ok_relayed);
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) set_nonblocking(7,1)=0 "
-			    "poll(7:o;5000)=1 set_nonblocking(7,0)=0 send(7) "
-			    "poll(7:i;7000)=1 recv(7) send(5) send(5) "
-			    "poll(5:i,10:i;15000)=1 poll(5:i;3000)=1 "
-			    "recv(5)=0");
 	assert_false(sys_mock_is_closed(ORIGIN));
 	assert_int_equal(net_pool_idle(px->pool), 1);
 	assert_string_equal(lines_of(&event_log), "");
@@ -772,12 +769,6 @@ static void test_origin_connection_close_is_closed_not_pooled(void **state)
 			    "Via: 1.1 glassproxy\r\n"
 			    "\r\n"
 			    "ok");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) set_nonblocking(7,1)=0 "
-			    "poll(7:o;5000)=1 set_nonblocking(7,0)=0 send(7) "
-			    "poll(7:i;7000)=1 recv(7) send(5) send(5) close(7) "
-			    "poll(5:i,10:i;15000)=1 poll(5:i;3000)=1 "
-			    "recv(5)=0");
 	assert_true(sys_mock_is_closed(ORIGIN));
 	assert_int_equal(net_pool_idle(px->pool), 0);
 }
@@ -795,9 +786,7 @@ static void test_second_request_reuses_pooled_connection(void **state)
 	will_forward_fresh(ORIGIN, ok_keep_alive);
 	will_arrive_after_idle(req2);
 	will_poll1(0, 0); /* the pool checks the idle connection is quiet */
-	will_send(SYS_MOCK_ALL);
 	will_arrive(res2);
-	will_send(SYS_MOCK_ALL); /* a head without a body: one send */
 	will_stay_idle();
 
 	proxy_serve(px, CLIENT, &peer);
@@ -816,13 +805,6 @@ static void test_second_request_reuses_pooled_connection(void **state)
 			    "HTTP/1.1 204 No Content\r\n"
 			    "Via: 1.1 glassproxy\r\n"
 			    "\r\n");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) set_nonblocking(7,1)=0 "
-			    "poll(7:o;5000)=1 set_nonblocking(7,0)=0 send(7) "
-			    "poll(7:i;7000)=1 recv(7) send(5) send(5) "
-			    "poll(5:i,10:i;15000)=1 poll(5:i;3000)=1 recv(5) "
-			    "poll(7:i;0)=0 send(7) poll(7:i;7000)=1 recv(7) "
-			    "send(5) poll(5:i,10:i;15000)=0");
 	assert_false(sys_mock_is_closed(ORIGIN));
 	assert_int_equal(net_pool_idle(px->pool), 1);
 }
@@ -834,9 +816,8 @@ static void test_dead_pooled_connection_is_retried_on_a_fresh_one(void **state)
 	will_arrive(fwd_req);
 	will_forward_fresh(ORIGIN, ok_keep_alive);
 	will_arrive_after_idle(fwd_req);
-	will_poll1(0, 0);	 /* quiet in the pool ... */
-	will_send(SYS_MOCK_ALL); /* ... takes the request ... */
-	will_eof();		 /* ... and turns out closed */
+	will_poll1(0, 0); /* quiet in the pool ... */
+	will_eof();	  /* ... and turns out closed */
 	will_forward_fresh(ORIGIN2, ok_keep_alive);
 	will_stay_idle();
 
@@ -856,9 +837,7 @@ static void test_response_timeout_gets_504_and_closes_origin(void **state)
 	will_accept_client();
 	will_arrive(fwd_req);
 	will_connect_origin("origin.example", ORIGIN);
-	will_send(SYS_MOCK_ALL);
 	will_poll1(0, 0); /* the origin stays silent: the clock jumps 7 s */
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
@@ -866,16 +845,11 @@ static void test_response_timeout_gets_504_and_closes_origin(void **state)
 	assert_sent(ORIGIN, fwd_upstream);
 	assert_error_page("HTTP/1.1 504 Gateway Timeout",
 			  "The origin did not answer within 7000 ms.");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) set_nonblocking(7,1)=0 "
-			    "poll(7:o;5000)=1 set_nonblocking(7,0)=0 send(7) "
-			    "poll(7:i;7000)=0 send(5) send(5) close(7)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 	assert_true(sys_mock_is_closed(ORIGIN));
 	assert_int_equal(net_pool_idle(px->pool), 0);
 	assert_access_log("127.0.0.1:40000 GET "
 			  "http://origin.example:8080/path?q 504 %zu %zu "
-			  "7000ms ERROR\n",
+			  "7000ms ORIGIN-TIMEOUT\n",
 			  sent_len(CLIENT), strlen(fwd_req));
 }
 
@@ -895,11 +869,9 @@ static void test_post_body_is_streamed_to_the_origin(void **state)
 	will_accept_client();
 	will_arrive(req); /* the head and the first 5 bytes of the body */
 	will_connect_origin("origin.example", ORIGIN);
-	will_send_n(2); /* the head, then the body bytes that came with it */
-	will_arrive(" world");
-	will_send(SYS_MOCK_ALL);
+	will_poll2(1, POLLIN, 0); /* the client, not the origin, speaks */
+	will_recv_str(" world");
 	will_arrive(res);
-	will_send(SYS_MOCK_ALL);
 	will_arrive_after_idle(NULL);
 
 	proxy_serve(px, CLIENT, &peer);
@@ -916,13 +888,6 @@ static void test_post_body_is_streamed_to_the_origin(void **state)
 			    "Via: 1.1 glassproxy\r\n"
 			    "\r\n");
 	/* The rest of the body is waited for with the request timeout. */
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) set_nonblocking(7,1)=0 "
-			    "poll(7:o;5000)=1 set_nonblocking(7,0)=0 send(7) "
-			    "send(7) poll(5:i;3000)=1 recv(5) send(7) "
-			    "poll(7:i;7000)=1 recv(7) send(5) "
-			    "poll(5:i,10:i;15000)=1 poll(5:i;3000)=1 "
-			    "recv(5)=0");
 	assert_int_equal(net_pool_idle(px->pool), 1);
 	assert_access_log(
 		"127.0.0.1:40000 POST http://origin.example:8080/form "
@@ -943,9 +908,7 @@ static void test_ip_literal_host_is_connected_without_resolver(void **state)
 	will_finish_connect(0);
 	will_return(mock_setsockopt, 0);
 	will_return(mock_setsockopt, 0);
-	will_send(SYS_MOCK_ALL);
 	will_arrive("HTTP/1.1 204 No Content\r\n\r\n");
-	will_send(SYS_MOCK_ALL);
 	will_arrive_after_idle(NULL);
 
 	proxy_serve(px, CLIENT, &peer);
@@ -981,10 +944,6 @@ static void test_stop_during_a_request_finishes_it_with_close(void **state)
 			    "Connection: close\r\n"
 			    "\r\n"
 			    "hello");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) set_nonblocking(7,1)=0 "
-			    "poll(7:o;5000)=1 set_nonblocking(7,0)=0 send(7) "
-			    "poll(7:i;7000)=1 recv(7) send(5) send(5)");
 }
 
 static void
@@ -1002,10 +961,7 @@ test_stop_during_a_request_with_interim_response_says_close(void **state)
 	will_accept_client();
 	will_arrive(fwd_req);
 	will_connect_origin("origin.example", ORIGIN);
-	will_send(SYS_MOCK_ALL);
 	will_arrive(res);
-	will_send(SYS_MOCK_ALL); /* the 103 */
-	will_send(SYS_MOCK_ALL); /* the 200 head; no body */
 
 	proxy_serve(px, CLIENT, &peer);
 
@@ -1033,7 +989,6 @@ static void test_client_idle_timeout_closes_quietly(void **state)
 	(void)state;
 	will_accept_client();
 	will_arrive(req);
-	will_send(SYS_MOCK_ALL);
 	will_stay_idle();
 
 	proxy_serve(px, CLIENT, &peer);
@@ -1042,8 +997,6 @@ static void test_client_idle_timeout_closes_quietly(void **state)
 	assert_true(strncmp(first, "HTTP/1.1 200 OK\r\n", 17) == 0);
 	assert_null(strstr(first, "Connection: close"));
 	/* One response and nothing more: the timeout itself sends nothing. */
-	assert_string_equal(trace(), "poll(5:i;3000)=1 recv(5) send(5) "
-				     "poll(5:i,10:i;15000)=0");
 	assert_non_null(strstr(first, "\r\n\r\n"));
 	assert_int_equal(strlen(strstr(first, "\r\n\r\n")), 4);
 	assert_int_equal(sys_mock_close_count(), 0);
@@ -1058,17 +1011,12 @@ static void test_incomplete_request_head_gets_408(void **state)
 	will_accept_client();
 	will_arrive("GET http://origin.example/ HTTP/1.1\r\n");
 	will_poll1(0, 0); /* the rest never comes: the clock jumps 3 s */
-	will_send_n(2);
 
 	will_linger();
 	proxy_serve(px, CLIENT, &peer);
 
 	assert_error_page("HTTP/1.1 408 Request Timeout",
 			  "The request head did not arrive in time.");
-	assert_string_equal(trace(),
-			    "poll(5:i;3000)=1 recv(5) "
-			    "poll(5:i;3000)=0 send(5) send(5)"
-			    " shutdown(5,WR)=0 poll(5:i;2000)=1 recv(5)=0");
 }
 
 static void test_silent_client_closes_quietly(void **state)
@@ -1080,8 +1028,590 @@ static void test_silent_client_closes_quietly(void **state)
 	proxy_serve(px, CLIENT, &peer);
 
 	assert_int_equal(sent_len(CLIENT), 0);
-	assert_string_equal(trace(), "poll(5:i;3000)=0");
 	assert_string_equal(lines_of(&access_log), "");
+}
+
+/* ---- the request path reshaped: outcomes, sinks, re-framing ---- */
+
+static void test_outcome_table_is_complete_and_its_words_unique(void **state)
+{
+	(void)state;
+	assert_string_equal(proxy_outcome_word(PROXY_OUTCOME_UNSET), "-");
+	for (int o = PROXY_OUTCOME_UNSET + 1; o < PROXY_OUTCOME_COUNT; o++) {
+		const char *w = proxy_outcome_word((enum proxy_outcome)o);
+		int status = proxy_outcome_status((enum proxy_outcome)o);
+
+		/* A member without a row reads as "-". */
+		if (strcmp(w, "-") == 0)
+			fail_msg("outcome %d has no row in the table", o);
+		assert_true(status == PROXY_STATUS_AS_SENT ||
+			    (status >= 200 && status <= 599));
+		for (const char *c = w; *c; c++)
+			assert_true((*c >= 'A' && *c <= 'Z') || *c == '-');
+		for (int p = PROXY_OUTCOME_UNSET + 1; p < o; p++)
+			if (strcmp(w, proxy_outcome_word(
+					      (enum proxy_outcome)p)) == 0)
+				fail_msg("outcomes %d and %d share \"%s\"", p,
+					 o, w);
+	}
+	assert_string_equal(proxy_outcome_word(PROXY_OUTCOME_COUNT), "-");
+	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_DENIED_HOST), 403);
+	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_DIRECT),
+			 PROXY_STATUS_AS_SENT);
+}
+
+static void test_chunk_head_is_lower_case_hex_and_crlf(void **state)
+{
+	char out[32];
+
+	(void)state;
+	assert_int_equal(proxy_chunk_head(out, sizeof(out), 0), 3);
+	assert_memory_equal(out, "0\r\n", 3);
+	assert_int_equal(proxy_chunk_head(out, sizeof(out), 0xabc), 5);
+	assert_memory_equal(out, "abc\r\n", 5);
+	assert_int_equal(proxy_chunk_head(out, sizeof(out), UINT64_MAX), 18);
+	assert_memory_equal(out, "ffffffffffffffff\r\n", 18);
+	assert_int_equal(proxy_chunk_head(out, 4, 0x10000), 0);
+}
+
+static void test_socket_sink_frames_chunked_canonically(void **state)
+{
+	struct proxy_socket_sink ss;
+	struct proxy_sink *s = proxy_sink_socket(&ss, &test_sys, ORIGIN,
+						 PROXY_FRAME_CHUNKED, 0);
+
+	(void)state;
+	assert_int_equal(proxy_sink_write(s, "hello", 5), 0);
+	assert_int_equal(proxy_sink_write(s, "", 0), 0); /* no "0" chunk */
+	assert_int_equal(proxy_sink_flush(s), 0);
+	assert_int_equal(proxy_sink_write(s, " big world", 10), 0);
+	assert_int_equal(proxy_sink_finish(s), 0);
+	assert_sent(ORIGIN, "5\r\nhello\r\na\r\n big world\r\n0\r\n\r\n");
+	assert_int_equal(s->payload, 15);
+	assert_int_equal(s->wire, sent_len(ORIGIN));
+	/* Empty body: just the last chunk. */
+	s = proxy_sink_socket(&ss, &test_sys, ORIGIN2, PROXY_FRAME_CHUNKED, 0);
+	assert_int_equal(proxy_sink_finish(s), 0);
+	assert_sent(ORIGIN2, "0\r\n\r\n");
+}
+
+static void test_socket_sink_length_refuses_more_or_less(void **state)
+{
+	struct proxy_socket_sink ss;
+	struct proxy_sink *s = proxy_sink_socket(&ss, &test_sys, ORIGIN,
+						 PROXY_FRAME_LENGTH, 4);
+
+	(void)state;
+	assert_int_equal(proxy_sink_write(s, "abc", 3), 0);
+	assert_int_equal(proxy_sink_write(s, "de", 2), -EOVERFLOW);
+	/* Sticky: nothing more goes out. */
+	assert_int_equal(proxy_sink_write(s, "d", 1), -EOVERFLOW);
+	assert_sent(ORIGIN, "abc");
+	s = proxy_sink_socket(&ss, &test_sys, ORIGIN2, PROXY_FRAME_LENGTH, 4);
+	assert_int_equal(proxy_sink_write(s, "abc", 3), 0);
+	assert_int_equal(proxy_sink_finish(s), -EPIPE);
+	/* Close-delimited: identity, and the end is the caller's close. */
+	s = proxy_sink_socket(&ss, &test_sys, CLIENT, PROXY_FRAME_CLOSE, 0);
+	assert_int_equal(proxy_sink_write(s, "abc", 3), 0);
+	assert_int_equal(proxy_sink_finish(s), 0);
+	assert_sent(CLIENT, "abc");
+}
+
+static void test_tee_keeps_feeding_the_side_that_works(void **state)
+{
+	struct proxy_socket_sink client;
+	struct proxy_sink discard;
+	struct proxy_tee_sink tee;
+	struct proxy_sink *a = proxy_sink_socket(&client, &test_sys, CLIENT,
+						 PROXY_FRAME_CLOSE, 0);
+	struct proxy_sink *b = proxy_sink_discard(&discard);
+	struct proxy_sink *t = proxy_sink_tee(&tee, a, b);
+
+	(void)state;
+	assert_int_equal(proxy_sink_write(t, "one", 3), 0);
+	assert_int_equal(proxy_sink_tee_failed(&tee), 0);
+	fail_send_on(CLIENT, 0, -EPIPE);
+	assert_int_equal(proxy_sink_write(t, "two", 3), 0);
+	assert_int_equal(proxy_sink_write(t, "three", 5), 0);
+	assert_int_equal(proxy_sink_finish(t), 0);
+	assert_int_equal(proxy_sink_tee_failed(&tee), 1);
+	assert_int_equal(a->error, -EPIPE);
+	assert_int_equal(b->payload, 11); /* the store got everything */
+	assert_int_equal(t->payload, 11);
+	assert_int_equal(t->wire, 3); /* what the client really got */
+	assert_sent(CLIENT, "one");
+	/* Both failed: now the tee fails too. */
+	t = proxy_sink_tee(&tee, a, a);
+	assert_int_equal(proxy_sink_write(t, "x", 1), -EPIPE);
+	assert_int_equal(proxy_sink_tee_failed(&tee), 3);
+}
+
+/*
+ * Canonical chunked coding: lower-case hex without leading zeros, CRLF,
+ * no extensions, no trailers, "0\r\n\r\n" at the very end.  Returns the
+ * decoded payload's length (copied to payload), or -1.
+ */
+static long decode_canonical(const char *p, size_t len, char *payload,
+			     size_t cap)
+{
+	const char *end = p + len;
+	size_t got = 0;
+
+	for (;;) {
+		unsigned long size = 0;
+		const char *digits = p;
+
+		while (p < end &&
+		       ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			size = size * 16 +
+			       (unsigned long)(*p <= '9' ? *p - '0'
+							 : *p - 'a' + 10),
+			p++;
+		if (p == digits || (*digits == '0' && p - digits > 1) ||
+		    end - p < 2 || memcmp(p, "\r\n", 2) != 0)
+			return -1;
+		p += 2;
+		if (size == 0)
+			return end - p == 2 && memcmp(p, "\r\n", 2) == 0
+				       ? (long)got
+				       : -1;
+		if ((size_t)(end - p) < size + 2 || got + size > cap ||
+		    memcmp(p + size, "\r\n", 2) != 0)
+			return -1;
+		memcpy(payload + got, p, size);
+		got += size;
+		p += size + 2;
+	}
+}
+
+static void test_chunked_body_cut_anywhere_leaves_canonical(void **state)
+{
+	static const char in[] = "5;name=value\r\nhello\r\n"
+				 "000B ; quoted=\"a b\"\r\n, big world\r\n"
+				 "0\r\nX-Trailer: yes\r\n\r\n"
+				 "NEXT";
+	const size_t body_len = sizeof(in) - 1 - 4;
+	char buf[256], payload[64];
+
+	(void)state;
+	for (size_t cut = 1; cut < body_len; cut++) {
+		struct proxy_socket_sink ss;
+		struct proxy_sink *s;
+		struct conn from;
+		struct body b;
+		long n;
+
+		memset(captures, 0, sizeof(captures));
+		for (size_t i = 0; i < 4; i++)
+			captures[i].fd = -1;
+		proxy_conn_init(&from, &test_sys, CLIENT, buf, sizeof(buf));
+		memcpy(buf, in, cut);
+		from.len = cut;
+		will_arrive(in + cut); /* the rest, NEXT included */
+		s = proxy_sink_socket(&ss, &test_sys, ORIGIN,
+				      PROXY_FRAME_CHUNKED, 0);
+		proxy_body_init(&b, HTTP_BODY_CHUNKED, 0);
+		assert_int_equal(proxy_body_relay(&b, &from, s, 1000), 0);
+		n = decode_canonical(sent_to(ORIGIN), sent_len(ORIGIN), payload,
+				     sizeof(payload));
+		if (n < 0)
+			fail_msg("cut at %zu: not canonical: \"%s\"", cut,
+				 sent_to(ORIGIN));
+		assert_int_equal(n, 16);
+		assert_memory_equal(payload, "hello, big world", 16);
+		/* What follows the body stays for the next message. */
+		assert_int_equal(from.len, 4);
+		assert_memory_equal(proxy_conn_data(&from), "NEXT", 4);
+		assert_int_equal(b.moved, body_len);
+	}
+}
+
+static void test_bad_chunk_framing_is_refused_not_relayed(void **state)
+{
+	static const char *const bad[] = {
+		"5\r\nhelloXX",		    /* no CRLF after the data */
+		"zz\r\nhello\r\n0\r\n\r\n", /* not hex */
+		"10000000000000000\r\n",    /* overflows 64 bits */
+		"5\rhello\r\n0\r\n\r\n",    /* bare CR */
+	};
+	char buf[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct proxy_socket_sink ss;
+		struct proxy_sink *s;
+		struct conn from;
+		struct body b;
+
+		proxy_conn_init(&from, &test_sys, CLIENT, buf, sizeof(buf));
+		memcpy(buf, bad[i], strlen(bad[i]));
+		from.len = strlen(bad[i]);
+		s = proxy_sink_socket(&ss, &test_sys, ORIGIN,
+				      PROXY_FRAME_CHUNKED, 0);
+		proxy_body_init(&b, HTTP_BODY_CHUNKED, 0);
+		assert_int_equal(proxy_body_relay(&b, &from, s, 1000), -EPROTO);
+		assert_true(b.framing_error < 0);
+		assert_int_equal(s->error, 0); /* the sender's fault */
+	}
+	/* Nothing of the bad framing went out: at most canonical chunks. */
+	assert_null(strstr(sent_len(ORIGIN) ? sent_to(ORIGIN) : "", "XX"));
+}
+
+static void test_chunked_request_reaches_the_origin_canonical(void **state)
+{
+	static const char req[] = "POST http://origin.example:8080/up "
+				  "HTTP/1.1\r\n"
+				  "Host: origin.example:8080\r\n"
+				  "Transfer-Encoding: Chunked\r\n"
+				  "\r\n"
+				  "5;ext=\"x\"\r\nhello\r\n"
+				  "0\r\nX-Sum: 1\r\n\r\n";
+	static const char res[] = "HTTP/1.1 204 No Content\r\n\r\n";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(req);
+	will_connect_origin("origin.example", ORIGIN);
+	will_arrive(res);
+	will_arrive_after_idle(NULL);
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_sent(ORIGIN, "POST /up HTTP/1.1\r\n"
+			    "Host: origin.example:8080\r\n"
+			    "Transfer-Encoding: chunked\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n"
+			    "5\r\nhello\r\n0\r\n\r\n");
+	assert_access_log("127.0.0.1:40000 POST http://origin.example:8080/up "
+			  "204 %zu %zu 0ms DIRECT\n",
+			  sent_len(CLIENT), strlen(req));
+}
+
+static void test_chunked_response_is_re_encoded_for_the_client(void **state)
+{
+	static const char res[] = "HTTP/1.1 200 OK\r\n"
+				  "Transfer-Encoding: chunked\r\n"
+				  "\r\n"
+				  "0005;a=b\r\nhello\r\n"
+				  "6\r\n world\r\n"
+				  "0\r\nX-Trailer: t\r\n\r\n";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(fwd_req);
+	will_forward_fresh(ORIGIN, res);
+	will_arrive_after_idle(NULL);
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_sent(CLIENT, "HTTP/1.1 200 OK\r\n"
+			    "Transfer-Encoding: chunked\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n"
+			    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+	assert_int_equal(net_pool_idle(px->pool), 1);
+}
+
+static void test_chunked_response_is_decoded_for_http10(void **state)
+{
+	static const char req[] = "GET http://origin.example:8080/old "
+				  "HTTP/1.0\r\n\r\n";
+	static const char res[] = "HTTP/1.1 200 OK\r\n"
+				  "Transfer-Encoding: chunked\r\n"
+				  "\r\n"
+				  "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(req);
+	will_connect_origin("origin.example", ORIGIN);
+	will_arrive(res);
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_sent(CLIENT, "HTTP/1.1 200 OK\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "Connection: close\r\n"
+			    "\r\n"
+			    "hello world");
+}
+
+static void test_options_without_a_path_asks_for_asterisk(void **state)
+{
+	static const char req[] = "OPTIONS http://origin.example:8080 "
+				  "HTTP/1.1\r\n"
+				  "Host: origin.example:8080\r\n\r\n";
+	static const char req2[] = "OPTIONS http://origin.example:8080/ "
+				   "HTTP/1.1\r\n"
+				   "Host: origin.example:8080\r\n\r\n";
+	static const char res[] = "HTTP/1.1 204 No Content\r\n\r\n";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(req);
+	will_connect_origin("origin.example", ORIGIN);
+	will_arrive(res);
+	will_arrive_after_idle(req2);
+	will_poll1(0, 0); /* the pooled connection is quiet */
+	will_arrive(res);
+	will_stay_idle();
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_sent(ORIGIN, "OPTIONS * HTTP/1.1\r\n"
+			    "Host: origin.example:8080\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n"
+			    "OPTIONS / HTTP/1.1\r\n"
+			    "Host: origin.example:8080\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n");
+}
+
+static const char upload_req[] = "POST http://origin.example:8080/up "
+				 "HTTP/1.1\r\n"
+				 "Host: origin.example:8080\r\n"
+				 "Content-Length: 100\r\n"
+				 "\r\n"
+				 "first part";
+static const char too_large[] = "HTTP/1.1 413 Content Too Large\r\n"
+				"Content-Length: 4\r\n"
+				"Connection: close\r\n"
+				"\r\n"
+				"nope";
+static const char too_large_relayed[] = "HTTP/1.1 413 Content Too Large\r\n"
+					"Content-Length: 4\r\n"
+					"Via: 1.1 glassproxy\r\n"
+					"Connection: close\r\n"
+					"\r\n"
+					"nope";
+
+static void test_origin_answering_mid_upload_reaches_the_client(void **state)
+{
+	(void)state;
+	will_accept_client();
+	will_arrive(upload_req);
+	will_connect_origin("origin.example", ORIGIN);
+	will_poll2(1, 0, POLLIN); /* the origin speaks while the body streams */
+	will_arrive(too_large);
+	will_linger();
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_sent(ORIGIN, "POST /up HTTP/1.1\r\n"
+			    "Host: origin.example:8080\r\n"
+			    "Content-Length: 100\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n"
+			    "first part");
+	assert_sent(CLIENT, too_large_relayed);
+	/* Relayed first, then both connections end. */
+	assert_true(sys_mock_is_closed(ORIGIN));
+	assert_events_in_order("send:5", "close:7");
+	assert_int_equal(net_pool_idle(px->pool), 0);
+	assert_access_log("127.0.0.1:40000 POST http://origin.example:8080/up "
+			  "413 %zu %zu 0ms EARLY-RESPONSE\n",
+			  sent_len(CLIENT), strlen(upload_req));
+}
+
+static void
+test_unasked_100_mid_upload_is_passed_on_and_upload_goes_on(void **state)
+{
+	static const char req[] = "POST http://origin.example:8080/form "
+				  "HTTP/1.1\r\n"
+				  "Host: origin.example:8080\r\n"
+				  "Content-Length: 11\r\n"
+				  "\r\n"
+				  "hello";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(req);
+	will_connect_origin("origin.example", ORIGIN);
+	will_poll2(1, 0, POLLIN); /* the origin speaks mid-upload ... */
+	will_arrive("HTTP/1.1 100 Continue\r\n\r\n"); /* ... only a 100 */
+	will_poll2(1, POLLIN, 0);
+	will_recv_str(" world");
+	will_arrive("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+	will_arrive_after_idle(NULL);
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_string_equal(sent_to(ORIGIN) + strlen(sent_to(ORIGIN)) - 11,
+			    "hello world");
+	assert_sent(CLIENT, "HTTP/1.1 100 Continue\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n"
+			    "HTTP/1.1 201 Created\r\n"
+			    "Content-Length: 0\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n");
+	assert_int_equal(net_pool_idle(px->pool), 1);
+}
+
+static void test_origin_reset_mid_upload_still_relays_its_answer(void **state)
+{
+	(void)state;
+	will_accept_client();
+	will_arrive(upload_req);
+	will_connect_origin("origin.example", ORIGIN);
+	fail_send_on(ORIGIN, 1, -ECONNRESET); /* the head goes, the body not */
+	will_arrive(too_large);
+	will_linger();
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_sent(CLIENT, too_large_relayed);
+	assert_true(sys_mock_is_closed(ORIGIN));
+}
+
+static void test_origin_gone_mid_upload_without_answer_is_502(void **state)
+{
+	(void)state;
+	will_accept_client();
+	will_arrive(upload_req);
+	will_connect_origin("origin.example", ORIGIN);
+	fail_send_on(ORIGIN, 1, -EPIPE);
+	will_eof(); /* nothing to read: it just went */
+	will_linger();
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_error_page("HTTP/1.1 502 Bad Gateway",
+			  "The origin closed the connection without a complete "
+			  "response.");
+	assert_access_log("127.0.0.1:40000 POST http://origin.example:8080/up "
+			  "502 %zu %zu 0ms ORIGIN-STOPPED-READING\n",
+			  sent_len(CLIENT), strlen(upload_req));
+}
+
+static void test_no_retry_after_an_interim_response(void **state)
+{
+	static const char early[] = "HTTP/1.1 103 Early Hints\r\n\r\n";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(fwd_req);
+	will_forward_fresh(ORIGIN, ok_keep_alive);
+	will_arrive_after_idle(fwd_req);
+	will_poll1(0, 0);   /* quiet in the pool */
+	will_arrive(early); /* the reused connection begins an answer */
+	will_eof();	    /* and dies: no second connection is scripted */
+	will_linger();
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_sent(ORIGIN, "GET /path?q HTTP/1.1\r\n"
+			    "Host: origin.example:8080\r\n"
+			    "User-Agent: test/1.0\r\n"
+			    "Accept: */*\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n"
+			    "GET /path?q HTTP/1.1\r\n"
+			    "Host: origin.example:8080\r\n"
+			    "User-Agent: test/1.0\r\n"
+			    "Accept: */*\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n");
+	assert_non_null(strstr(sent_to(CLIENT), "HTTP/1.1 103 Early Hints"));
+	assert_non_null(strstr(sent_to(CLIENT), "HTTP/1.1 502 Bad Gateway"));
+	assert_true(sys_mock_is_closed(ORIGIN));
+}
+
+static void test_interim_that_cannot_be_forwarded_is_consumed(void **state)
+{
+	static const char req[] =
+		"PUT http://origin.example:8080/f HTTP/1.1\r\n"
+		"Host: origin.example:8080\r\n"
+		"Content-Length: 3\r\n"
+		"Expect: 100-continue\r\n\r\n";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(req);
+	will_connect_origin("origin.example", ORIGIN);
+	will_poll2(1, 0, POLLIN); /* the origin says 100 first */
+	will_arrive("HTTP/1.1 100 Continue\r\n\r\n");
+	fail_send_on(CLIENT, 0, -EPIPE); /* and the client is gone */
+
+	proxy_serve(px, CLIENT, &peer);
+
+	/* No body was waited for and no response read: the end at once. */
+	assert_true(sys_mock_is_closed(ORIGIN));
+	assert_int_equal(sent_len(CLIENT), 0);
+	assert_access_log("127.0.0.1:40000 PUT http://origin.example:8080/f 0 "
+			  "0 %zu 0ms CLIENT-GONE\n",
+			  strlen(req));
+}
+
+static void
+test_reload_applies_to_the_next_request_on_a_connection(void **state)
+{
+	struct filter *f = new_filter();
+
+	(void)state;
+	assert_int_equal(filter_add_pattern(f, FILTER_LIST_BLOCK,
+					    "origin.example", "--block", 0,
+					    NULL, NULL),
+			 0);
+	reload_rules =
+		(struct proxy_rules_spec){.filter = f, .settings = settings};
+	reload_on_client_recv = 2; /* as the second request arrives */
+	will_accept_client();
+	will_arrive(fwd_req);
+	will_forward_fresh(ORIGIN, ok_keep_alive);
+	will_arrive_after_idle(fwd_req);
+	will_linger();
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_sent(ORIGIN, fwd_upstream); /* once */
+	assert_memory_equal(sent_to(CLIENT), ok_relayed, strlen(ok_relayed));
+	assert_non_null(
+		strstr(sent_to(CLIENT) + strlen(ok_relayed), " 403 Forbidden"));
+	assert_non_null(strstr(lines_of(&access_log), " BLOCKED\n"));
+}
+
+static void test_reloaded_timeout_applies_to_the_next_request(void **state)
+{
+	(void)state;
+	reload_rules = (struct proxy_rules_spec){.filter = new_filter(),
+						 .settings = settings};
+	reload_rules.settings.response_timeout_ms = 250;
+	reload_on_client_recv = 2;
+	will_accept_client();
+	will_arrive(fwd_req);
+	will_forward_fresh(ORIGIN, ok_keep_alive);
+	will_arrive_after_idle(fwd_req);
+	will_poll1(0, 0); /* the pooled connection is quiet */
+	will_poll1(0, 0); /* and the origin never answers */
+	will_linger();
+
+	proxy_serve(px, CLIENT, &peer);
+
+	assert_non_null(strstr(sent_to(CLIENT),
+			       "The origin did not answer within 250 ms."));
+	assert_non_null(strstr(lines_of(&access_log), " 250ms ORIGIN-TIMEOUT"));
+}
+
+static void test_reload_with_new_hosts_drops_idle_upstreams(void **state)
+{
+	struct proxy_rules_spec spec = {.filter = new_filter(),
+					.settings = settings,
+					.hosts_changed = true};
+
+	(void)state;
+	will_accept_client();
+	will_arrive(fwd_req);
+	will_forward_fresh(ORIGIN, ok_keep_alive);
+	will_arrive_after_idle(NULL);
+	proxy_serve(px, CLIENT, &peer);
+	assert_int_equal(net_pool_idle(px->pool), 1);
+
+	assert_int_equal(proxy_set_rules(px, &spec), 0);
+	assert_int_equal(net_pool_idle(px->pool), 0);
+	assert_true(sys_mock_is_closed(ORIGIN));
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1111,6 +1641,26 @@ int main(void)
 		T(test_client_idle_timeout_closes_quietly),
 		T(test_incomplete_request_head_gets_408),
 		T(test_silent_client_closes_quietly),
+		T(test_outcome_table_is_complete_and_its_words_unique),
+		T(test_chunk_head_is_lower_case_hex_and_crlf),
+		T(test_socket_sink_frames_chunked_canonically),
+		T(test_socket_sink_length_refuses_more_or_less),
+		T(test_tee_keeps_feeding_the_side_that_works),
+		T(test_chunked_body_cut_anywhere_leaves_canonical),
+		T(test_bad_chunk_framing_is_refused_not_relayed),
+		T(test_chunked_request_reaches_the_origin_canonical),
+		T(test_chunked_response_is_re_encoded_for_the_client),
+		T(test_chunked_response_is_decoded_for_http10),
+		T(test_options_without_a_path_asks_for_asterisk),
+		T(test_origin_answering_mid_upload_reaches_the_client),
+		T(test_unasked_100_mid_upload_is_passed_on_and_upload_goes_on),
+		T(test_origin_reset_mid_upload_still_relays_its_answer),
+		T(test_origin_gone_mid_upload_without_answer_is_502),
+		T(test_no_retry_after_an_interim_response),
+		T(test_interim_that_cannot_be_forwarded_is_consumed),
+		T(test_reload_applies_to_the_next_request_on_a_connection),
+		T(test_reloaded_timeout_applies_to_the_next_request),
+		T(test_reload_with_new_hosts_drops_idle_upstreams),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

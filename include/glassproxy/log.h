@@ -38,7 +38,9 @@ struct log_access {
 	uint64_t bytes_sent;	 /* to the client, head and body */
 	uint64_t bytes_received; /* from the client, head and body */
 	int64_t duration_ms;
-	const char *detail; /* "MISS", "TUNNEL", "BLOCKED", "ERROR"... */
+	/* The outcome's word from the proxy's one table of outcomes
+	 * (proxy_outcome_word(): "DIRECT", "TUNNEL", "BLOCKED"...). */
+	const char *outcome;
 };
 
 /*

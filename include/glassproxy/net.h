@@ -134,4 +134,19 @@ void net_pool_put(struct net_pool *pool, const char *key, int fd);
 /* How many connections wait in the pool now. */
 size_t net_pool_idle(struct net_pool *pool);
 
+/*
+ * Close every idle connection (the hosts file changed: connections made
+ * to the old addresses must not be reused).  Connections taken out by a
+ * thread are not affected.
+ */
+void net_pool_flush(struct net_pool *pool);
+
+/*
+ * New bounds (a reload): at most max_idle idle connections (the oldest
+ * beyond it are closed now), none idle longer than idle_timeout_ms.
+ * 0 or -ENOMEM (the old bounds stay).
+ */
+int net_pool_set_limits(struct net_pool *pool, size_t max_idle,
+			int idle_timeout_ms);
+
 #endif

@@ -10,10 +10,15 @@
  * struct proxy.  It orchestrates the domain modules and makes no OS call
  * of its own (everything goes through the struct sys it was given).
  *
- * The rules that can change while running (hosts file, filter) form one
- * immutable snapshot: each connection takes a reference to the current one
- * when it starts and keeps it to the end, so a reload never changes the
+ * The rules and settings that can change while running (hosts file,
+ * filter, timeouts, limits, Via name...) form one immutable snapshot: each
+ * request takes a reference to the current one when its first byte
+ * arrives and drops it when it ends, so a reload applies from the next
+ * request on (on an open keep-alive connection too) and never changes the
  * rules under a request in flight.
+ *
+ * Every request or tunnel ends in exactly one enum proxy_outcome; one table
+ * gives each its status code and the word the access log shows.
  */
 #ifndef GLASSPROXY_PROXY_H
 #define GLASSPROXY_PROXY_H
@@ -52,6 +57,68 @@ struct proxy_settings {
 	char parent_host[256]; /* empty: go direct */
 	uint16_t parent_port;
 };
+
+/*
+ * How a request or a tunnel ended: one member per way, one row each in the
+ * table behind proxy_outcome_word() and proxy_outcome_status().  The access
+ * log shows the word; counters and Cache-Status will derive from it too.
+ */
+enum proxy_outcome {
+	PROXY_OUTCOME_UNSET = 0, /* nothing recorded (a bug if logged) */
+	/* Served: the status is what the origin sent. */
+	PROXY_OUTCOME_DIRECT,	      /* relayed from the origin itself */
+	PROXY_OUTCOME_PARENT,	      /* relayed through the parent proxy */
+	PROXY_OUTCOME_EARLY_RESPONSE, /* the origin answered mid-upload */
+	PROXY_OUTCOME_ANSWERED_HERE,  /* TRACE/OPTIONS, Max-Forwards: 0 */
+	/* Tunnels (200 was sent), by how they ended. */
+	PROXY_OUTCOME_TUNNEL,		   /* both sides closed */
+	PROXY_OUTCOME_TUNNEL_CLIENT_RESET, /* error on the client side */
+	PROXY_OUTCOME_TUNNEL_ORIGIN_RESET, /* error on the origin side */
+	PROXY_OUTCOME_TUNNEL_IDLE_TIMEOUT, /* nothing moved for too long */
+	PROXY_OUTCOME_TUNNEL_INTERNAL,	   /* poll, memory or splice failed */
+	/* The client. */
+	PROXY_OUTCOME_CLIENT_CLOSED,	   /* went away mid-request or answer */
+	PROXY_OUTCOME_CLIENT_TIMEOUT,	   /* request head too slow: 408 */
+	PROXY_OUTCOME_CLIENT_BODY_TIMEOUT, /* request body too slow: 408 */
+	PROXY_OUTCOME_BAD_REQUEST,	   /* the head did not parse */
+	PROXY_OUTCOME_BAD_REQUEST_BODY,	   /* bad chunked framing: 400 */
+	PROXY_OUTCOME_HEAD_TOO_LARGE,	   /* 431 */
+	PROXY_OUTCOME_METHOD_TOO_LONG,	   /* 501 */
+	PROXY_OUTCOME_HOST_TOO_LONG,	   /* 400 */
+	PROXY_OUTCOME_NOT_A_PROXY_REQUEST, /* origin-form or "*": 400 */
+	PROXY_OUTCOME_UNSUPPORTED_SCHEME,  /* not http://: 501 */
+	PROXY_OUTCOME_USERINFO,		   /* user@host in the URL: 400 */
+	PROXY_OUTCOME_TOO_LARGE,	   /* body over the limit: 413 */
+	PROXY_OUTCOME_LOOP,		   /* Via names us: 508 */
+	/* Policy. */
+	PROXY_OUTCOME_DENIED_HOST,   /* the filter: 403 */
+	PROXY_OUTCOME_INVALID_HOST,  /* a host the filter cannot judge */
+	PROXY_OUTCOME_DENIED_CLIENT, /* --allow-client: 403 */
+	PROXY_OUTCOME_DENIED_PORT,   /* --connect-ports: 403 */
+	PROXY_OUTCOME_BUSY,	     /* --max-connections: 503 */
+	PROXY_OUTCOME_NO_MEMORY,     /* 500 */
+	/* The origin (or the parent proxy on its way). */
+	PROXY_OUTCOME_ORIGIN_UNRESOLVED,      /* no address for the name */
+	PROXY_OUTCOME_ORIGIN_REFUSED,	      /* connection refused */
+	PROXY_OUTCOME_ORIGIN_CONNECT_TIMEOUT, /* connecting took too long */
+	PROXY_OUTCOME_ORIGIN_UNREACHABLE,     /* any other connect failure */
+	PROXY_OUTCOME_ORIGIN_TIMEOUT,	      /* no whole head in time: 504 */
+	PROXY_OUTCOME_ORIGIN_RESET,	      /* closed before a whole head */
+	PROXY_OUTCOME_BAD_ORIGIN_RESPONSE,    /* malformed or too large head */
+	PROXY_OUTCOME_TOO_MANY_INTERIM,	      /* endless 1xx */
+	PROXY_OUTCOME_UNASKED_SWITCH,	      /* 101 we never asked for */
+	PROXY_OUTCOME_ORIGIN_TRUNCATED,	      /* body ended early or badly */
+	PROXY_OUTCOME_ORIGIN_STOPPED_READING, /* upload not taken: 502 */
+	PROXY_OUTCOME_PARENT_REFUSED,	      /* parent said no to CONNECT */
+	PROXY_OUTCOME_COUNT
+};
+
+/* The status an outcome answers with: 0 means "as sent" (by the origin,
+ * or by the parser's verdict). */
+#define PROXY_STATUS_AS_SENT 0
+int proxy_outcome_status(enum proxy_outcome outcome);
+/* The access log's word for it ("DIRECT", "BLOCKED"...); never NULL. */
+const char *proxy_outcome_word(enum proxy_outcome outcome);
 
 struct proxy;
 

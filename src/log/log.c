@@ -274,6 +274,6 @@ void log_access(struct log *log, const struct log_access *e)
 		    (unsigned long long)e->bytes_received,
 		    (long long)e->duration_ms);
 	append_escaped(&l, numbers);
-	append_escaped(&l, e->detail ? e->detail : "-");
+	append_escaped(&l, e->outcome ? e->outcome : "-");
 	emit(log, &l, true);
 }

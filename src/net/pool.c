@@ -77,7 +77,11 @@ static bool still_usable(struct sys *sys, int fd)
 	return sys_poll(sys, &p, 1, 0) == 0;
 }
 
-int net_pool_take(struct net_pool *pool, const char *key)
+/*
+ * Take the newest live entry for key out of the pool, closing the expired
+ * ones met on the way (up to a handful, outside the lock).
+ */
+static int take_one(struct net_pool *pool, const char *key)
 {
 	int64_t now = sys_now_mono_ms(pool->sys);
 	int stale[16], found = -ENOENT;
@@ -100,11 +104,19 @@ int net_pool_take(struct net_pool *pool, const char *key)
 	/* Close outside the lock: close() can take a while on a busy socket. */
 	for (size_t i = 0; i < n_stale; i++)
 		sys_close(pool->sys, stale[i]);
-	if (found >= 0 && !still_usable(pool->sys, found)) {
-		sys_close(pool->sys, found);
-		return net_pool_take(pool, key); /* the next one, if any */
-	}
 	return found;
+}
+
+int net_pool_take(struct net_pool *pool, const char *key)
+{
+	/* A loop, not a recursion: the pool may hold thousands of dead ones. */
+	for (;;) {
+		int fd = take_one(pool, key);
+
+		if (fd < 0 || still_usable(pool->sys, fd))
+			return fd;
+		sys_close(pool->sys, fd);
+	}
 }
 
 void net_pool_put(struct net_pool *pool, const char *key, int fd)
@@ -143,4 +155,41 @@ size_t net_pool_idle(struct net_pool *pool)
 	n = pool->count;
 	pthread_mutex_unlock(&pool->lock);
 	return n;
+}
+
+void net_pool_flush(struct net_pool *pool)
+{
+	/* Rare (a reload), so closing under the lock costs nobody much. */
+	pthread_mutex_lock(&pool->lock);
+	for (size_t i = 0; i < pool->count; i++)
+		sys_close(pool->sys, pool->idle[i].fd);
+	pool->count = 0;
+	pthread_mutex_unlock(&pool->lock);
+}
+
+int net_pool_set_limits(struct net_pool *pool, size_t max_idle,
+			int idle_timeout_ms)
+{
+	struct idle_conn *fresh =
+		calloc(max_idle ? max_idle : 1, sizeof(*fresh));
+
+	if (!fresh)
+		return -ENOMEM;
+	pthread_mutex_lock(&pool->lock);
+	/* Over the new bound: close the oldest, as net_pool_put() would. */
+	while (pool->count > max_idle) {
+		size_t oldest = 0;
+		for (size_t i = 1; i < pool->count; i++)
+			if (pool->idle[i].since_ms <
+			    pool->idle[oldest].since_ms)
+				oldest = i;
+		sys_close(pool->sys, remove_at(pool, oldest));
+	}
+	memcpy(fresh, pool->idle, pool->count * sizeof(*fresh));
+	free(pool->idle);
+	pool->idle = fresh;
+	pool->max_idle = max_idle;
+	pool->idle_timeout_ms = idle_timeout_ms;
+	pthread_mutex_unlock(&pool->lock);
+	return 0;
 }

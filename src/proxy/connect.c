@@ -16,37 +16,47 @@
 
 static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
-/*
- * Ask the parent proxy for a tunnel of its own.  Returns 0 when it said 2xx
- * (any bytes after its answer are left in *up), or an HTTP status to answer
- * the client with, msg filled in.
- */
-static int connect_via_parent(struct client *cl, struct exchange *x,
-			      struct conn *up, char *msg, size_t cap)
+/* Send "CONNECT target" to the parent proxy; 0 or -1 with msg. */
+static int ask_parent(struct client *cl, struct exchange *x, struct conn *up,
+		      char *msg, size_t cap)
 {
-	struct proxy *px = cl->px;
-	struct http_header headers[PROXY_MAX_HEADERS];
-	struct http_response res;
 	struct head_writer w = {up->buf, up->cap, 0, false};
 	int rc;
 
-	head_add_str(&w, "CONNECT ");
-	head_add(&w, x->req.target.ptr, x->req.target.len);
-	head_add_str(&w, " HTTP/1.1\r\nHost: ");
-	head_add(&w, x->req.target.ptr, x->req.target.len);
-	head_add_str(&w, "\r\nVia: 1.1 ");
-	head_add_str(&w, px->set.via_name);
-	head_add_str(&w, "\r\n\r\n");
-	rc = net_send_all(px->sys, up->fd, up->buf, w.len);
-	if (rc < 0) {
+	proxy_head_add_str(&w, "CONNECT ");
+	proxy_head_add(&w, x->req.target.ptr, x->req.target.len);
+	proxy_head_add_str(&w, " HTTP/1.1\r\nHost: ");
+	proxy_head_add(&w, x->req.target.ptr, x->req.target.len);
+	proxy_head_add_str(&w, "\r\nVia: 1.1 ");
+	proxy_head_add_str(&w, proxy_live(cl)->via_name);
+	proxy_head_add_str(&w, "\r\n\r\n");
+	rc = net_send_all(cl->px->sys, up->fd, up->buf, w.len);
+	if (rc < 0)
 		util_format(msg, cap, "The parent proxy went away: %s.",
 			    strerror(-rc));
-		return 502;
-	}
+	return rc < 0 ? -1 : 0;
+}
+
+/*
+ * Ask the parent proxy for a tunnel of its own.  Returns PROXY_OUTCOME_UNSET
+ * when it said 2xx (any bytes after its answer are left in *up), or the
+ * outcome to answer the client with, msg filled in.
+ */
+static enum proxy_outcome connect_via_parent(struct client *cl,
+					     struct exchange *x,
+					     struct conn *up, char *msg,
+					     size_t cap)
+{
+	struct http_header headers[PROXY_MAX_HEADERS];
+	struct http_response res;
+	int rc;
+
+	if (ask_parent(cl, x, up, msg, cap) < 0)
+		return PROXY_OUTCOME_ORIGIN_RESET;
 	for (;;) {
 		res.headers = headers;
 		res.num_headers = PROXY_MAX_HEADERS;
-		rc = http_parse_response(conn_data(up), up->len, &res,
+		rc = http_parse_response(proxy_conn_data(up), up->len, &res,
 					 x->req.method, NULL);
 		if (rc > 0)
 			break;
@@ -55,107 +65,152 @@ static int connect_via_parent(struct client *cl, struct exchange *x,
 				    "The parent proxy answered CONNECT with a "
 				    "malformed response (%s).",
 				    http_error_reason(rc));
-			return 502;
+			return PROXY_OUTCOME_BAD_ORIGIN_RESPONSE;
 		}
-		ssize_t got = conn_fill(up, px->set.response_timeout_ms);
+		ssize_t got = proxy_conn_fill(
+			up, proxy_live(cl)->response_timeout_ms);
 		if (got <= 0) {
 			util_format(msg, cap,
 				    "The parent proxy did not answer CONNECT "
 				    "(%s).",
 				    got == 0 ? "it closed the connection"
 					     : strerror((int)-got));
-			return got == -ETIMEDOUT ? 504 : 502;
+			return got == -ETIMEDOUT ? PROXY_OUTCOME_ORIGIN_TIMEOUT
+						 : PROXY_OUTCOME_ORIGIN_RESET;
 		}
 	}
 	if (res.status < 200 || res.status > 299) {
 		util_format(msg, cap,
 			    "The parent proxy refused the tunnel with %d %.*s.",
 			    res.status, (int)res.reason.len, res.reason.ptr);
-		return 502;
+		return PROXY_OUTCOME_PARENT_REFUSED;
 	}
-	conn_consume(up, (size_t)rc);
-	return 0;
+	proxy_conn_consume(up, (size_t)rc);
+	return PROXY_OUTCOME_UNSET;
 }
 
-void proxy_connect(struct client *cl, struct exchange *x)
+static enum proxy_outcome tunnel_outcome(enum tunnel_end end)
 {
-	struct proxy *px = cl->px;
-	const struct http_url *u = &x->req.url;
+	switch (end) {
+	case TUNNEL_END_CLOSED:
+		return PROXY_OUTCOME_TUNNEL;
+	case TUNNEL_END_CLIENT_RESET:
+		return PROXY_OUTCOME_TUNNEL_CLIENT_RESET;
+	case TUNNEL_END_ORIGIN_RESET:
+		return PROXY_OUTCOME_TUNNEL_ORIGIN_RESET;
+	case TUNNEL_END_IDLE_TIMEOUT:
+		return PROXY_OUTCOME_TUNNEL_IDLE_TIMEOUT;
+	case TUNNEL_END_INTERNAL:
+		break;
+	}
+	return PROXY_OUTCOME_TUNNEL_INTERNAL;
+}
+
+/*
+ * 200 to the client, then what came in behind the parent's answer; false
+ * when the client has gone.
+ */
+static bool tunnel_established(struct client *cl, struct exchange *x,
+			       const struct conn *up)
+{
+	struct sys *sys = cl->px->sys;
+
+	if (net_send_all(sys, cl->conn.fd, established,
+			 sizeof(established) - 1) < 0) {
+		x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
+		return false;
+	}
+	x->status = 200;
+	x->bytes_sent += sizeof(established) - 1;
+	/* Origin bytes that came in behind the parent's 200 go first. */
+	if (up->len > 0) {
+		if (net_send_all(sys, cl->conn.fd, proxy_conn_data(up),
+				 up->len) < 0) {
+			x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
+			return false;
+		}
+		x->bytes_sent += up->len;
+	}
+	return true;
+}
+
+/* Relay the tunnel until both sides are done, and record how it ended. */
+static void run_tunnel(struct client *cl, struct exchange *x, int fd)
+{
 	struct tunnel_opts opts;
 	struct tunnel_stats stats;
-	char host[256], msg[512];
-	struct route route;
-	struct conn up;
-	int fd, rc, status;
 
-	/* A tunnel is the end of the client connection, whatever happens. */
-	x->client_keep_alive = false;
-	if (util_copy(host, sizeof(host), u->host.ptr, u->host.len) < 0) {
-		proxy_send_error(cl, x, 400, "The host name is too long.");
-		return;
+	tunnel_opts_default(&opts);
+	opts.idle_timeout_ms = proxy_live(cl)->tunnel_idle_timeout_ms;
+	/* Bytes the client sent behind its CONNECT are early data. */
+	tunnel_relay(cl->px->sys, cl->conn.fd, fd, proxy_conn_data(&cl->conn),
+		     cl->conn.len, &opts, &stats);
+	proxy_conn_consume(&cl->conn, cl->conn.len);
+	x->bytes_sent += stats.origin_to_client;
+	x->bytes_received += stats.client_to_origin;
+	x->outcome = tunnel_outcome(stats.end);
+	if (stats.end != TUNNEL_END_CLOSED)
+		log_event(cl->px->log, LOG_INFO,
+			  "%s CONNECT %s: tunnel ended: %s after %lld ms",
+			  cl->addr, x->url, tunnel_end_name(stats.end),
+			  (long long)stats.duration_ms);
+}
+
+/* The CONNECT's own checks; true when it may go on. */
+static bool connect_allowed(struct client *cl, struct exchange *x, char *host,
+			    size_t cap)
+{
+	const struct http_url *u = &x->req.url;
+	char msg[128];
+
+	if (util_copy(host, cap, u->host.ptr, u->host.len) < 0) {
+		proxy_refuse(cl, x, PROXY_OUTCOME_HOST_TOO_LONG,
+			     "The host name is too long.");
+		return false;
 	}
 	if (!proxy_connect_port_allowed(cl, u->port)) {
 		util_format(msg, sizeof(msg),
 			    "CONNECT to port %u is not allowed here.",
 			    (unsigned)u->port);
-		log_event(px->log, LOG_INFO, "%s CONNECT %s: %s", cl->addr,
+		log_event(cl->px->log, LOG_INFO, "%s CONNECT %s: %s", cl->addr,
 			  x->url, msg);
-		x->detail = "BLOCKED-PORT";
-		proxy_send_error(cl, x, 403, msg);
-		return;
+		proxy_refuse(cl, x, PROXY_OUTCOME_DENIED_PORT, msg);
+		return false;
 	}
-	if (!proxy_route(cl, x, host, u->port, &route))
+	return true;
+}
+
+void proxy_connect(struct client *cl, struct exchange *x)
+{
+	struct proxy *px = cl->px;
+	const struct proxy_settings *set = proxy_live(cl);
+	char host[256], msg[512];
+	enum proxy_outcome failed;
+	struct route route;
+	struct conn up;
+	int fd;
+
+	/* A tunnel is the end of the client connection, whatever happens. */
+	x->client_keep_alive = false;
+	if (!connect_allowed(cl, x, host, sizeof(host)) ||
+	    !proxy_route(cl, x, host, x->req.url.port, &route))
 		return;
 	fd = net_connect_host(px->sys, cl->rules->hosts, route.host, route.port,
-			      px->set.connect_timeout_ms, NULL);
+			      set->connect_timeout_ms, NULL);
 	if (fd < 0) {
-		status = proxy_connect_error(fd, route.host, msg, sizeof(msg));
+		failed = proxy_connect_error(fd, route.host, msg, sizeof(msg));
 		goto refuse;
 	}
 	proxy_track_upstream(cl, fd);
-	conn_init(&up, px->sys, fd, cl->upstream_buf, PROXY_UPSTREAM_BUF);
+	proxy_conn_init(&up, px->sys, fd, cl->upstream_buf, PROXY_UPSTREAM_BUF);
 	if (route.via_parent) {
-		net_set_send_timeout(px->sys, fd, px->set.response_timeout_ms);
-		status = connect_via_parent(cl, x, &up, msg, sizeof(msg));
-		if (status != 0)
+		net_set_send_timeout(px->sys, fd, set->response_timeout_ms);
+		failed = connect_via_parent(cl, x, &up, msg, sizeof(msg));
+		if (failed != PROXY_OUTCOME_UNSET)
 			goto close_fd;
 	}
-
-	rc = net_send_all(px->sys, cl->conn.fd, established,
-			  sizeof(established) - 1);
-	if (rc < 0) {
-		x->detail = "CLIENT-GONE";
-		proxy_close_upstream(cl, fd);
-		return;
-	}
-	x->status = 200;
-	x->bytes_sent += sizeof(established) - 1;
-	/* Origin bytes that came in behind the parent's 200 go first. */
-	if (up.len > 0) {
-		if (net_send_all(px->sys, cl->conn.fd, conn_data(&up), up.len) <
-		    0) {
-			x->detail = "CLIENT-GONE";
-			proxy_close_upstream(cl, fd);
-			return;
-		}
-		x->bytes_sent += up.len;
-	}
-
-	tunnel_opts_default(&opts);
-	opts.idle_timeout_ms = px->set.tunnel_idle_timeout_ms;
-	/* Bytes the client sent behind its CONNECT are early data. */
-	tunnel_relay(px->sys, cl->conn.fd, fd, conn_data(&cl->conn),
-		     cl->conn.len, &opts, &stats);
-	conn_consume(&cl->conn, cl->conn.len);
-	x->bytes_sent += stats.origin_to_client;
-	x->bytes_received += stats.client_to_origin;
-	x->detail = stats.end == TUNNEL_END_CLOSED ? "TUNNEL"
-						   : tunnel_end_name(stats.end);
-	if (stats.end != TUNNEL_END_CLOSED)
-		log_event(px->log, LOG_INFO,
-			  "%s CONNECT %s: tunnel ended: %s after %lld ms",
-			  cl->addr, x->url, tunnel_end_name(stats.end),
-			  (long long)stats.duration_ms);
+	if (tunnel_established(cl, x, &up))
+		run_tunnel(cl, x, fd);
 	proxy_close_upstream(cl, fd);
 	return;
 
@@ -164,6 +219,5 @@ close_fd:
 refuse:
 	log_event(px->log, LOG_WARN, "%s CONNECT %s: %s", cl->addr, x->url,
 		  msg);
-	x->detail = "ERROR";
-	proxy_send_error(cl, x, status, msg);
+	proxy_refuse(cl, x, failed, msg);
 }

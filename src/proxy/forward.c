@@ -1,16 +1,21 @@
 /*
  * Forwarding one HTTP request to its origin and relaying the answer.
  *
- *   check the request -> take a pooled connection or connect ->
- *   send the head -> (Expect: 100-continue) -> stream the request body ->
- *   read the response head (relaying 1xx) -> send the response head ->
- *   stream the response body -> pool the connection if it is clean
+ *   proxy_forward        refuse what is not forwarded; route; take a pooled
+ *                        connection or connect; one retry on a fresh one
+ *   forward_once         one attempt on one upstream connection:
+ *     send_request_head    the rewritten head (head.c)
+ *     send_request_body    Expect: 100-continue, then the body re-framed
+ *                          through a socket sink, watching the origin
+ *     relay_response       the response, in five steps:
+ *       read_final_head      interim (1xx) heads forwarded on the way
+ *       decide_response      the hook where the cache will decide
+ *       send_response_head
+ *       relay_response_body  decoded, re-framed for the client
+ *       finish_response      pool the connection or close it
  *
- * Heads are rewritten on the way (RFC 9110 section 7.6): hop-by-hop fields
- * are dropped in both directions, Host comes from the request target, and
- * a Via field names this proxy.  Bodies pass through unchanged, chunked
- * framing included; their ends are found by the framing rules of RFC 9112
- * section 6, never by a timeout.
+ * Bodies are decoded and framed anew (body.c, sink.c); their ends are
+ * found by the framing rules of RFC 9112 section 6, never by a timeout.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,34 +27,20 @@
 /* 1xx heads relayed before a final one; an origin sending more is broken. */
 #define MAX_INTERIM 16
 
-void head_add(struct head_writer *w, const char *s, size_t len)
-{
-	if (w->overflow || w->len + len > w->cap) {
-		w->overflow = true;
-		return;
-	}
-	memcpy(w->buf + w->len, s, len);
-	w->len += len;
-}
+/* What becomes of the upstream connection after an attempt. */
+enum upstream_next {
+	UPSTREAM_POOL,	/* clean: park it for the next request */
+	UPSTREAM_CLOSE, /* close it */
+	UPSTREAM_RETRY, /* a reused connection was dead: try a fresh one */
+};
 
-void head_add_str(struct head_writer *w, const char *s)
-{
-	head_add(w, s, strlen(s));
-}
-
-void head_add_header(struct head_writer *w, const struct http_header *h)
-{
-	head_add(w, h->name.ptr, h->name.len);
-	head_add(w, ": ", 2);
-	head_add(w, h->value.ptr, h->value.len);
-	head_add(w, "\r\n", 2);
-}
-
-static bool method_is(const struct http_request *r, const char *m)
-{
-	return r->method.len == strlen(m) &&
-	       memcmp(r->method.ptr, m, r->method.len) == 0;
-}
+/* A response on its way from the origin to the client. */
+struct response {
+	struct http_response res;
+	struct http_header headers[PROXY_MAX_HEADERS];
+	int head_len;		    /* of the head in the upstream buffer */
+	enum proxy_framing framing; /* how its body leaves for the client */
+};
 
 /* RFC 9110 section 9.2.2: a request that can safely be sent twice. */
 static bool is_idempotent(const struct http_request *r)
@@ -58,297 +49,77 @@ static bool is_idempotent(const struct http_request *r)
 					      "TRACE", "PUT",  "DELETE"};
 
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(methods); i++)
-		if (method_is(r, methods[i]))
+		if (proxy_method_is(r, methods[i]))
 			return true;
 	return false;
 }
 
-static bool is_framing(const struct http_header *h)
-{
-	return http_name_is(h->name, "content-length") ||
-	       http_name_is(h->name, "transfer-encoding");
-}
-
-/*
- * The end-to-end fields of a message are copied; hop-by-hop ones are not.
- * Nor are the framing fields: add_framing() writes them anew from the
- * parsed framing, so that no "Connection: content-length", odd spelling
- * ("chunked,", "CHUNKED") or duplicate can make the next hop find the end
- * of a body anywhere but where this proxy relays it.
- */
-static bool copy_field(const struct http_header *h,
-		       const struct http_header *all, size_t n)
-{
-	return !is_framing(h) && !http_is_hop_by_hop(h->name, all, n);
-}
-
-/* The transfer codings of a message, tidied: "gzip, chunked". */
-static void add_codings(struct head_writer *w, const struct http_header *h,
-			size_t n)
-{
-	bool first = true;
-
-	for (ssize_t i = http_find_header(h, n, "transfer-encoding", 0); i >= 0;
-	     i = http_find_header(h, n, "transfer-encoding", (size_t)i + 1)) {
-		const char *p = h[i].value.ptr, *end = p + h[i].value.len;
-
-		while (p < end) {
-			const char *comma = memchr(p, ',', (size_t)(end - p));
-			const char *tok = p;
-			size_t len = (size_t)((comma ? comma : end) - p);
-
-			util_trim(&tok, &len);
-			if (len > 0) {
-				head_add_str(w, first ? "" : ", ");
-				for (size_t j = 0; j < len; j++) {
-					char c = util_lower(tok[j]);
-					head_add(w, &c, 1);
-				}
-				first = false;
-			}
-			p = comma ? comma + 1 : end;
-		}
-	}
-}
-
-/*
- * Write a message's framing exactly as the relay will honour it.  A body
- * without one (a response to HEAD, a 304) keeps the origin's
- * Content-Length, which then describes the representation, not a body.
- */
-static void add_framing(struct head_writer *w, enum http_body kind,
-			uint64_t length, const struct http_header *h, size_t n,
-			bool dechunk)
-{
-	char line[64];
-
-	switch (kind) {
-	case HTTP_BODY_LENGTH:
-		util_format(line, sizeof(line), "Content-Length: %llu\r\n",
-			    (unsigned long long)length);
-		head_add_str(w, line);
-		break;
-	case HTTP_BODY_CHUNKED:
-	case HTTP_BODY_UNTIL_CLOSE:
-		/* A body decoded for the client is delimited by the close. */
-		if (kind == HTTP_BODY_CHUNKED && dechunk)
-			break;
-		/* Otherwise its codings go on as they are (gzip included). */
-		if (http_find_header(h, n, "transfer-encoding", 0) >= 0) {
-			head_add_str(w, "Transfer-Encoding: ");
-			add_codings(w, h, n);
-			head_add_str(w, "\r\n");
-		}
-		break;
-	case HTTP_BODY_NONE:
-		for (size_t i = 0; i < n; i++)
-			if (http_name_is(h[i].name, "content-length"))
-				head_add_header(w, &h[i]);
-		break;
-	}
-}
-
-static void add_via(struct proxy *px, struct head_writer *w, int minor_version)
-{
-	head_add_str(w, minor_version == 0 ? "Via: 1.0 " : "Via: 1.1 ");
-	head_add_str(w, px->set.via_name);
-	head_add_str(w, "\r\n");
-}
-
-/* True when a Via field already names this proxy: a forwarding loop. */
-static bool via_names_us(struct proxy *px, const struct http_header *h,
-			 size_t n)
-{
-	const char *us = px->set.via_name;
-
-	for (ssize_t i = http_find_header(h, n, "via", 0); i >= 0;
-	     i = http_find_header(h, n, "via", (size_t)i + 1)) {
-		const char *p = h[i].value.ptr, *end = p + h[i].value.len;
-		/* Each element is "protocol received-by [comment]". */
-		while (p < end) {
-			const char *comma = memchr(p, ',', (size_t)(end - p));
-			const char *elem_end = comma ? comma : end;
-			const char *sp = memchr(p, ' ', (size_t)(elem_end - p));
-			if (sp) {
-				const char *name = sp + 1, *name_end = name;
-				while (name_end < elem_end && *name_end != ' ')
-					name_end++;
-				if (util_ieq(name, (size_t)(name_end - name),
-					     us, strlen(us)))
-					return true;
-			}
-			p = comma ? comma + 1 : end;
-			while (p < end && (*p == ' ' || *p == '\t'))
-				p++;
-		}
-	}
-	return false;
-}
-
-/* "host", "[v6]" or either with ":port" when it is not the default. */
-static void add_authority(struct head_writer *w, const struct http_url *u,
-			  const char *host)
-{
-	char port[16];
-
-	if (u->host_is_ipv6)
-		head_add_str(w, "[");
-	head_add_str(w, host);
-	if (u->host_is_ipv6)
-		head_add_str(w, "]");
-	if (u->port_explicit && u->port != 80) {
-		util_format(port, sizeof(port), ":%u", (unsigned)u->port);
-		head_add_str(w, port);
-	}
-}
-
-/* The Max-Forwards value of a TRACE or OPTIONS request, or -1. */
-static long long max_forwards(const struct http_request *r)
-{
-	ssize_t i;
-	uint64_t v;
-
-	if (!method_is(r, "TRACE") && !method_is(r, "OPTIONS"))
-		return -1;
-	i = http_find_header(r->headers, r->num_headers, "max-forwards", 0);
-	if (i < 0 || util_parse_u64(r->headers[i].value.ptr,
-				    r->headers[i].value.len, 1u << 30, &v) < 0)
-		return -1;
-	return (long long)v;
-}
-
-static int build_request_head(struct client *cl, const struct exchange *x,
-			      const char *host, bool to_parent,
-			      struct head_writer *w)
-{
-	struct proxy *px = cl->px;
-	const struct http_request *r = &x->req;
-	const struct http_url *u = &r->url;
-	long long hops = max_forwards(r);
-	char line[NET_ADDR_TEXT_MAX + 32];
-
-	head_add(w, r->method.ptr, r->method.len);
-	head_add(w, " ", 1);
-	if (to_parent) {
-		/* A proxy is asked in absolute-form (RFC 9112 section 3.2.2). */
-		head_add_str(w, "http://");
-		add_authority(w, u, host);
-	}
-	head_add(w, u->path.ptr, u->path.len);
-	head_add_str(w, " HTTP/1.1\r\nHost: ");
-	add_authority(w, u, host);
-	head_add_str(w, "\r\n");
-	for (size_t i = 0; i < r->num_headers; i++) {
-		const struct http_header *h = &r->headers[i];
-
-		if (http_name_is(h->name, "host") ||
-		    !copy_field(h, r->headers, r->num_headers))
-			continue;
-		if (hops > 0 && http_name_is(h->name, "max-forwards")) {
-			util_format(line, sizeof(line),
-				    "Max-Forwards: %lld\r\n", hops - 1);
-			head_add_str(w, line);
-			continue;
-		}
-		if (px->set.forwarded == PROXY_FORWARDED_DELETE &&
-		    (http_name_is(h->name, "x-forwarded-for") ||
-		     http_name_is(h->name, "forwarded")))
-			continue;
-		head_add_header(w, h);
-	}
-	if (px->set.forwarded == PROXY_FORWARDED_ON) {
-		bool v6 = strchr(cl->ip, ':') != NULL;
-		util_format(line, sizeof(line), "X-Forwarded-For: %s\r\n",
-			    cl->ip);
-		head_add_str(w, line);
-		/* RFC 7239 section 6: an IPv6 node is a quoted "[v6]". */
-		util_format(line, sizeof(line), "Forwarded: for=%s%s%s%s\r\n",
-			    v6 ? "\"[" : "", cl->ip, v6 ? "]\"" : "", "");
-		head_add_str(w, line);
-	}
-	if (r->body != HTTP_BODY_NONE)
-		add_framing(w, r->body, r->content_length, r->headers,
-			    r->num_headers, false);
-	add_via(px, w, r->minor_version);
-	head_add_str(w, "\r\n");
-	return w->overflow ? -ENOBUFS : 0;
-}
-
-static int build_response_head(struct proxy *px,
-			       const struct http_response *res,
-			       const struct exchange *x, bool dechunk,
-			       struct head_writer *w)
-{
-	char line[64];
-
-	util_format(line, sizeof(line), "HTTP/1.1 %d ", res->status);
-	head_add_str(w, line);
-	head_add(w, res->reason.ptr, res->reason.len);
-	head_add_str(w, "\r\n");
-	for (size_t i = 0; i < res->num_headers; i++)
-		if (copy_field(&res->headers[i], res->headers,
-			       res->num_headers))
-			head_add_header(w, &res->headers[i]);
-	add_framing(w, res->body, res->content_length, res->headers,
-		    res->num_headers, dechunk);
-	add_via(px, w, res->minor_version);
-	if (res->status >= 200) {
-		if (!x->client_keep_alive)
-			head_add_str(w, "Connection: close\r\n");
-		else if (x->req.minor_version == 0)
-			head_add_str(w, "Connection: keep-alive\r\n");
-	}
-	head_add_str(w, "\r\n");
-	return w->overflow ? -ENOBUFS : 0;
-}
-
-/* The status and message for a failed connect to the origin. */
-int proxy_connect_error(int err, const char *host, char *msg, size_t cap)
+enum proxy_outcome proxy_connect_error(int err, const char *host, char *msg,
+				       size_t cap)
 {
 	switch (err) {
 	case -ENOENT:
 		util_format(msg, cap, "The host %s could not be resolved.",
 			    host);
-		return 502;
+		return PROXY_OUTCOME_ORIGIN_UNRESOLVED;
 	case -EAGAIN:
 		util_format(msg, cap,
 			    "The name of %s could not be looked up "
 			    "right now (temporary resolver failure).",
 			    host);
-		return 502;
+		return PROXY_OUTCOME_ORIGIN_UNRESOLVED;
 	case -ETIMEDOUT:
 		util_format(msg, cap, "Connecting to %s timed out.", host);
-		return 504;
+		return PROXY_OUTCOME_ORIGIN_CONNECT_TIMEOUT;
 	case -ECONNREFUSED:
 		util_format(msg, cap, "%s refused the connection.", host);
-		return 502;
+		return PROXY_OUTCOME_ORIGIN_REFUSED;
 	default:
 		util_format(msg, cap, "Connecting to %s failed: %s.", host,
 			    strerror(-err));
-		return 502;
+		return PROXY_OUTCOME_ORIGIN_UNREACHABLE;
 	}
 }
 
-/* How a forwarding attempt ended, for the connection it used. */
-enum outcome {
-	OUTCOME_REUSABLE, /* the upstream connection is clean: pool it */
-	OUTCOME_CLOSE,	  /* close the upstream connection */
-	OUTCOME_RETRY,	  /* a reused connection was dead: try a new one */
-};
+/* Why reading a response head failed: the outcome and its message. */
+static enum proxy_outcome head_read_error(ssize_t got, int timeout, char *msg,
+					  size_t cap)
+{
+	if (got == -ETIMEDOUT) {
+		util_format(msg, cap, "The origin did not answer within %d ms.",
+			    timeout);
+		return PROXY_OUTCOME_ORIGIN_TIMEOUT;
+	}
+	if (got == -ENOBUFS) {
+		util_format(msg, cap,
+			    "Reading the origin's response failed: "
+			    "head too large.");
+		return PROXY_OUTCOME_BAD_ORIGIN_RESPONSE;
+	}
+	if (got == 0)
+		util_format(msg, cap,
+			    "The origin closed the connection "
+			    "without a complete response.");
+	else
+		util_format(msg, cap,
+			    "Reading the origin's response failed: %s.",
+			    strerror((int)-got));
+	return PROXY_OUTCOME_ORIGIN_RESET;
+}
 
 /*
- * Read one response head from up into res.  Returns its length, or minus
- * the status (502/504) to answer with after filling msg.  *nothing_came is
- * set when the origin closed or reset before sending a single byte: on a
- * reused connection that is the race with its idle timeout, not an error.
+ * Read one response head from up into r.  Returns its length, or -1 with
+ * *why and msg filled in.  *nothing_came is set when the origin closed or
+ * reset before sending a single byte: on a reused connection that is the
+ * race with its idle timeout, not an error.
  */
 static int read_response_head(struct client *cl, struct exchange *x,
-			      struct conn *up, struct http_response *res,
-			      struct http_header *headers, char *msg,
-			      size_t cap, bool *nothing_came)
+			      struct conn *up, struct response *r, char *msg,
+			      size_t cap, enum proxy_outcome *why,
+			      bool *nothing_came)
 {
 	struct sys *sys = cl->px->sys;
-	int timeout = cl->px->set.response_timeout_ms;
+	int timeout = proxy_live(cl)->response_timeout_ms;
 	/* The whole head within the timeout: a byte a minute is no answer. */
 	int64_t deadline = sys_now_mono_ms(sys) + timeout;
 
@@ -357,9 +128,9 @@ static int read_response_head(struct client *cl, struct exchange *x,
 		int64_t left = deadline - sys_now_mono_ms(sys);
 		int rc;
 
-		res->headers = headers;
-		res->num_headers = PROXY_MAX_HEADERS;
-		rc = http_parse_response(conn_data(up), up->len, res,
+		r->res.headers = r->headers;
+		r->res.num_headers = PROXY_MAX_HEADERS;
+		rc = http_parse_response(proxy_conn_data(up), up->len, &r->res,
 					 x->req.method, NULL);
 		if (rc > 0)
 			return rc;
@@ -368,154 +139,246 @@ static int read_response_head(struct client *cl, struct exchange *x,
 				msg, cap,
 				"The origin sent a malformed response (%s).",
 				http_error_reason(rc));
-			return -502;
+			*why = PROXY_OUTCOME_BAD_ORIGIN_RESPONSE;
+			return -1;
 		}
-		ssize_t got = conn_fill(up, left > 0 ? (int)left : 0);
-		if (got == -ETIMEDOUT) {
-			util_format(msg, cap,
-				    "The origin did not answer within %d ms.",
-				    timeout);
-			return -504;
-		}
+		ssize_t got = proxy_conn_fill(up, left > 0 ? (int)left : 0);
 		if (got > 0)
 			continue;
 		*nothing_came =
 			up->len == 0 && (got == 0 || got == -ECONNRESET);
-		if (got == 0)
-			util_format(msg, cap,
-				    "The origin closed the connection without "
-				    "a complete response.");
-		else
-			util_format(msg, cap,
-				    "Reading the origin's response failed: %s.",
-				    got == -ENOBUFS ? "head too large"
-						    : strerror((int)-got));
-		return -502;
+		*why = head_read_error(got, timeout, msg, cap);
+		return -1;
 	}
 }
 
 /* Send an interim (1xx) response on to an HTTP/1.1 client. */
 static int forward_interim(struct client *cl, struct exchange *x,
-			   const struct http_response *res, char *head)
+			   const struct http_response *res)
 {
-	struct head_writer w = {head, PROXY_HEAD_OUT_MAX, 0, false};
+	struct head_writer w = {cl->head_buf, PROXY_HEAD_OUT_MAX, 0, false};
 	int rc;
 
 	/* Interim responses go to HTTP/1.1 clients only (RFC 9110 15.2). */
 	if (x->req.minor_version == 0)
 		return 0;
-	build_response_head(cl->px, res, x, false, &w);
+	proxy_build_response_head(proxy_live(cl), res, x, PROXY_FRAME_LENGTH,
+				  &w);
 	if (w.overflow)
 		return -ENOBUFS;
-	rc = net_send_all(cl->px->sys, cl->conn.fd, head, w.len);
+	rc = net_send_all(cl->px->sys, cl->conn.fd, cl->head_buf, w.len);
 	if (rc == 0)
 		x->bytes_sent += w.len;
 	return rc;
 }
 
-/* Relay 1xx heads and then the final response: the exchange's last step. */
-static enum outcome relay_response(struct client *cl, struct exchange *x,
-				   struct conn *up, bool may_retry)
+/* An interim response that cannot be relayed; true when it answered. */
+static bool interim_refused(struct client *cl, struct exchange *x,
+			    const struct response *r, int interim)
 {
-	struct proxy *px = cl->px;
-	struct http_header headers[PROXY_MAX_HEADERS];
-	struct http_response res;
-	char msg[512], *head;
-	struct head_writer w;
-	struct body body;
-	bool to_error, dechunk, nothing_came;
-	enum outcome outcome = OUTCOME_CLOSE;
-	int head_len, rc;
+	if (interim == MAX_INTERIM) {
+		proxy_refuse(cl, x, PROXY_OUTCOME_TOO_MANY_INTERIM,
+			     "The origin sent too many interim (1xx) "
+			     "responses.");
+		return true;
+	}
+	if (r->res.status == 101) {
+		/* We never forward Upgrade, so this is a broken origin. */
+		proxy_refuse(cl, x, PROXY_OUTCOME_UNASKED_SWITCH,
+			     "The origin switched protocols unasked.");
+		return true;
+	}
+	return false;
+}
 
-	head = proxy_head_buf(cl, x);
-	if (!head)
-		return OUTCOME_CLOSE;
+enum final_head { FINAL_OK, FINAL_RETRY, FINAL_FAILED };
+
+/* Step 1: read heads until a final one, relaying the interim ones. */
+static enum final_head read_final_head(struct client *cl, struct exchange *x,
+				       struct conn *up, struct response *r,
+				       bool may_retry)
+{
+	enum proxy_outcome why;
+	bool nothing_came;
+	char msg[512];
+
 	for (int interim = 0;; interim++) {
-		head_len = read_response_head(cl, x, up, &res, headers, msg,
-					      sizeof(msg), &nothing_came);
-		if (head_len < 0 && nothing_came && may_retry) {
-			outcome = OUTCOME_RETRY;
-			goto done;
-		}
-		if (head_len < 0) {
-			log_event(px->log, LOG_WARN, "%s %s: %s", cl->addr,
+		r->head_len = read_response_head(cl, x, up, r, msg, sizeof(msg),
+						 &why, &nothing_came);
+		/* After an interim response the origin has begun to answer:
+		 * sending the request again would run it twice. */
+		if (r->head_len < 0 && nothing_came && may_retry &&
+		    interim == 0)
+			return FINAL_RETRY;
+		if (r->head_len < 0) {
+			log_event(cl->px->log, LOG_WARN, "%s %s: %s", cl->addr,
 				  x->url, msg);
-			x->detail = "ERROR";
-			proxy_send_error(cl, x, -head_len, msg);
-			goto done;
+			proxy_refuse(cl, x, why, msg);
+			return FINAL_FAILED;
 		}
-		if (res.status >= 200)
-			break;
-		if (interim == MAX_INTERIM) {
-			x->detail = "ERROR";
-			proxy_send_error(
-				cl, x, 502,
-				"The origin sent too many interim (1xx) "
-				"responses.");
-			goto done;
-		}
-		if (res.status == 101) {
-			/* We never forward Upgrade, so this is a broken origin. */
-			x->detail = "ERROR";
-			proxy_send_error(cl, x, 502,
-					 "The origin switched protocols "
-					 "unasked.");
-			goto done;
-		}
-		if (forward_interim(cl, x, &res, head) < 0) {
+		if (r->res.status >= 200)
+			return FINAL_OK;
+		if (interim_refused(cl, x, r, interim))
+			return FINAL_FAILED;
+		if (forward_interim(cl, x, &r->res) < 0) {
 			x->client_keep_alive = false;
-			x->detail = "CLIENT-GONE";
-			goto done;
+			x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
+			return FINAL_FAILED;
 		}
-		conn_consume(up, (size_t)head_len);
+		proxy_conn_consume(up, (size_t)r->head_len);
 	}
-	conn_consume(up, (size_t)head_len);
+}
 
-	/* A body we cannot delimit for the client ends its connection. */
-	dechunk = res.body == HTTP_BODY_CHUNKED && x->req.minor_version == 0;
-	x->client_keep_alive = x->client_keep_alive &&
-			       res.body != HTTP_BODY_UNTIL_CLOSE && !dechunk;
-	w = (struct head_writer){head, PROXY_HEAD_OUT_MAX, 0, false};
-	if (build_response_head(px, &res, x, dechunk, &w) < 0) {
-		x->detail = "ERROR";
-		proxy_send_error(cl, x, 502, "The response head is too large.");
-		goto done;
+/* How a response body leaves for this client. */
+static enum proxy_framing client_framing(const struct http_response *res,
+					 const struct http_request *req)
+{
+	switch (res->body) {
+	case HTTP_BODY_NONE:
+	case HTTP_BODY_LENGTH:
+		return PROXY_FRAME_LENGTH;
+	case HTTP_BODY_CHUNKED:
+		/* HTTP/1.0 has no chunked coding: decode, end by closing. */
+		return req->minor_version == 0 ? PROXY_FRAME_CLOSE
+					       : PROXY_FRAME_CHUNKED;
+	case HTTP_BODY_UNTIL_CLOSE:
+		break;
 	}
-	x->status = res.status;
-	rc = net_send_all(px->sys, cl->conn.fd, head, w.len);
-	if (rc < 0) {
+	return PROXY_FRAME_CLOSE;
+}
+
+/*
+ * Step 2: the decision point between "the final response head has
+ * arrived" and "the head goes to the client".  Today it only chooses how
+ * the body is framed for the client.  This is the hook the cache will use:
+ * store the response (tee the body), merge a 304 into a stored entry, or
+ * serve a stored one when the origin failed.
+ */
+static void decide_response(struct client *cl, struct exchange *x,
+			    struct response *r)
+{
+	(void)cl;
+	r->framing = client_framing(&r->res, &x->req);
+	/* A body delimited by the close ends the client connection. */
+	if (r->framing == PROXY_FRAME_CLOSE && r->res.body != HTTP_BODY_NONE)
 		x->client_keep_alive = false;
-		x->detail = "CLIENT-GONE";
-		goto done;
+}
+
+/* Step 3: the final head, rewritten, to the client; 0 or -1. */
+static int send_response_head(struct client *cl, struct exchange *x,
+			      const struct response *r)
+{
+	struct head_writer w = {cl->head_buf, PROXY_HEAD_OUT_MAX, 0, false};
+
+	if (proxy_build_response_head(proxy_live(cl), &r->res, x, r->framing,
+				      &w) < 0) {
+		proxy_refuse(cl, x, PROXY_OUTCOME_BAD_ORIGIN_RESPONSE,
+			     "The response head is too large.");
+		return -1;
+	}
+	x->status = r->res.status;
+	if (net_send_all(cl->px->sys, cl->conn.fd, cl->head_buf, w.len) < 0) {
+		x->client_keep_alive = false;
+		x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
+		return -1;
 	}
 	x->bytes_sent += w.len;
+	return 0;
+}
 
-	body_init(&body, res.body, res.content_length);
-	body.decode = dechunk;
-	rc = body_relay(&body, up, cl->conn.fd, px->set.response_timeout_ms,
-			&x->bytes_sent, &to_error);
-	if (rc < 0) {
-		/*
-		 * The head is out, so no error page can follow: close the
-		 * client connection, which tells it the body is incomplete.
-		 */
-		x->client_keep_alive = false;
-		x->detail = to_error ? "CLIENT-GONE" : "UPSTREAM-TRUNCATED";
-		if (!to_error)
-			log_event(px->log, LOG_WARN,
-				  "%s %s: the response body from the origin "
-				  "ended early: %s",
-				  cl->addr, x->url,
-				  rc == -EPROTO ? http_error_reason(
-							  body.framing_error)
-						: strerror(-rc));
-		goto done;
+/* Step 4: the body, decoded and framed anew; true when it all went. */
+static bool relay_response_body(struct client *cl, struct exchange *x,
+				struct conn *up, const struct response *r)
+{
+	struct proxy_socket_sink client;
+	struct proxy_sink *to;
+	struct body body;
+	int rc;
+
+	if (r->res.body == HTTP_BODY_NONE)
+		return true;
+	to = proxy_sink_socket(&client, cl->px->sys, cl->conn.fd, r->framing,
+			       r->res.content_length);
+	proxy_body_init(&body, r->res.body, r->res.content_length);
+	rc = proxy_body_relay(&body, up, to,
+			      proxy_live(cl)->response_timeout_ms);
+	x->bytes_sent += to->wire;
+	if (rc == 0)
+		return true;
+	/*
+	 * The head is out, so no error page can follow: close the client
+	 * connection, which tells it the body is incomplete.
+	 */
+	x->client_keep_alive = false;
+	x->outcome = to->error ? PROXY_OUTCOME_CLIENT_CLOSED
+			       : PROXY_OUTCOME_ORIGIN_TRUNCATED;
+	if (!to->error)
+		log_event(cl->px->log, LOG_WARN,
+			  "%s %s: the response body from the origin "
+			  "ended early: %s",
+			  cl->addr, x->url,
+			  rc == -EPROTO ? http_error_reason(body.framing_error)
+					: strerror(-rc));
+	return false;
+}
+
+/* Step 5: reuse only a connection with nothing unexplained left on it. */
+static enum upstream_next finish_response(const struct conn *up,
+					  const struct response *r)
+{
+	return r->res.keep_alive && up->len == 0 ? UPSTREAM_POOL
+						 : UPSTREAM_CLOSE;
+}
+
+/* The response to the request just sent, from its head to its end. */
+static enum upstream_next relay_response(struct client *cl, struct exchange *x,
+					 struct conn *up, bool may_retry)
+{
+	struct response r;
+
+	switch (read_final_head(cl, x, up, &r, may_retry)) {
+	case FINAL_OK:
+		break;
+	case FINAL_RETRY:
+		return UPSTREAM_RETRY;
+	case FINAL_FAILED:
+		return UPSTREAM_CLOSE;
 	}
-	/* Reuse only a connection with nothing unexplained left on it. */
-	if (res.keep_alive && body.done && up->len == 0)
-		outcome = OUTCOME_REUSABLE;
-done:
-	return outcome;
+	proxy_conn_consume(up, (size_t)r.head_len);
+	decide_response(cl, x, &r);
+	if (send_response_head(cl, x, &r) < 0)
+		return UPSTREAM_CLOSE;
+	if (!relay_response_body(cl, x, up, &r))
+		return UPSTREAM_CLOSE;
+	return finish_response(up, &r);
+}
+
+enum origin_spoke { SPOKE_INTERIM, SPOKE_FINAL, SPOKE_CLIENT_GONE };
+
+/*
+ * The origin has something to say before it has the whole request body.
+ * An interim (1xx) response goes on to the client and the upload goes on
+ * (some servers send 100 unasked); anything else, a final answer or a
+ * close, ends the upload, and relay_response() reads it again from the
+ * buffer.
+ */
+static enum origin_spoke origin_spoke(struct client *cl, struct exchange *x,
+				      struct conn *up)
+{
+	enum proxy_outcome why;
+	struct response r;
+	bool nothing_came;
+	char msg[256];
+
+	r.head_len = read_response_head(cl, x, up, &r, msg, sizeof(msg), &why,
+					&nothing_came);
+	if (r.head_len < 0 || r.res.status >= 200 || r.res.status == 101)
+		return SPOKE_FINAL;
+	/* Consumed even when it cannot go on: it must not be read twice. */
+	proxy_conn_consume(up, (size_t)r.head_len);
+	if (forward_interim(cl, x, &r.res) < 0)
+		return SPOKE_CLIENT_GONE;
+	return SPOKE_INTERIM;
 }
 
 /*
@@ -523,40 +386,43 @@ done:
  * back until it hears 100 (or a while passes).  Wait for whichever speaks
  * first: the client (it gave up waiting: send the body) or the origin (a
  * 100 goes on to the client; a final status answers without the body).
- * Returns true when the body should follow.
  */
-static bool await_continue(struct client *cl, struct exchange *x,
-			   struct conn *up)
+static enum origin_spoke await_continue(struct client *cl, struct exchange *x,
+					struct conn *up)
 {
-	struct proxy *px = cl->px;
-	struct http_header headers[PROXY_MAX_HEADERS];
-	struct http_response res;
 	struct pollfd p[2] = {{.fd = cl->conn.fd, .events = POLLIN},
 			      {.fd = up->fd, .events = POLLIN}};
-	bool nothing_came;
-	char msg[256], *head;
-	int head_len;
+	int timeout = proxy_live(cl)->response_timeout_ms;
 
-	if (cl->conn.len > 0 ||
-	    sys_poll(px->sys, p, 2, px->set.response_timeout_ms) <= 0 ||
+	if (cl->conn.len > 0 || sys_poll(cl->px->sys, p, 2, timeout) <= 0 ||
 	    !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
-		return true;
-	head_len = read_response_head(cl, x, up, &res, headers, msg,
-				      sizeof(msg), &nothing_came);
-	if (head_len < 0 || res.status >= 200)
-		return false; /* relay_response() answers from the buffer */
-	head = proxy_head_buf(cl, x);
-	if (head && forward_interim(cl, x, &res, head) == 0)
-		conn_consume(up, (size_t)head_len);
-	return true;
+		return SPOKE_INTERIM; /* nothing from the origin: send it */
+	return origin_spoke(cl, x, up);
 }
 
 /* Answer TRACE or OPTIONS with Max-Forwards: 0 here (RFC 9110 7.6.2). */
+static void trace_echo(const struct http_request *r, struct head_writer *w)
+{
+	/* The request as received, minus credentials (9.3.8). */
+	proxy_head_add(w, r->method.ptr, r->method.len);
+	proxy_head_add(w, " ", 1);
+	proxy_head_add(w, r->target.ptr, r->target.len);
+	proxy_head_add_str(w, r->minor_version ? " HTTP/1.1\r\n"
+					       : " HTTP/1.0\r\n");
+	for (size_t i = 0; i < r->num_headers; i++)
+		if (!http_name_is(r->headers[i].name, "authorization") &&
+		    !http_name_is(r->headers[i].name, "proxy-authorization") &&
+		    !http_name_is(r->headers[i].name, "cookie"))
+			proxy_head_add_header(w, &r->headers[i]);
+	proxy_head_add_str(w, "\r\n");
+}
+
 static void answer_here(struct client *cl, struct exchange *x)
 {
 	static const char allow[] =
 		"GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT";
 	const struct http_request *r = &x->req;
+	const char *close = "Connection: close\r\n";
 	char head[512], *echo;
 	struct head_writer w;
 	int n;
@@ -568,38 +434,17 @@ static void answer_here(struct client *cl, struct exchange *x)
 	if (!echo)
 		return;
 	w = (struct head_writer){echo, PROXY_HEAD_OUT_MAX, 0, false};
-	if (method_is(r, "TRACE")) {
-		/* The request as received, minus credentials (9.3.8). */
-		head_add(&w, r->method.ptr, r->method.len);
-		head_add(&w, " ", 1);
-		head_add(&w, r->target.ptr, r->target.len);
-		head_add_str(&w, r->minor_version ? " HTTP/1.1\r\n"
-						  : " HTTP/1.0\r\n");
-		for (size_t i = 0; i < r->num_headers; i++)
-			if (!http_name_is(r->headers[i].name,
-					  "authorization") &&
-			    !http_name_is(r->headers[i].name,
-					  "proxy-authorization") &&
-			    !http_name_is(r->headers[i].name, "cookie"))
-				head_add_header(&w, &r->headers[i]);
-		head_add_str(&w, "\r\n");
-	}
-	if (w.len)
-		n = util_format(
-			head, sizeof(head),
-			"HTTP/1.1 200 OK\r\nContent-Type: message/http\r\n"
+	if (proxy_method_is(r, "TRACE"))
+		trace_echo(r, &w);
+	n = util_format(head, sizeof(head),
+			"HTTP/1.1 200 OK\r\n%s%s%s"
 			"Content-Length: %zu\r\nVia: 1.1 %s\r\n%s\r\n",
-			w.len, cl->px->set.via_name,
-			x->client_keep_alive ? "" : "Connection: close\r\n");
-	else
-		n = util_format(head, sizeof(head),
-				"HTTP/1.1 200 OK\r\nAllow: %s\r\n"
-				"Content-Length: 0\r\nVia: 1.1 %s\r\n%s\r\n",
-				allow, cl->px->set.via_name,
-				x->client_keep_alive ? ""
-						     : "Connection: close\r\n");
+			w.len ? "Content-Type: message/http\r\n" : "Allow: ",
+			w.len ? "" : allow, w.len ? "" : "\r\n", w.len,
+			proxy_live(cl)->via_name,
+			x->client_keep_alive ? "" : close);
 	x->status = 200;
-	x->detail = "ANSWERED-HERE";
+	x->outcome = PROXY_OUTCOME_ANSWERED_HERE;
 	if (n < 0 ||
 	    net_send_all(cl->px->sys, cl->conn.fd, head, (size_t)n) < 0 ||
 	    net_send_all(cl->px->sys, cl->conn.fd, echo, w.len) < 0)
@@ -608,71 +453,174 @@ static void answer_here(struct client *cl, struct exchange *x)
 		x->bytes_sent += (uint64_t)n + w.len;
 }
 
-/* Everything about one attempt on one upstream connection. */
-static enum outcome forward_once(struct client *cl, struct exchange *x, int fd,
-				 bool reused, const char *host, bool to_parent)
+enum body_sent { BODY_SENT, BODY_FAILED, BODY_ANSWERED, BODY_EARLY };
+
+/* The request body could not be relayed: answer for the reason why. */
+static void request_body_failed(struct client *cl, struct exchange *x,
+				const struct body *b, int rc)
 {
-	struct proxy *px = cl->px;
-	bool may_retry = reused && is_idempotent(&x->req) &&
-			 x->req.body == HTTP_BODY_NONE;
-	struct head_writer w;
-	struct conn up;
+	if (rc == -ETIMEDOUT)
+		proxy_refuse(cl, x, PROXY_OUTCOME_CLIENT_BODY_TIMEOUT,
+			     "The request body did not arrive in time.");
+	else if (rc == -EPROTO)
+		proxy_refuse(cl, x, PROXY_OUTCOME_BAD_REQUEST_BODY,
+			     http_error_reason(b->framing_error));
+	else if (rc == -EFBIG)
+		proxy_refuse(cl, x, PROXY_OUTCOME_TOO_LARGE,
+			     "The request body is too large.");
+	else {
+		x->client_keep_alive = false; /* the client went away */
+		x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
+	}
+}
+
+/*
+ * Relay the body while the origin's socket is watched: an origin may
+ * answer before it has read the whole body (RFC 9112 section 9.3).
+ * Interim answers on the way are passed on; the relay then resumes.
+ */
+static int relay_request_body(struct client *cl, struct exchange *x,
+			      struct conn *up, struct body *b,
+			      struct proxy_sink *to, bool *client_gone)
+{
+	int rc;
+
+	*client_gone = false;
+	b->watch_fd = up->fd;
+	for (int interim = 0;; interim++) {
+		rc = proxy_body_relay(b, &cl->conn, to,
+				      proxy_live(cl)->request_timeout_ms);
+		if (rc != -EALREADY || interim == MAX_INTERIM)
+			return rc;
+		switch (origin_spoke(cl, x, up)) {
+		case SPOKE_INTERIM:
+			break;
+		case SPOKE_FINAL:
+			return rc;
+		case SPOKE_CLIENT_GONE:
+			*client_gone = true;
+			return rc;
+		}
+	}
+}
+
+/*
+ * The request body, decoded and framed anew for the origin, after the
+ * 100-continue dance when the client asked for it.
+ */
+static enum body_sent send_request_body(struct client *cl, struct exchange *x,
+					struct conn *up)
+{
+	const struct http_request *r = &x->req;
+	struct proxy_socket_sink origin;
+	struct proxy_sink *to;
 	struct body body;
-	bool to_error;
+	bool gone = false;
+	int rc;
+
+	proxy_body_init(&body, r->body, r->content_length);
+	if (body.done)
+		return BODY_SENT;
+	if (r->expect_continue) {
+		enum origin_spoke first = await_continue(cl, x, up);
+		if (first == SPOKE_FINAL)
+			return BODY_ANSWERED;
+		gone = first == SPOKE_CLIENT_GONE;
+	}
+	body.limit = proxy_live(cl)->max_request_body;
+	to = proxy_sink_socket(&origin, cl->px->sys, up->fd,
+			       r->body == HTTP_BODY_CHUNKED
+				       ? PROXY_FRAME_CHUNKED
+				       : PROXY_FRAME_LENGTH,
+			       r->content_length);
+	rc = gone ? 0 : relay_request_body(cl, x, up, &body, to, &gone);
+	x->bytes_received += body.moved;
+	if (gone) {
+		x->client_keep_alive = false;
+		x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
+		return BODY_FAILED;
+	}
+	if (rc == 0)
+		return BODY_SENT;
+	/* The origin spoke, or stopped reading: its answer may be there. */
+	if (rc == -EALREADY || to->error)
+		return BODY_EARLY;
+	request_body_failed(cl, x, &body, rc);
+	return BODY_FAILED;
+}
+
+/* The request head to the origin; false (and *next) when it failed. */
+static bool send_request_head(struct client *cl, struct exchange *x,
+			      struct conn *up, const char *host, bool to_parent,
+			      bool may_retry, enum upstream_next *next)
+{
+	struct head_writer w = {cl->upstream_buf, PROXY_UPSTREAM_BUF, 0, false};
 	char msg[512];
 	int rc;
 
-	conn_init(&up, px->sys, fd, cl->upstream_buf, PROXY_UPSTREAM_BUF);
-	w = (struct head_writer){cl->upstream_buf, PROXY_UPSTREAM_BUF, 0,
-				 false};
-	if (build_request_head(cl, x, host, to_parent, &w) < 0) {
-		proxy_send_error(cl, x, 431, "The request head is too large.");
-		return OUTCOME_CLOSE;
+	*next = UPSTREAM_CLOSE;
+	if (proxy_build_request_head(cl, x, host, to_parent, &w) < 0) {
+		proxy_refuse(cl, x, PROXY_OUTCOME_HEAD_TOO_LARGE,
+			     "The request head is too large.");
+		return false;
 	}
-	rc = net_send_all(px->sys, fd, cl->upstream_buf, w.len);
-	if (rc < 0 && may_retry)
-		return OUTCOME_RETRY;
-	if (rc < 0) {
-		util_format(msg, sizeof(msg),
-			    "Sending the request to %s failed: %s.", host,
-			    strerror(-rc));
-		x->detail = "ERROR";
-		proxy_send_error(cl, x, 502, msg);
-		return OUTCOME_CLOSE;
+	rc = net_send_all(cl->px->sys, up->fd, cl->upstream_buf, w.len);
+	if (rc == 0)
+		return true;
+	if (may_retry) {
+		*next = UPSTREAM_RETRY;
+		return false;
 	}
+	util_format(msg, sizeof(msg), "Sending the request to %s failed: %s.",
+		    host, strerror(-rc));
+	proxy_refuse(cl, x, PROXY_OUTCOME_ORIGIN_RESET, msg);
+	return false;
+}
 
-	body_init(&body, x->req.body, x->req.content_length);
-	body.limit = px->set.max_request_body;
-	if (!body.done && x->req.expect_continue &&
-	    !await_continue(cl, x, &up)) {
-		/* The origin answered before the body: skip it, then close. */
+/*
+ * The origin answered before it had the whole body: relay its answer,
+ * then close both connections (the rest of the body is still coming).
+ */
+static void relay_early_response(struct client *cl, struct exchange *x,
+				 struct conn *up)
+{
+	enum proxy_outcome served = x->outcome;
+
+	x->client_keep_alive = false;
+	relay_response(cl, x, up, false);
+	if (x->outcome == served)
+		x->outcome = PROXY_OUTCOME_EARLY_RESPONSE;
+	else if (x->outcome == PROXY_OUTCOME_ORIGIN_RESET)
+		x->outcome = PROXY_OUTCOME_ORIGIN_STOPPED_READING;
+}
+
+/* Everything about one attempt on one upstream connection. */
+static enum upstream_next forward_once(struct client *cl, struct exchange *x,
+				       int fd, bool reused, const char *host,
+				       bool to_parent)
+{
+	bool may_retry = reused && is_idempotent(&x->req) &&
+			 x->req.body == HTTP_BODY_NONE;
+	enum upstream_next next;
+	struct conn up;
+
+	proxy_conn_init(&up, cl->px->sys, fd, cl->upstream_buf,
+			PROXY_UPSTREAM_BUF);
+	if (!send_request_head(cl, x, &up, host, to_parent, may_retry, &next))
+		return next;
+	switch (send_request_body(cl, x, &up)) {
+	case BODY_SENT:
+		break;
+	case BODY_FAILED:
+		return UPSTREAM_CLOSE;
+	case BODY_ANSWERED:
+		/* The origin answered instead of 100: skip the body, close. */
 		x->client_keep_alive = false;
 		relay_response(cl, x, &up, false);
-		return OUTCOME_CLOSE;
-	}
-	rc = body_relay(&body, &cl->conn, fd, px->set.request_timeout_ms,
-			&x->bytes_received, &to_error);
-	if (rc < 0) {
-		x->detail = "ERROR";
-		if (to_error) {
-			proxy_send_error(cl, x, 502,
-					 "The origin stopped reading the "
-					 "request body.");
-		} else if (rc == -ETIMEDOUT) {
-			proxy_send_error(cl, x, 408,
-					 "The request body did not arrive in "
-					 "time.");
-		} else if (rc == -EPROTO) {
-			proxy_send_error(cl, x, 400,
-					 http_error_reason(body.framing_error));
-		} else if (rc == -EFBIG) {
-			proxy_send_error(cl, x, 413,
-					 "The request body is too large.");
-		} else {
-			x->client_keep_alive = false; /* client went away */
-			x->detail = "CLIENT-GONE";
-		}
-		return OUTCOME_CLOSE;
+		return UPSTREAM_CLOSE;
+	case BODY_EARLY:
+		relay_early_response(cl, x, &up);
+		return UPSTREAM_CLOSE;
 	}
 	return relay_response(cl, x, &up, may_retry);
 }
@@ -680,52 +628,84 @@ static enum outcome forward_once(struct client *cl, struct exchange *x, int fd,
 /* Refuse what this proxy will not forward; true when it answered. */
 static bool refuse_early(struct client *cl, struct exchange *x)
 {
-	struct proxy *px = cl->px;
+	const struct proxy_settings *set = proxy_live(cl);
 	const struct http_url *u = &x->req.url;
 
 	if (!util_ieq(u->scheme.ptr, u->scheme.len, "http", 4)) {
-		proxy_send_error(cl, x, 501,
-				 "Only http:// URLs are forwarded; https goes "
-				 "through CONNECT.");
+		proxy_refuse(cl, x, PROXY_OUTCOME_UNSUPPORTED_SCHEME,
+			     "Only http:// URLs are forwarded; https goes "
+			     "through CONNECT.");
 		return true;
 	}
 	if (u->userinfo.len > 0) {
-		proxy_send_error(cl, x, 400,
-				 "URLs with user information before the host "
-				 "are refused.");
+		proxy_refuse(cl, x, PROXY_OUTCOME_USERINFO,
+			     "URLs with user information before the host "
+			     "are refused.");
 		return true;
 	}
-	if (via_names_us(px, x->req.headers, x->req.num_headers)) {
-		log_event(px->log, LOG_WARN, "%s %s: forwarding loop (Via)",
+	if (proxy_via_names_us(set->via_name, x->req.headers,
+			       x->req.num_headers)) {
+		log_event(cl->px->log, LOG_WARN, "%s %s: forwarding loop (Via)",
 			  cl->addr, x->url);
-		x->detail = "LOOP";
-		proxy_send_error(cl, x, 508,
-				 "This request has already passed through "
-				 "this proxy: a forwarding loop.");
+		proxy_refuse(cl, x, PROXY_OUTCOME_LOOP,
+			     "This request has already passed through "
+			     "this proxy: a forwarding loop.");
 		return true;
 	}
-	if (x->req.body == HTTP_BODY_LENGTH && px->set.max_request_body &&
-	    x->req.content_length > px->set.max_request_body) {
-		proxy_send_error(cl, x, 413, "The request body is too large.");
+	if (x->req.body == HTTP_BODY_LENGTH && set->max_request_body &&
+	    x->req.content_length > set->max_request_body) {
+		proxy_refuse(cl, x, PROXY_OUTCOME_TOO_LARGE,
+			     "The request body is too large.");
 		return true;
 	}
 	return false;
 }
 
-void proxy_forward(struct client *cl, struct exchange *x)
+/*
+ * A connection for this attempt: a pooled one on the first (*reused), else
+ * a fresh one.  -1 when connecting failed (answered).
+ */
+static int open_upstream(struct client *cl, struct exchange *x,
+			 const struct route *route, const char *key,
+			 int attempt, bool *reused)
 {
 	struct proxy *px = cl->px;
+	const struct proxy_settings *set = proxy_live(cl);
+	int fd = attempt == 0 ? net_pool_take(px->pool, key) : -1;
+	char msg[512];
+
+	*reused = fd >= 0;
+	if (*reused)
+		return fd;
+	fd = net_connect_host(px->sys, cl->rules->hosts, route->host,
+			      route->port, set->connect_timeout_ms, NULL);
+	if (fd < 0) {
+		enum proxy_outcome o =
+			proxy_connect_error(fd, route->host, msg, sizeof(msg));
+		log_event(px->log, LOG_WARN, "%s %s: %s", cl->addr, x->url,
+			  msg);
+		proxy_refuse(cl, x, o, msg);
+		return -1;
+	}
+	net_set_send_timeout(px->sys, fd, set->response_timeout_ms);
+	net_set_nodelay(px->sys, fd);
+	return fd;
+}
+
+void proxy_forward(struct client *cl, struct exchange *x)
+{
 	const struct http_url *u = &x->req.url;
-	char host[256], msg[512], key[NET_POOL_KEY_MAX];
+	char host[256], key[NET_POOL_KEY_MAX];
 	struct route route;
 
 	if (refuse_early(cl, x))
 		return;
 	if (util_copy(host, sizeof(host), u->host.ptr, u->host.len) < 0) {
-		proxy_send_error(cl, x, 400, "The host name is too long.");
+		proxy_refuse(cl, x, PROXY_OUTCOME_HOST_TOO_LONG,
+			     "The host name is too long.");
 		return;
 	}
-	if (max_forwards(&x->req) == 0) {
+	if (proxy_max_forwards(&x->req) == 0) {
 		answer_here(cl, x);
 		return;
 	}
@@ -737,41 +717,26 @@ void proxy_forward(struct client *cl, struct exchange *x)
 
 	/* A pooled connection may have died idle: one retry on a fresh one. */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		int fd = attempt == 0 ? net_pool_take(px->pool, key) : -1;
-		bool reused = fd >= 0;
-		enum outcome outcome;
+		bool reused;
+		int fd = open_upstream(cl, x, &route, key, attempt, &reused);
+		enum upstream_next next;
 
-		if (!reused) {
-			fd = net_connect_host(px->sys, cl->rules->hosts,
-					      route.host, route.port,
-					      px->set.connect_timeout_ms, NULL);
-			if (fd < 0) {
-				int status = proxy_connect_error(
-					fd, route.host, msg, sizeof(msg));
-				log_event(px->log, LOG_WARN, "%s %s: %s",
-					  cl->addr, x->url, msg);
-				x->detail = "ERROR";
-				proxy_send_error(cl, x, status, msg);
-				return;
-			}
-			net_set_send_timeout(px->sys, fd,
-					     px->set.response_timeout_ms);
-			net_set_nodelay(px->sys, fd);
-		}
+		if (fd < 0)
+			return;
 		proxy_track_upstream(cl, fd);
 		/* The outcome the access log shows unless an error says more. */
-		x->detail = route.via_parent ? "PARENT" : "DIRECT";
-		outcome =
-			forward_once(cl, x, fd, reused, host, route.via_parent);
-		if (outcome == OUTCOME_REUSABLE) {
+		x->outcome = route.via_parent ? PROXY_OUTCOME_PARENT
+					      : PROXY_OUTCOME_DIRECT;
+		next = forward_once(cl, x, fd, reused, host, route.via_parent);
+		if (next == UPSTREAM_POOL) {
 			proxy_track_upstream(cl, -1);
-			net_pool_put(px->pool, key, fd);
+			net_pool_put(cl->px->pool, key, fd);
 			return;
 		}
 		proxy_close_upstream(cl, fd);
-		if (outcome != OUTCOME_RETRY)
+		if (next != UPSTREAM_RETRY)
 			return;
-		log_event(px->log, LOG_DEBUG,
+		log_event(cl->px->log, LOG_DEBUG,
 			  "%s %s: pooled connection was closed by the origin; "
 			  "retrying on a new one",
 			  cl->addr, x->url);

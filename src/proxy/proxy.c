@@ -71,7 +71,8 @@ static char *lazy_buffer(struct client *cl, struct exchange *x, char **buf,
 	if (!*buf) {
 		*buf = malloc(size);
 		if (!*buf)
-			proxy_send_error(cl, x, 500, "Out of memory.");
+			proxy_refuse(cl, x, PROXY_OUTCOME_NO_MEMORY,
+				     "Out of memory.");
 	}
 	return *buf;
 }
@@ -79,7 +80,7 @@ static char *lazy_buffer(struct client *cl, struct exchange *x, char **buf,
 bool proxy_route(struct client *cl, struct exchange *x, const char *host,
 		 uint16_t port, struct route *out)
 {
-	const struct proxy_settings *set = &cl->px->set;
+	const struct proxy_settings *set = proxy_live(cl);
 
 	out->via_parent =
 		set->parent_host[0] != '\0' &&
@@ -88,8 +89,10 @@ bool proxy_route(struct client *cl, struct exchange *x, const char *host,
 				   NULL) != FILTER_ALLOW);
 	out->host = out->via_parent ? set->parent_host : host;
 	out->port = out->via_parent ? set->parent_port : port;
-	return lazy_buffer(cl, x, &cl->upstream_buf, PROXY_UPSTREAM_BUF) !=
-	       NULL;
+	/* Both buffers now, so that no later step of the request can fail
+	 * for want of one. */
+	return lazy_buffer(cl, x, &cl->upstream_buf, PROXY_UPSTREAM_BUF) &&
+	       proxy_head_buf(cl, x);
 }
 
 char *proxy_head_buf(struct client *cl, struct exchange *x)
@@ -119,8 +122,10 @@ static bool host_allowed(struct client *cl, struct exchange *x)
 	util_format(msg, sizeof(msg),
 		    "%s does not serve the host %.*s here: %s.", PROXY_NAME,
 		    (int)u->host.len, u->host.ptr, rule);
-	x->detail = result == FILTER_INVALID_HOST ? "INVALID-HOST" : "BLOCKED";
-	proxy_send_error(cl, x, 403, msg);
+	proxy_refuse(cl, x,
+		     result == FILTER_INVALID_HOST ? PROXY_OUTCOME_INVALID_HOST
+						   : PROXY_OUTCOME_DENIED_HOST,
+		     msg);
 	return false;
 }
 
@@ -196,12 +201,11 @@ static bool proxy_stopping(struct proxy *px)
  * Wait for a client's next request while idle; false when the wait ended
  * by timeout, stop or error rather than by data.
  */
-static bool wait_next_request(struct proxy *px, int fd)
+static bool wait_next_request(struct proxy *px, int fd, int idle_timeout_ms)
 {
 	struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
 			      {.fd = px->stop_pipe[0], .events = POLLIN}};
-	int64_t deadline =
-		sys_now_mono_ms(px->sys) + px->set.client_idle_timeout_ms;
+	int64_t deadline = sys_now_mono_ms(px->sys) + idle_timeout_ms;
 
 	for (;;) {
 		int64_t left = deadline - sys_now_mono_ms(px->sys);
@@ -240,6 +244,8 @@ static void rules_put(struct proxy *px, struct proxy_rules *rules)
 {
 	int left;
 
+	if (!rules)
+		return;
 	pthread_mutex_lock(&px->lock);
 	left = --rules->refs;
 	pthread_mutex_unlock(&px->lock);
@@ -267,7 +273,35 @@ int proxy_set_rules(struct proxy *px, struct proxy_rules_spec *spec)
 	px->rules = fresh;
 	pthread_mutex_unlock(&px->lock);
 	rules_put(px, old);
+	/* Connections made under the old hosts file may go to old addresses. */
+	if (spec->hosts_changed)
+		net_pool_flush(px->pool);
+	if (net_pool_set_limits(px->pool, fresh->set.max_idle_upstream,
+				fresh->set.upstream_idle_timeout_ms) < 0)
+		log_event(px->log, LOG_WARN,
+			  "out of memory: the upstream pool keeps its old "
+			  "limits");
 	return 0;
+}
+
+/*
+ * A request has begun (its first byte is here): it runs under the
+ * snapshot current now, which may be newer than the one its connection
+ * waited under.
+ */
+static void rules_refresh(struct client *cl)
+{
+	struct proxy *px = cl->px;
+	struct proxy_rules *old = NULL;
+
+	pthread_mutex_lock(&px->lock);
+	if (px->rules != cl->rules) {
+		old = cl->rules;
+		cl->rules = px->rules;
+		cl->rules->refs++;
+	}
+	pthread_mutex_unlock(&px->lock);
+	rules_put(px, old);
 }
 
 void proxy_free(struct proxy *px)
@@ -310,7 +344,7 @@ static void log_exchange(struct client *cl, struct exchange *x)
 		.bytes_sent = x->bytes_sent,
 		.bytes_received = x->bytes_received,
 		.duration_ms = sys_now_mono_ms(cl->px->sys) - x->start_ms,
-		.detail = x->detail ? x->detail : "-",
+		.outcome = proxy_outcome_word(x->outcome),
 	};
 	log_access(cl->px->log, &entry);
 }
@@ -342,7 +376,66 @@ static void linger_close(struct client *cl)
 	}
 }
 
-enum head_result { HEAD_OK, HEAD_CLOSE, HEAD_ERROR };
+enum head_result { HEAD_OK, HEAD_CLOSE, HEAD_ERROR, HEAD_MORE };
+
+/* Try to parse what has arrived; HEAD_MORE while it is incomplete. */
+static enum head_result parse_request_head(struct client *cl,
+					   struct exchange *x)
+{
+	int rc;
+
+	if (cl->conn.len == 0)
+		return HEAD_MORE;
+	if (x->start_ms == 0) {
+		/* The request's first byte: it takes the current rules. */
+		x->start_ms = sys_now_mono_ms(cl->px->sys);
+		rules_refresh(cl);
+	}
+	x->req.headers = x->headers;
+	x->req.num_headers = PROXY_MAX_HEADERS;
+	rc = http_parse_request(proxy_conn_data(&cl->conn), cl->conn.len,
+				&x->req, NULL);
+	if (rc > 0) {
+		x->head_len = (size_t)rc;
+		return HEAD_OK;
+	}
+	if (rc == HTTP_INCOMPLETE)
+		return HEAD_MORE;
+	log_event(cl->px->log, LOG_INFO, "%s bad request: %s", cl->addr,
+		  http_error_reason(rc));
+	proxy_answer(cl, x, PROXY_OUTCOME_BAD_REQUEST, http_error_status(rc),
+		     http_error_reason(rc));
+	return HEAD_ERROR;
+}
+
+/* Receiving more of a head failed: answer if there is someone to answer. */
+static enum head_result head_read_failed(struct client *cl, struct exchange *x,
+					 ssize_t got)
+{
+	if (cl->conn.len == 0 &&
+	    (got == 0 || got == -ETIMEDOUT || got == -ECONNRESET))
+		return HEAD_CLOSE; /* a quiet goodbye */
+	if (got == -ETIMEDOUT) {
+		log_event(cl->px->log, LOG_INFO,
+			  "%s request head not complete after %d ms", cl->addr,
+			  proxy_live(cl)->request_timeout_ms);
+		proxy_refuse(cl, x, PROXY_OUTCOME_CLIENT_TIMEOUT,
+			     "The request head did not arrive in time.");
+		return HEAD_ERROR;
+	}
+	if (got == -ENOBUFS) {
+		proxy_refuse(cl, x, PROXY_OUTCOME_HEAD_TOO_LARGE,
+			     "The request head is too large.");
+		return HEAD_ERROR;
+	}
+	/* EOF or reset in the middle of a head: nobody to answer. */
+	log_event(cl->px->log, LOG_INFO,
+		  "%s closed the connection in the middle of a "
+		  "request head (%zu bytes)",
+		  cl->addr, cl->conn.len);
+	x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
+	return HEAD_ERROR;
+}
 
 /*
  * Read and parse a request head.  HEAD_CLOSE: the client left (or stayed
@@ -355,73 +448,31 @@ static enum head_result read_request_head(struct client *cl, struct exchange *x)
 	int64_t deadline = 0;
 
 	for (;;) {
-		int rc = HTTP_INCOMPLETE;
-
-		if (cl->conn.len > 0) {
-			if (x->start_ms == 0)
-				x->start_ms = sys_now_mono_ms(px->sys);
-			x->req.headers = x->headers;
-			x->req.num_headers = PROXY_MAX_HEADERS;
-			rc = http_parse_request(conn_data(&cl->conn),
-						cl->conn.len, &x->req, NULL);
-		}
-		if (rc > 0) {
-			x->head_len = (size_t)rc;
-			return HEAD_OK;
-		}
-		if (rc != HTTP_INCOMPLETE) {
-			int status = http_error_status(rc);
-			log_event(px->log, LOG_INFO, "%s bad request: %s",
-				  cl->addr, http_error_reason(rc));
-			x->detail = "BAD-REQUEST";
-			proxy_send_error(cl, x, status, http_error_reason(rc));
-			return HEAD_ERROR;
-		}
-
+		enum head_result got = parse_request_head(cl, x);
 		int timeout;
+
+		if (got != HEAD_MORE)
+			return got;
 		if (cl->conn.len == 0 &&
 		    (cl->requests > 0 || proxy_stopping(px))) {
 			/* Between requests: the keep-alive idle timeout. */
-			if (!wait_next_request(px, cl->conn.fd))
+			if (!wait_next_request(
+				    px, cl->conn.fd,
+				    proxy_live(cl)->client_idle_timeout_ms))
 				return HEAD_CLOSE;
-			timeout = px->set.request_timeout_ms;
+			rules_refresh(cl); /* a reload while it was idle */
+			timeout = proxy_live(cl)->request_timeout_ms;
 		} else {
 			if (deadline == 0)
 				deadline = sys_now_mono_ms(px->sys) +
-					   px->set.request_timeout_ms;
+					   proxy_live(cl)->request_timeout_ms;
 			timeout = (int)(deadline - sys_now_mono_ms(px->sys));
 			if (timeout <= 0)
 				timeout = 0;
 		}
-		ssize_t got = conn_fill(&cl->conn, timeout);
-		if (got > 0)
-			continue;
-		if (cl->conn.len == 0 &&
-		    (got == 0 || got == -ETIMEDOUT || got == -ECONNRESET))
-			return HEAD_CLOSE; /* a quiet goodbye */
-		if (got == -ETIMEDOUT) {
-			x->detail = "TIMEOUT";
-			log_event(px->log, LOG_INFO,
-				  "%s request head not complete after %d ms",
-				  cl->addr, px->set.request_timeout_ms);
-			proxy_send_error(cl, x, 408,
-					 "The request head did not arrive in "
-					 "time.");
-			return HEAD_ERROR;
-		}
-		if (got == -ENOBUFS) {
-			x->detail = "BAD-REQUEST";
-			proxy_send_error(cl, x, 431,
-					 "The request head is too large.");
-			return HEAD_ERROR;
-		}
-		/* EOF or reset in the middle of a head: nobody to answer. */
-		log_event(px->log, LOG_INFO,
-			  "%s closed the connection in the middle of a "
-			  "request head (%zu bytes)",
-			  cl->addr, cl->conn.len);
-		x->detail = "CLIENT-GONE";
-		return HEAD_ERROR;
+		ssize_t n = proxy_conn_fill(&cl->conn, timeout);
+		if (n <= 0)
+			return head_read_failed(cl, x, n);
 	}
 }
 
@@ -444,11 +495,10 @@ static void handle_request(struct client *cl, struct exchange *x)
 	case HTTP_FORM_ASTERISK:
 		break;
 	}
-	x->detail = "NOT-A-PROXY-REQUEST";
-	proxy_send_error(cl, x, 400,
-			 "This is a proxy: ask it for an absolute URL "
-			 "(http://host/path), or configure it as your "
-			 "client's proxy.");
+	proxy_refuse(cl, x, PROXY_OUTCOME_NOT_A_PROXY_REQUEST,
+		     "This is a proxy: ask it for an absolute URL "
+		     "(http://host/path), or configure it as your "
+		     "client's proxy.");
 }
 
 /* The client ACL, checked when the connection opens; false after a 403. */
@@ -460,12 +510,40 @@ static bool client_allowed(struct client *cl, struct exchange *x,
 		return true;
 	if (x->start_ms == 0)
 		x->start_ms = sys_now_mono_ms(cl->px->sys);
-	x->detail = "CLIENT-REFUSED";
 	log_event(cl->px->log, LOG_WARN,
 		  "%s: client address not allowed (--allow-client)", cl->addr);
-	proxy_send_error(cl, x, 403,
-			 "Your address is not allowed to use this proxy.");
+	proxy_refuse(cl, x, PROXY_OUTCOME_DENIED_CLIENT,
+		     "Your address is not allowed to use this proxy.");
 	return false;
+}
+
+/* One request from its head to its log line; false when it was the last. */
+static bool serve_one(struct client *cl, struct exchange *x)
+{
+	enum head_result got;
+
+	memset(x, 0, sizeof(*x));
+	/* Until its first byte, a request waits under the newest rules. */
+	rules_refresh(cl);
+	got = read_request_head(cl, x);
+	if (got == HEAD_CLOSE)
+		return false;
+	if (got == HEAD_ERROR) {
+		log_exchange(cl, x);
+		return false;
+	}
+	describe_target(x);
+	x->bytes_received = x->head_len;
+	proxy_conn_consume(&cl->conn, x->head_len);
+	cl->requests++;
+	if (x->method[0] == '\0')
+		/* Longer than any method this proxy knows how to relay. */
+		proxy_refuse(cl, x, PROXY_OUTCOME_METHOD_TOO_LONG,
+			     "The request method is too long.");
+	else
+		handle_request(cl, x);
+	log_exchange(cl, x);
+	return !proxy_stopping(cl->px) && x->client_keep_alive;
 }
 
 void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
@@ -485,49 +563,19 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 		log_event(px->log, LOG_ERROR, "%s: out of memory", cl.addr);
 		goto free_all;
 	}
-	conn_init(&cl.conn, px->sys, client_fd, buf, CLIENT_BUF);
+	proxy_conn_init(&cl.conn, px->sys, client_fd, buf, CLIENT_BUF);
 	active_add(px, &cl);
-	net_set_send_timeout(px->sys, client_fd, px->set.response_timeout_ms);
-	net_set_nodelay(px->sys, client_fd);
-
-	/*
-	 * The connection keeps the rules current when it opened to its end,
-	 * through every keep-alive request, however a reload goes meanwhile.
-	 * A client the ACL refuses is refused before a byte is read.
-	 */
+	/* A client the ACL refuses is refused before a byte is read. */
 	cl.rules = rules_get(px);
+	net_set_send_timeout(px->sys, client_fd,
+			     proxy_live(&cl)->response_timeout_ms);
+	net_set_nodelay(px->sys, client_fd);
 	if (!client_allowed(&cl, x, peer)) {
 		log_exchange(&cl, x);
 		goto put_rules;
 	}
-
-	for (;;) {
-		enum head_result got;
-
-		memset(x, 0, sizeof(*x));
-		got = read_request_head(&cl, x);
-		if (got == HEAD_CLOSE)
-			break;
-		if (got == HEAD_ERROR) {
-			log_exchange(&cl, x);
-			break;
-		}
-		describe_target(x);
-		x->bytes_received = x->head_len;
-		conn_consume(&cl.conn, x->head_len);
-		cl.requests++;
-		if (x->method[0] == '\0') {
-			/* Longer than any method this proxy knows how to relay. */
-			x->detail = "BAD-REQUEST";
-			proxy_send_error(&cl, x, 501,
-					 "The request method is too long.");
-		} else {
-			handle_request(&cl, x);
-		}
-		log_exchange(&cl, x);
-		if (proxy_stopping(px) || !x->client_keep_alive)
-			break;
-	}
+	while (serve_one(&cl, x))
+		;
 	/*
 	 * An error answer may leave a body or pipelined requests unread.  (A
 	 * client the ACL refused gets no such courtesy: it may not hold a
@@ -554,14 +602,13 @@ void proxy_refuse_busy(struct proxy *px, int client_fd,
 	memset(&cl, 0, sizeof(cl));
 	memset(&x, 0, sizeof(x));
 	cl.px = px;
-	conn_init(&cl.conn, px->sys, client_fd, NULL, 0);
+	proxy_conn_init(&cl.conn, px->sys, client_fd, NULL, 0);
 	net_format_addr(peer, cl.addr, sizeof(cl.addr));
 	x.start_ms = sys_now_mono_ms(px->sys);
-	x.detail = "BUSY";
 	net_set_send_timeout(px->sys, client_fd, 1000);
-	proxy_send_error(&cl, &x, 503,
-			 "The proxy is serving as many clients as it may; "
-			 "try again shortly.");
+	proxy_refuse(&cl, &x, PROXY_OUTCOME_BUSY,
+		     "The proxy is serving as many clients as it may; "
+		     "try again shortly.");
 	log_exchange(&cl, &x);
 	sys_close(px->sys, client_fd);
 }

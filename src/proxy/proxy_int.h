@@ -10,12 +10,17 @@
 
 #include "glassproxy/parse.h"
 #include "glassproxy/proxy.h"
+#include "sink.h"
 
 #define PROXY_HEAD_MAX	  (64 * 1024) /* request or response head */
 #define PROXY_MAX_HEADERS 100
 #define PROXY_URL_MAX	  8192
 
-/* The immutable, reference-counted rules a connection runs with. */
+/*
+ * The immutable, reference-counted rules and live settings a request runs
+ * with.  Each request holds one reference (client.rules) from its first
+ * byte to its end; a reload installs a new snapshot for the next ones.
+ */
 struct proxy_rules {
 	int refs; /* guarded by proxy.lock */
 	struct net_hosts *hosts;
@@ -27,6 +32,8 @@ struct proxy_rules {
 struct proxy {
 	struct sys *sys;
 	struct log *log;
+	/* The settings at start, for what cannot change live (none of the
+	 * request path reads it: requests use their snapshot's). */
 	struct proxy_settings set;
 	struct net_pool *pool; /* idle upstream connections */
 	/* Guards rules, stopping and the active list. */
@@ -65,12 +72,14 @@ struct exchange {
 	int status;		 /* sent to the client, 0 before */
 	uint64_t bytes_sent, bytes_received;
 	int64_t start_ms;
-	const char *detail;
+	enum proxy_outcome outcome;
 	bool client_keep_alive; /* the client may send another request */
 };
 
 struct client {
 	struct proxy *px;
+	/* The current request's snapshot (between requests: the last one's,
+	 * or the one current when the connection opened). */
 	struct proxy_rules *rules;
 	struct conn conn;
 	char addr[NET_ADDR_TEXT_MAX]; /* "127.0.0.1:40000" */
@@ -85,57 +94,68 @@ struct client {
 	int upstream_fd; /* -1 when none */
 };
 
+/* The live settings of the client's current request. */
+static inline const struct proxy_settings *proxy_live(const struct client *cl)
+{
+	return &cl->rules->set;
+}
+
 #define PROXY_UPSTREAM_BUF (64 * 1024)
 #define PROXY_HEAD_OUT_MAX (PROXY_HEAD_MAX + 1024)
 
-/* conn.c */
-void conn_init(struct conn *c, struct sys *sys, int fd, char *buf, size_t cap);
+/* body.c */
+void proxy_conn_init(struct conn *c, struct sys *sys, int fd, char *buf,
+		     size_t cap);
 /* Receive more into the buffer (compacting first); 0 at EOF, <0 error. */
-ssize_t conn_fill(struct conn *c, int timeout_ms);
-void conn_consume(struct conn *c, size_t n);
-static inline const char *conn_data(const struct conn *c)
+ssize_t proxy_conn_fill(struct conn *c, int timeout_ms);
+void proxy_conn_consume(struct conn *c, size_t n);
+static inline const char *proxy_conn_data(const struct conn *c)
 {
 	return c->buf + c->start;
 }
 
-/* Body framing, as a relay needs to know it. */
+/* A body being relayed: how its sender frames it, and how far it got. */
 struct body {
 	enum http_body kind;
 	uint64_t remaining; /* HTTP_BODY_LENGTH */
 	struct http_chunked chunked;
-	uint64_t limit;	   /* 0, or the most bytes it may have (413 above) */
-	uint64_t moved;	   /* bytes of it relayed so far, framing included */
+	uint64_t limit;	   /* 0, or the most payload bytes (413 above) */
+	uint64_t moved;	   /* bytes read from the sender, framing included */
 	int framing_error; /* the enum http_error behind an -EPROTO */
 	bool done;
-	/* Chunked only: send the payload without its framing (for HTTP/1.0
-	 * clients); then the fields below carry the sending state. */
-	bool decode;
-	struct sys *sys;
-	int to_fd;
-	int send_error;
-	uint64_t decoded_sent;
+	bool over_limit;
+	/* Also wait on this descriptor (-1: none): see proxy_body_relay(). */
+	int watch_fd;
+	struct proxy_sink *sink;
 };
-void body_init(struct body *b, enum http_body kind, uint64_t length);
+void proxy_body_init(struct body *b, enum http_body kind, uint64_t length);
 /*
- * Move a body from one conn to a socket: first what is buffered, then
- * what arrives.  Stops exactly at the end of the body, leaving whatever
- * follows in `from`.  Returns 0 or a negative errno: -EPROTO for bad
- * chunked framing (b->framing_error says which), -EFBIG past b->limit,
- * -ETIMEDOUT, -ECONNABORTED when `from` closed before the body ended, or
- * what the socket said.  *to_error is set when the failure was on the
- * sending side.
+ * Move a body from a conn into a sink: first what is buffered, then what
+ * arrives, decoding the sender's framing into payload.  Stops exactly at
+ * the end of the body, leaving whatever follows in `from`, and finishes
+ * the sink (its end framing).  Returns 0 or a negative errno: -EPROTO for
+ * bad chunked framing (b->framing_error says which), -EFBIG past
+ * b->limit (nothing past it is written), -ETIMEDOUT, -ECONNABORTED when
+ * `from` closed before the body ended, -EALREADY when b->watch_fd became
+ * readable first, or what `from` said.  A failure of the sink itself
+ * shows as to->error != 0 (and is what is returned).
  */
-int body_relay(struct body *b, struct conn *from, int to_fd, int timeout_ms,
-	       uint64_t *moved, bool *to_error);
+int proxy_body_relay(struct body *b, struct conn *from, struct proxy_sink *to,
+		     int timeout_ms);
 
 /* respond.c */
 const char *proxy_status_reason(int status);
 /*
- * Send a complete small response made here (error pages, status) and
- * record it in x.  message is plain text; it is HTML-escaped.
+ * Send a complete small response made here (error pages) and record it
+ * in x, with outcome o and the status the outcome table gives it (status
+ * is used only for the outcomes whose status is "as sent").  message is
+ * plain text; it is HTML-escaped.
  */
-int proxy_send_error(struct client *cl, struct exchange *x, int status,
-		     const char *message);
+int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
+		 int status, const char *message);
+/* proxy_answer() for an outcome with a fixed status. */
+int proxy_refuse(struct client *cl, struct exchange *x, enum proxy_outcome o,
+		 const char *message);
 
 /* proxy.c */
 /* Record the upstream socket this client now uses (-1: none). */
@@ -165,21 +185,37 @@ char *proxy_head_buf(struct client *cl, struct exchange *x);
 /* True when CONNECT may reach this port. */
 bool proxy_connect_port_allowed(struct client *cl, unsigned port);
 
-/* forward.c */
-/* Forward an HTTP request to its origin and relay the answer. */
-void proxy_forward(struct client *cl, struct exchange *x);
-
+/* head.c */
 /* Headers written into an outgoing head buffer. */
 struct head_writer {
 	char *buf;
 	size_t cap, len;
 	bool overflow;
 };
-void head_add(struct head_writer *w, const char *s, size_t len);
-void head_add_str(struct head_writer *w, const char *s);
-void head_add_header(struct head_writer *w, const struct http_header *h);
-/* The status (502/504) and message for a failed connect to host. */
-int proxy_connect_error(int err, const char *host, char *msg, size_t cap);
+void proxy_head_add(struct head_writer *w, const char *s, size_t len);
+void proxy_head_add_str(struct head_writer *w, const char *s);
+void proxy_head_add_header(struct head_writer *w, const struct http_header *h);
+bool proxy_method_is(const struct http_request *r, const char *m);
+/* The Max-Forwards value of a TRACE or OPTIONS request, or -1. */
+long long proxy_max_forwards(const struct http_request *r);
+/* True when a Via field already names us: a forwarding loop. */
+bool proxy_via_names_us(const char *us, const struct http_header *h, size_t n);
+/* The request head for the origin (or the parent); -ENOBUFS if too big. */
+int proxy_build_request_head(const struct client *cl, const struct exchange *x,
+			     const char *host, bool to_parent,
+			     struct head_writer *w);
+/* A response head for the client, framed as `out` says. */
+int proxy_build_response_head(const struct proxy_settings *set,
+			      const struct http_response *res,
+			      const struct exchange *x, enum proxy_framing out,
+			      struct head_writer *w);
+
+/* forward.c */
+/* Forward an HTTP request to its origin and relay the answer. */
+void proxy_forward(struct client *cl, struct exchange *x);
+/* The outcome (its status: 502/504) and message for a failed connect. */
+enum proxy_outcome proxy_connect_error(int err, const char *host, char *msg,
+				       size_t cap);
 
 /* connect.c */
 /* Open a CONNECT tunnel and relay it until both sides are done. */

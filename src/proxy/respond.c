@@ -74,15 +74,25 @@ static size_t html_escape(char *dst, size_t cap, const char *text)
 	return pos;
 }
 
-int proxy_send_error(struct client *cl, struct exchange *x, int status,
-		     const char *message)
+int proxy_refuse(struct client *cl, struct exchange *x, enum proxy_outcome o,
+		 const char *message)
+{
+	return proxy_answer(cl, x, o, 0, message);
+}
+
+int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
+		 int status, const char *message)
 {
 	char escaped[1024], body[2048], head[512];
-	const char *reason = proxy_status_reason(status);
+	const char *reason;
 	bool is_head = x->req.method.len == 4 &&
 		       memcmp(x->req.method.ptr, "HEAD", 4) == 0;
 	int body_len, head_len, rc;
 
+	if (proxy_outcome_status(o) != PROXY_STATUS_AS_SENT)
+		status = proxy_outcome_status(o);
+	x->outcome = o;
+	reason = proxy_status_reason(status);
 	html_escape(escaped, sizeof(escaped), message);
 	body_len = util_format(body, sizeof(body),
 			       "<!DOCTYPE html>\n<html><head><title>%d %s"

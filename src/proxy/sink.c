@@ -1,0 +1,261 @@
+/*
+ * The body sinks of sink.h: a socket framing its receiver's way, a
+ * discard sink, and a tee.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "glassproxy/net.h"
+#include "sink.h"
+
+int proxy_sink_write(struct proxy_sink *s, const char *data, size_t len)
+{
+	int rc;
+
+	if (s->error || len == 0)
+		return s->error;
+	rc = s->ops->write(s, data, len);
+	if (rc < 0)
+		s->error = rc;
+	else
+		s->payload += len;
+	return s->error;
+}
+
+int proxy_sink_flush(struct proxy_sink *s)
+{
+	int rc;
+
+	if (s->error || !s->ops->flush)
+		return s->error;
+	rc = s->ops->flush(s);
+	if (rc < 0)
+		s->error = rc;
+	return s->error;
+}
+
+int proxy_sink_finish(struct proxy_sink *s)
+{
+	int rc;
+
+	if (s->error || s->finished)
+		return s->error;
+	rc = s->ops->finish(s);
+	if (rc < 0)
+		s->error = rc;
+	s->finished = s->error == 0;
+	return s->error;
+}
+
+size_t proxy_chunk_head(char *out, size_t cap, uint64_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	char digits[16];
+	size_t n = 0, len;
+
+	do {
+		digits[n++] = hex[size & 0xf];
+		size >>= 4;
+	} while (size);
+	len = n + 2;
+	if (len > cap)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		out[i] = digits[n - 1 - i];
+	memcpy(out + n, "\r\n", 2);
+	return len;
+}
+
+/* ---- the socket sink ---- */
+
+static int socket_send(struct proxy_socket_sink *s, const char *p, size_t n)
+{
+	int rc = net_send_all(s->sys, s->fd, p, n);
+
+	if (rc == 0)
+		s->sink.wire += n;
+	return rc;
+}
+
+/*
+ * One chunk per write: "\r\n" owed by the previous chunk and this one's
+ * size line go out in one send, then the payload straight from the
+ * caller's buffer, so the only bytes copied are the few of the framing.
+ */
+static int chunk_write(struct proxy_socket_sink *s, const char *data,
+		       size_t len)
+{
+	char head[2 + 18];
+	size_t n = 0;
+	int rc;
+
+	if (s->crlf_owed) {
+		memcpy(head, "\r\n", 2);
+		n = 2;
+	}
+	n += proxy_chunk_head(head + n, sizeof(head) - n, len);
+	rc = socket_send(s, head, n);
+	if (rc == 0)
+		rc = socket_send(s, data, len);
+	s->crlf_owed = rc == 0;
+	s->any_chunk = true;
+	return rc;
+}
+
+static int socket_write(struct proxy_sink *sink, const char *data, size_t len)
+{
+	struct proxy_socket_sink *s = sink->ctx;
+
+	switch (s->framing) {
+	case PROXY_FRAME_CHUNKED:
+		return chunk_write(s, data, len);
+	case PROXY_FRAME_LENGTH:
+		if (len > s->length - sink->payload)
+			return -EOVERFLOW;
+		return socket_send(s, data, len);
+	case PROXY_FRAME_CLOSE:
+		return socket_send(s, data, len);
+	}
+	return -EINVAL;
+}
+
+static int socket_flush(struct proxy_sink *sink)
+{
+	struct proxy_socket_sink *s = sink->ctx;
+	int rc = 0;
+
+	if (s->crlf_owed) {
+		rc = socket_send(s, "\r\n", 2);
+		s->crlf_owed = false;
+	}
+	return rc;
+}
+
+static int socket_finish(struct proxy_sink *sink)
+{
+	struct proxy_socket_sink *s = sink->ctx;
+
+	switch (s->framing) {
+	case PROXY_FRAME_CHUNKED:
+		/* The last chunk, and no trailer fields (RFC 9112 7.1). */
+		if (s->crlf_owed) {
+			s->crlf_owed = false;
+			return socket_send(s, "\r\n0\r\n\r\n", 7);
+		}
+		return socket_send(s, "0\r\n\r\n", 5);
+	case PROXY_FRAME_LENGTH:
+		return sink->payload == s->length ? 0 : -EPIPE;
+	case PROXY_FRAME_CLOSE:
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const struct proxy_sink_ops socket_ops = {
+	.write = socket_write,
+	.flush = socket_flush,
+	.finish = socket_finish,
+};
+
+struct proxy_sink *proxy_sink_socket(struct proxy_socket_sink *s,
+				     struct sys *sys, int fd,
+				     enum proxy_framing framing,
+				     uint64_t length)
+{
+	memset(s, 0, sizeof(*s));
+	s->sink.ops = &socket_ops;
+	s->sink.ctx = s;
+	s->sys = sys;
+	s->fd = fd;
+	s->framing = framing;
+	s->length = length;
+	return &s->sink;
+}
+
+/* ---- the discard sink ---- */
+
+static int discard_write(struct proxy_sink *s, const char *data, size_t len)
+{
+	(void)data;
+	s->wire += len;
+	return 0;
+}
+
+static int discard_finish(struct proxy_sink *s)
+{
+	(void)s;
+	return 0;
+}
+
+static const struct proxy_sink_ops discard_ops = {
+	.write = discard_write,
+	.finish = discard_finish,
+};
+
+struct proxy_sink *proxy_sink_discard(struct proxy_sink *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->ops = &discard_ops;
+	s->ctx = s;
+	return s;
+}
+
+/* ---- the tee ---- */
+
+/* Each side has its own sticky error: a failed one is simply skipped. */
+static int tee_result(struct proxy_tee_sink *t)
+{
+	t->sink.wire = t->a->wire;
+	if (t->a->error && t->b->error)
+		return t->a->error;
+	return 0;
+}
+
+static int tee_write(struct proxy_sink *sink, const char *data, size_t len)
+{
+	struct proxy_tee_sink *t = sink->ctx;
+
+	proxy_sink_write(t->a, data, len);
+	proxy_sink_write(t->b, data, len);
+	return tee_result(t);
+}
+
+static int tee_flush(struct proxy_sink *sink)
+{
+	struct proxy_tee_sink *t = sink->ctx;
+
+	proxy_sink_flush(t->a);
+	proxy_sink_flush(t->b);
+	return tee_result(t);
+}
+
+static int tee_finish(struct proxy_sink *sink)
+{
+	struct proxy_tee_sink *t = sink->ctx;
+
+	proxy_sink_finish(t->a);
+	proxy_sink_finish(t->b);
+	return tee_result(t);
+}
+
+static const struct proxy_sink_ops tee_ops = {
+	.write = tee_write,
+	.flush = tee_flush,
+	.finish = tee_finish,
+};
+
+struct proxy_sink *proxy_sink_tee(struct proxy_tee_sink *t,
+				  struct proxy_sink *a, struct proxy_sink *b)
+{
+	memset(t, 0, sizeof(*t));
+	t->sink.ops = &tee_ops;
+	t->sink.ctx = t;
+	t->a = a;
+	t->b = b;
+	return &t->sink;
+}
+
+unsigned proxy_sink_tee_failed(const struct proxy_tee_sink *t)
+{
+	return (t->a->error ? 1u : 0u) | (t->b->error ? 2u : 0u);
+}
