@@ -127,6 +127,7 @@ def test_bare_lf_in_a_response_chunk_line_never_reaches_the_client(proxy, origin
             assert status == 502 or not complete, (head, body)
             assert read_all(s) == b""  # and the connection is not reused
     if not (status == 200 and complete):
+        origin.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         p.request(get(origin.url("/next")))
         assert origin.connections == 2
 

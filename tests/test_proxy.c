@@ -1060,20 +1060,6 @@ static void test_outcome_table_is_complete_and_its_words_unique(void **state)
 			 PROXY_STATUS_AS_SENT);
 }
 
-static void test_chunk_head_is_lower_case_hex_and_crlf(void **state)
-{
-	char out[32];
-
-	(void)state;
-	assert_int_equal(proxy_chunk_head(out, sizeof(out), 0), 3);
-	assert_memory_equal(out, "0\r\n", 3);
-	assert_int_equal(proxy_chunk_head(out, sizeof(out), 0xabc), 5);
-	assert_memory_equal(out, "abc\r\n", 5);
-	assert_int_equal(proxy_chunk_head(out, sizeof(out), UINT64_MAX), 18);
-	assert_memory_equal(out, "ffffffffffffffff\r\n", 18);
-	assert_int_equal(proxy_chunk_head(out, 4, 0x10000), 0);
-}
-
 static void test_socket_sink_frames_chunked_canonically(void **state)
 {
 	struct proxy_socket_sink ss;
@@ -1642,7 +1628,6 @@ int main(void)
 		T(test_incomplete_request_head_gets_408),
 		T(test_silent_client_closes_quietly),
 		T(test_outcome_table_is_complete_and_its_words_unique),
-		T(test_chunk_head_is_lower_case_hex_and_crlf),
 		T(test_socket_sink_frames_chunked_canonically),
 		T(test_socket_sink_length_refuses_more_or_less),
 		T(test_tee_keeps_feeding_the_side_that_works),

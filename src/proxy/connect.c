@@ -49,6 +49,7 @@ static enum proxy_outcome connect_via_parent(struct client *cl,
 {
 	struct http_header headers[PROXY_MAX_HEADERS];
 	struct http_response res;
+	struct http_parse_state scan = {0};
 	int rc;
 
 	if (ask_parent(cl, x, up, msg, cap) < 0)
@@ -56,8 +57,9 @@ static enum proxy_outcome connect_via_parent(struct client *cl,
 	for (;;) {
 		res.headers = headers;
 		res.num_headers = PROXY_MAX_HEADERS;
-		rc = http_parse_response(proxy_conn_data(up), up->len, &res,
-					 x->req.method, NULL);
+		rc = http_parse_response_resume(proxy_conn_data(up), up->len,
+						&res, x->req.method, NULL,
+						&scan);
 		if (rc > 0)
 			break;
 		if (rc != HTTP_INCOMPLETE) {

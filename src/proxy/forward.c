@@ -122,6 +122,8 @@ static int read_response_head(struct client *cl, struct exchange *x,
 	int timeout = proxy_live(cl)->response_timeout_ms;
 	/* The whole head within the timeout: a byte a minute is no answer. */
 	int64_t deadline = sys_now_mono_ms(sys) + timeout;
+	/* One head: each recv resumes the scan where the last one ended. */
+	struct http_parse_state scan = {0};
 
 	*nothing_came = false;
 	for (;;) {
@@ -130,8 +132,9 @@ static int read_response_head(struct client *cl, struct exchange *x,
 
 		r->res.headers = r->headers;
 		r->res.num_headers = PROXY_MAX_HEADERS;
-		rc = http_parse_response(proxy_conn_data(up), up->len, &r->res,
-					 x->req.method, NULL);
+		rc = http_parse_response_resume(proxy_conn_data(up), up->len,
+						&r->res, x->req.method, NULL,
+						&scan);
 		if (rc > 0)
 			return rc;
 		if (rc != HTTP_INCOMPLETE) {

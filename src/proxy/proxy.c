@@ -393,8 +393,10 @@ static enum head_result parse_request_head(struct client *cl,
 	}
 	x->req.headers = x->headers;
 	x->req.num_headers = PROXY_MAX_HEADERS;
-	rc = http_parse_request(proxy_conn_data(&cl->conn), cl->conn.len,
-				&x->req, NULL);
+	/* Resumed where the last recv left off: a trickled head costs
+	 * linear time, not quadratic. */
+	rc = http_parse_request_resume(proxy_conn_data(&cl->conn), cl->conn.len,
+				       &x->req, NULL, &x->head_state);
 	if (rc > 0) {
 		x->head_len = (size_t)rc;
 		return HEAD_OK;

@@ -66,6 +66,7 @@ struct conn {
 struct exchange {
 	struct http_request req;
 	struct http_header headers[PROXY_MAX_HEADERS];
+	struct http_parse_state head_state; /* resumes the head's scan */
 	size_t head_len;
 	char url[PROXY_URL_MAX]; /* what the access log shows */
 	char method[64];	 /* a copy: see describe_target() */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "glassproxy/net.h"
+#include "glassproxy/parse.h"
 #include "sink.h"
 
 int proxy_sink_write(struct proxy_sink *s, const char *data, size_t len)
@@ -47,25 +48,6 @@ int proxy_sink_finish(struct proxy_sink *s)
 	return s->error;
 }
 
-size_t proxy_chunk_head(char *out, size_t cap, uint64_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	char digits[16];
-	size_t n = 0, len;
-
-	do {
-		digits[n++] = hex[size & 0xf];
-		size >>= 4;
-	} while (size);
-	len = n + 2;
-	if (len > cap)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		out[i] = digits[n - 1 - i];
-	memcpy(out + n, "\r\n", 2);
-	return len;
-}
-
 /* ---- the socket sink ---- */
 
 static int socket_send(struct proxy_socket_sink *s, const char *p, size_t n)
@@ -85,15 +67,18 @@ static int socket_send(struct proxy_socket_sink *s, const char *p, size_t n)
 static int chunk_write(struct proxy_socket_sink *s, const char *data,
 		       size_t len)
 {
-	char head[2 + 18];
+	char head[2 + HTTP_CHUNK_HEAD_MAX];
 	size_t n = 0;
 	int rc;
 
+	/* A zero-size chunk would end the body: an empty run sends nothing. */
+	if (len == 0)
+		return 0;
 	if (s->crlf_owed) {
 		memcpy(head, "\r\n", 2);
 		n = 2;
 	}
-	n += proxy_chunk_head(head + n, sizeof(head) - n, len);
+	n += http_chunk_head(len, head + n);
 	rc = socket_send(s, head, n);
 	if (rc == 0)
 		rc = socket_send(s, data, len);

@@ -98,7 +98,5 @@ struct proxy_sink *proxy_sink_tee(struct proxy_tee_sink *t,
 				  struct proxy_sink *a, struct proxy_sink *b);
 unsigned proxy_sink_tee_failed(const struct proxy_tee_sink *t);
 
-/* "1a\r\n": the canonical chunk-size line for size; its length. */
-size_t proxy_chunk_head(char *out, size_t cap, uint64_t size);
 
 #endif
