@@ -52,8 +52,21 @@ struct sys_net_ops {
 	/* Linux splice(2) between a socket and a pipe; flags are SPLICE_F_*. */
 	ssize_t (*splice)(void *ctx, int fd_in, int fd_out, size_t len,
 			  unsigned int flags);
+	/*
+	 * Linux sendfile(2): up to count bytes of the file in_fd, from *offset
+	 * (advanced by what was sent) when offset is not NULL, to out_fd.
+	 */
+	ssize_t (*sendfile)(void *ctx, int out_fd, int in_fd, off_t *offset,
+			    size_t count);
 	/* A pipe with both ends non-blocking and close-on-exec. */
 	int (*pipe)(void *ctx, int fds[2]);
+	/*
+	 * Plain write(2)/read(2) on a pipe end made by pipe above.  A write
+	 * to a pipe nobody reads raises SIGPIPE unless it is ignored
+	 * (sys_signals_block() does), then returns -EPIPE.
+	 */
+	ssize_t (*pipe_write)(void *ctx, int fd, const void *buf, size_t len);
+	ssize_t (*pipe_read)(void *ctx, int fd, void *buf, size_t len);
 	int (*shutdown)(void *ctx, int fd, int how);
 	int (*close)(void *ctx, int fd);
 	/* Returns the number of ready descriptors, 0 on timeout. */
@@ -84,6 +97,9 @@ struct sys_clock_ops {
 struct sys_fs_ops {
 	int (*open)(void *ctx, const char *path, int flags, mode_t mode);
 	ssize_t (*read)(void *ctx, int fd, void *buf, size_t len);
+	/* pread(2): reads at offset without moving the file position. */
+	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t len,
+			 off_t offset);
 	ssize_t (*write)(void *ctx, int fd, const void *buf, size_t len);
 	int (*fsync)(void *ctx, int fd);
 	int (*close)(void *ctx, int fd);
@@ -92,7 +108,29 @@ struct sys_fs_ops {
 	int (*mkdir)(void *ctx, const char *path, mode_t mode);
 	int (*stat)(void *ctx, const char *path, struct stat *out);
 	int (*fstat)(void *ctx, int fd, struct stat *out);
+	int (*ftruncate)(void *ctx, int fd, off_t len);
+	int (*rmdir)(void *ctx, const char *path);
+	/*
+	 * Calls each(arg, name, d_type) for every entry of the directory path
+	 * except "." and "..", in no particular order; d_type is one of the
+	 * SYS_DT_* values below.  Stops at the first negative return of each
+	 * and returns it; otherwise returns 0, or a negative errno when the
+	 * directory cannot be read.  No DIR * ever reaches the caller.
+	 */
+	int (*list_dir)(void *ctx, const char *path,
+			int (*each)(void *arg, const char *name,
+				    unsigned char d_type),
+			void *arg);
 };
+
+/*
+ * Entry types for list_dir (Linux's DT_* values, spelt here because strict
+ * POSIX headers do not define DT_*).  SYS_DT_UNKNOWN means "ask stat".
+ */
+#define SYS_DT_UNKNOWN 0
+#define SYS_DT_DIR     4
+#define SYS_DT_REG     8
+#define SYS_DT_LNK     10
 
 struct sys {
 	const struct sys_net_ops *net;
@@ -114,7 +152,11 @@ ssize_t sys_recv(struct sys *s, int fd, void *buf, size_t len, int flags);
 ssize_t sys_send(struct sys *s, int fd, const void *buf, size_t len, int flags);
 ssize_t sys_splice(struct sys *s, int fd_in, int fd_out, size_t len,
 		   unsigned int flags);
+ssize_t sys_sendfile(struct sys *s, int out_fd, int in_fd, off_t *offset,
+		     size_t count);
 int sys_pipe(struct sys *s, int fds[2]);
+ssize_t sys_pipe_write(struct sys *s, int fd, const void *buf, size_t len);
+ssize_t sys_pipe_read(struct sys *s, int fd, void *buf, size_t len);
 int sys_shutdown(struct sys *s, int fd, int how);
 int sys_close(struct sys *s, int fd);
 int sys_poll(struct sys *s, struct pollfd *fds, nfds_t nfds, int timeout_ms);
@@ -134,6 +176,7 @@ int sys_now_wall(struct sys *s, struct timespec *out);
 /* ---- files ---- */
 int sys_open(struct sys *s, const char *path, int flags, mode_t mode);
 ssize_t sys_read(struct sys *s, int fd, void *buf, size_t len);
+ssize_t sys_pread(struct sys *s, int fd, void *buf, size_t len, off_t offset);
 ssize_t sys_write(struct sys *s, int fd, const void *buf, size_t len);
 int sys_fsync(struct sys *s, int fd);
 int sys_file_close(struct sys *s, int fd);
@@ -142,6 +185,11 @@ int sys_unlink(struct sys *s, const char *path);
 int sys_mkdir(struct sys *s, const char *path, mode_t mode);
 int sys_stat(struct sys *s, const char *path, struct stat *out);
 int sys_fstat(struct sys *s, int fd, struct stat *out);
+int sys_ftruncate(struct sys *s, int fd, off_t len);
+int sys_rmdir(struct sys *s, const char *path);
+int sys_list_dir(struct sys *s, const char *path,
+		 int (*each)(void *arg, const char *name, unsigned char d_type),
+		 void *arg);
 
 /* ---- conveniences built only on the wrappers above ---- */
 
