@@ -142,6 +142,57 @@ struct sys {
 /* The real operating system.  Stateless: one instance serves all threads. */
 struct sys *sys_posix(void);
 
+/*
+ * The fault sys: a `struct sys` that wraps another (posix in the binary, the
+ * mock in unit tests) and injects the faults its specs describe.  The
+ * grammar, with every operation, fault kind and scope, is in docs/faults.md;
+ * for instance "net.recv[origin]=ECONNRESET@3", "fs.write[cache/]=ENOSPC@p0.2",
+ * "clock.step=+10s@5", "seed=42".
+ *
+ *  - A member no rule names passes straight through (one check).  Delays
+ *    wait on the inner sys's clock and poll, so over the mock they cost no
+ *    real time.
+ *  - Scopes learn from the calls that pass: sockets returned by accept are
+ *    "client", sockets connect is called on are "origin" (and are tied to
+ *    the host name a resolve returned their address for), files carry the
+ *    path they were opened with.
+ *  - Probabilities come from a PRNG keyed by (seed, rule, call number), so
+ *    a run replays exactly with the same seed.  `seed=N` among the specs
+ *    overrides the seed argument.
+ *  - Thread-safe: one instance serves every thread.
+ *  - Every injected fault goes through sys_fault_hit(), so `break
+ *    sys_fault_hit` in gdb stops at each one (`p *rule` shows which).
+ */
+struct sys_fault_rule;
+
+/*
+ * Build a fault sys over inner from nspecs specs.  A bad spec gives -EINVAL
+ * and, in err, two lines: the spec and a caret under the offending
+ * character followed by the reason ("net.recv=ECONNRSET@3" /
+ * "         ^ unknown error name").  -ENOMEM otherwise on failure.
+ */
+int sys_fault_new(struct sys *inner, const char *const *specs, size_t nspecs,
+		  uint64_t seed, struct sys **out, char *err, size_t errlen);
+/* Frees a fault sys (not its inner one); NULL is fine. */
+void sys_fault_free(struct sys *s);
+/*
+ * "seed=N" then one line per rule: its spec and its counters, e.g.
+ * "net.recv=ECONNRESET@3 hits=1 calls=4".  Always NUL-terminated when cap > 0;
+ * returns the length the whole text needs (as snprintf does).
+ */
+size_t sys_fault_describe(const struct sys *s, char *buf, size_t cap);
+size_t sys_fault_rule_count(const struct sys *s);
+/* Faults rule i (in spec order, seed= not counted) has injected so far. */
+uint64_t sys_fault_hits(const struct sys *s, size_t i);
+uint64_t sys_fault_seed(const struct sys *s);
+/*
+ * Split text (GLASSPROXY_FAULTS) in place at spaces, tabs, newlines and ';'
+ * into at most max specs; returns how many, or -E2BIG.
+ */
+int sys_fault_split(char *text, const char **specs, size_t max);
+/* Counts one injected fault.  It exists to be a breakpoint. */
+void sys_fault_hit(const struct sys_fault_rule *rule);
+
 /* ---- network ---- */
 int sys_socket(struct sys *s, int domain, int type, int protocol);
 int sys_bind(struct sys *s, int fd, const struct sys_addr *addr);
