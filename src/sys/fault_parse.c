@@ -296,7 +296,12 @@ static int classify_scope(const char *text, struct sys_fault_rule *r)
 		return FSC_PATH;
 	if (parse_peer(text, r))
 		return FSC_PEER;
-	if (is_host_name(text))
+	/*
+	 * A host name needs a dot (or is localhost), so that a misspelt
+	 * "clinet" is refused instead of quietly matching nothing.
+	 */
+	if (is_host_name(text) &&
+	    (strchr(text, '.') || !strcasecmp(text, "localhost")))
 		return FSC_HOST;
 	return -EINVAL;
 }
@@ -310,10 +315,24 @@ static bool scope_allowed(enum fault_scope scope, unsigned caps)
 	return caps & SCOPE_SOCK;
 }
 
+/* The length of the scope text at p, up to its closing bracket. */
+static size_t scope_len(const char *p)
+{
+	size_t n;
+
+	if (p[0] != '[')
+		return word_len(p, "]");
+	/* "[[::1]:8081]": an IPv6 address brings its own brackets. */
+	n = 1 + word_len(p + 1, "]");
+	if (p[n] == ']')
+		n += 1 + word_len(p + n + 1, "]");
+	return n;
+}
+
 static int parse_scope(struct cursor *c, struct sys_fault_rule *r)
 {
 	const char *open = c->p++;
-	size_t n = word_len(c->p, "]");
+	size_t n = scope_len(c->p);
 	int scope;
 
 	if (c->p[n] != ']')
@@ -431,7 +450,7 @@ static int parse_when(struct cursor *c, struct sys_fault_rule *r)
 	if (*c->p == 'p') {
 		char *end;
 		const char *start = ++c->p;
-		if (!strchr("0123456789.", *start))
+		if (!*start || !strchr("0123456789.", *start))
 			return fail_at(c, start, "expected a probability");
 		r->p = strtod(start, &end);
 		if (end == start || r->p < 0 || r->p > 1)
