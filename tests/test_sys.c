@@ -463,54 +463,57 @@ static void test_fault_grammar_accepts_every_documented_example(void **state)
 	sys_fault_free(f);
 }
 
+/* Each mistake, and where the caret must point. */
+static const struct {
+	const char *spec;
+	size_t at;
+	const char *why; /* the start of the message */
+} caret_cases[] = {
+	{"net.recv=ECONNRSET@3", 9, "unknown error name"},
+	{"net.recvv=EIO", 4, "unknown operation"},
+	{"disk.write=EIO", 0, "expected net.OP"},
+	{"net.recv", 8, "expected =FAULT"},
+	{"net.recv=", 9, "expected an error name"},
+	{"net.recv=wat", 9, "expected an error name"},
+	{"net.recv=ECONNRESET@0", 20, "calls count from 1"},
+	{"net.recv=ECONNRESET@x", 20, "expected a number"},
+	{"net.recv=ECONNRESET@3x", 21, "unexpected character"},
+	{"net.recv=ECONNRESET@p1.5", 21, "probability must be"},
+	{"net.recv=ECONNRESET@p", 21, "expected a probability"},
+	{"net.recv[clinet]=EIO", 9, "expected client, origin"},
+	{"net.recv[client=EIO", 8, "missing ]"},
+	{"net.recv[]=EIO", 8, "empty scope"},
+	{"net.recv[", 8, "missing ]"},
+	{"net.recv[[::1]:80", 8, "missing ]"},
+	{"net.recv[[::1", 8, "missing ]"},
+	{"net.recv[[::1]x]=EIO", 9, "expected client, origin"},
+	{"net.accept[client]=EMFILE", 10, "this operation takes no"},
+	{"fs.write[client]=EIO", 8, "this operation takes no"},
+	{"net.recv[cache/]=EIO", 8, "this operation takes no"},
+	{"net.connect=short", 12, "short applies to data"},
+	{"net.send=eof", 9, "eof applies to reads"},
+	{"net.recv=delay:200", 18, "expected a unit"},
+	{"net.recv=delay:ms", 15, "expected a number"},
+	{"net.recv=short:0", 15, "short:N needs N >= 1"},
+	{"net.recv=short:x", 15, "expected a number"},
+	{"clock.mono.step=-1s", 16, "the monotonic clock never"},
+	{"clock.freeze=1s", 12, "clock.freeze takes no value"},
+	{"clock.drift=+1s", 6, "unknown clock fault"},
+	{"clock.offset=+1", 15, "expected a unit"},
+	{"clock.step", 10, "expected =DURATION"},
+	{"fs.open=EAI_NONAME", 8, "EAI_ names apply"},
+	{"seed=abc", 5, "expected a digit"},
+	{"seed=", 5, "expected a number"},
+	{"seed=99999999999999999999", 24, "seed too large"},
+};
+
 static void test_fault_grammar_points_at_each_mistake(void **state)
 {
-	static const struct {
-		const char *spec;
-		size_t at;
-		const char *why; /* the start of the message */
-	} cases[] = {
-		{"net.recv=ECONNRSET@3", 9, "unknown error name"},
-		{"net.recvv=EIO", 4, "unknown operation"},
-		{"disk.write=EIO", 0, "expected net.OP"},
-		{"net.recv", 8, "expected =FAULT"},
-		{"net.recv=", 9, "expected an error name"},
-		{"net.recv=wat", 9, "expected an error name"},
-		{"net.recv=ECONNRESET@0", 20, "calls count from 1"},
-		{"net.recv=ECONNRESET@x", 20, "expected a number"},
-		{"net.recv=ECONNRESET@3x", 21, "unexpected character"},
-		{"net.recv=ECONNRESET@p1.5", 21, "probability must be"},
-		{"net.recv=ECONNRESET@p", 21, "expected a probability"},
-		{"net.recv[clinet]=EIO", 9, "expected client, origin"},
-		{"net.recv[client=EIO", 8, "missing ]"},
-		{"net.recv[]=EIO", 8, "empty scope"},
-		{"net.recv[", 8, "missing ]"},
-		{"net.recv[[::1]:80", 8, "missing ]"},
-		{"net.recv[[::1", 8, "missing ]"},
-		{"net.recv[[::1]x]=EIO", 9, "expected client, origin"},
-		{"net.accept[client]=EMFILE", 10, "this operation takes no"},
-		{"fs.write[client]=EIO", 8, "this operation takes no"},
-		{"net.recv[cache/]=EIO", 8, "this operation takes no"},
-		{"net.connect=short", 12, "short applies to data"},
-		{"net.send=eof", 9, "eof applies to reads"},
-		{"net.recv=delay:200", 18, "expected a unit"},
-		{"net.recv=delay:ms", 15, "expected a number"},
-		{"net.recv=short:0", 15, "short:N needs N >= 1"},
-		{"net.recv=short:x", 15, "expected a number"},
-		{"clock.mono.step=-1s", 16, "the monotonic clock never"},
-		{"clock.freeze=1s", 12, "clock.freeze takes no value"},
-		{"clock.drift=+1s", 6, "unknown clock fault"},
-		{"clock.offset=+1", 15, "expected a unit"},
-		{"clock.step", 10, "expected =DURATION"},
-		{"fs.open=EAI_NONAME", 8, "EAI_ names apply"},
-		{"seed=abc", 5, "expected a digit"},
-		{"seed=", 5, "expected a number"},
-		{"seed=99999999999999999999", 24, "seed too large"},
-	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *spec = cases[i].spec, *caret;
+	for (size_t i = 0; i < sizeof(caret_cases) / sizeof(caret_cases[0]);
+	     i++) {
+		const char *spec = caret_cases[i].spec, *caret;
 		struct sys *f = NULL;
 		char err[256];
 		size_t len = strlen(spec);
@@ -524,10 +527,12 @@ static void test_fault_grammar_points_at_each_mistake(void **state)
 			fail_msg("'%s': message '%s'", spec, err);
 		caret = strchr(err + len + 1, '^');
 		assert_non_null(caret);
-		if ((size_t)(caret - (err + len + 1)) != cases[i].at ||
-		    strncmp(caret + 2, cases[i].why, strlen(cases[i].why)))
+		if ((size_t)(caret - (err + len + 1)) != caret_cases[i].at ||
+		    strncmp(caret + 2, caret_cases[i].why,
+			    strlen(caret_cases[i].why)))
 			fail_msg("'%s': got\n%s\nwant the caret at %zu: %s",
-				 spec, err, cases[i].at, cases[i].why);
+				 spec, err, caret_cases[i].at,
+				 caret_cases[i].why);
 	}
 }
 

@@ -344,6 +344,17 @@ static const char *learnt_host(const struct fault *f,
 	return NULL;
 }
 
+/* strdup, spelt out so that every byte comes from this module's malloc. */
+static char *copy_text(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *copy = malloc(n);
+
+	if (copy)
+		memcpy(copy, s, n);
+	return copy;
+}
+
 static void fd_note(struct fault *f, int fd, enum fd_role role,
 		    const struct sys_addr *peer, const char *path)
 {
@@ -362,7 +373,7 @@ static void fd_note(struct fault *f, int fd, enum fd_role role,
 			info->peer = *peer;
 		if (role == ROLE_ORIGIN)
 			name = learnt_host(f, peer);
-		info->name = name ? strdup(name) : NULL;
+		info->name = name ? copy_text(name) : NULL;
 	}
 	pthread_mutex_unlock(&f->lock);
 }
