@@ -445,6 +445,10 @@ static void test_fault_grammar_accepts_every_documented_example(void **state)
 		"net.pipe_read=eof",
 		"fs.list_dir=EACCES",
 		"net.poll=delay:1s@2",
+		"net.*[origin]=ECONNRESET@p0.01",
+		"net.*=delay:10ms",
+		"fs.*[cache/]=EIO@7+",
+		"fs.*=short",
 	};
 	struct sys *f = NULL;
 	char err[256];
@@ -502,6 +506,9 @@ static const struct {
 	{"clock.offset=+1", 15, "expected a unit"},
 	{"clock.step", 10, "expected =DURATION"},
 	{"fs.open=EAI_NONAME", 8, "EAI_ names apply"},
+	{"net.*[cache/]=EIO", 5, "this operation takes no"},
+	{"fs.*[client]=EIO", 4, "this operation takes no"},
+	{"net.**=EIO", 4, "unknown operation"},
 	{"seed=abc", 5, "expected a digit"},
 	{"seed=", 5, "expected a number"},
 	{"seed=99999999999999999999", 24, "seed too large"},
@@ -911,6 +918,53 @@ static void test_fault_path_scope_learns_from_open(void **state)
 	sys_fault_free(f);
 }
 
+static void test_fault_wildcard_counts_every_operation(void **state)
+{
+	struct sys *f = fault_over(sys_mock(), "net.*[origin]=ECONNRESET@3");
+	struct sys_addr a = sys_mock_addr4("10.0.0.1", 80);
+	char buf[4];
+
+	(void)state;
+	will_return(mock_connect, 0);
+	assert_int_equal(sys_connect(f, 6, &a), 0); /* origin call 1 */
+	will_send(SYS_MOCK_ALL);
+	assert_int_equal(sys_send(f, 6, "x", 1, 0), 1); /* 2 */
+	assert_int_equal(sys_recv(f, 6, buf, sizeof(buf), 0), -ECONNRESET);
+	will_recv_str("k"); /* fd 7 is no origin: not counted, not hit */
+	assert_int_equal(sys_recv(f, 7, buf, sizeof(buf), 0), 1);
+	will_return(mock_shutdown, 0);
+	assert_int_equal(sys_shutdown(f, 6, SHUT_RDWR), 0); /* 4 */
+	sys_fault_free(f);
+	/* fs.*=short cuts reads and writes, and leaves the rest alone */
+	f = fault_over(sys_mock(), "fs.*=short:2");
+	will_write(SYS_MOCK_ALL);
+	assert_int_equal(sys_write(f, 3, "abc", 3), 2);
+	will_read("ab", 2);
+	assert_int_equal(sys_read(f, 3, buf, sizeof(buf)), 2);
+	will_return(mock_fsync, 0);
+	assert_int_equal(sys_fsync(f, 3), 0);
+	sys_fault_free(f);
+}
+
+static void test_fault_learn_names_from_the_caller(void **state)
+{
+	struct sys *f = fault_over(sys_mock(), "net.connect[origin.test]=EIO");
+	struct sys_addr a = sys_mock_addr4("127.0.0.1", 8081);
+
+	(void)state;
+	will_return(mock_connect, 0);
+	assert_int_equal(sys_connect(f, 6, &a), 0); /* not known yet */
+	/* net resolved origin.test from its hosts file, not through sys */
+	assert_int_equal(sys_fault_learn(f, "origin.test", &a, 1), 0);
+	assert_int_equal(sys_connect(f, 7, &a), -EIO);
+	sys_fault_free(f);
+	/* Any other sys is left alone. */
+	assert_int_equal(sys_fault_learn(sys_mock(), "x.test", &a, 1), -EINVAL);
+	assert_int_equal(sys_fault_rule_count(sys_mock()), 0);
+	assert_int_equal(sys_fault_describe(sys_mock(), NULL, 0), 0);
+	sys_fault_free(sys_mock());
+}
+
 /* ---- the fault sys: clocks ---- */
 
 static void test_fault_clock_offset_moves_the_wall_clock_only(void **state)
@@ -1147,6 +1201,8 @@ int main(void)
 		cmocka_unit_test(test_fault_peer_scope),
 		cmocka_unit_test(test_fault_host_scope_learns_from_resolve),
 		cmocka_unit_test(test_fault_path_scope_learns_from_open),
+		cmocka_unit_test(test_fault_wildcard_counts_every_operation),
+		cmocka_unit_test(test_fault_learn_names_from_the_caller),
 		cmocka_unit_test(
 			test_fault_clock_offset_moves_the_wall_clock_only),
 		cmocka_unit_test(test_fault_clock_freeze_stops_both_clocks),

@@ -173,7 +173,10 @@ struct sys_fault_rule;
  */
 int sys_fault_new(struct sys *inner, const char *const *specs, size_t nspecs,
 		  uint64_t seed, struct sys **out, char *err, size_t errlen);
-/* Frees a fault sys (not its inner one); NULL is fine. */
+/*
+ * Frees a fault sys (not its inner one).  This and the functions below do
+ * nothing (or return 0) for NULL or a sys that is no fault sys.
+ */
 void sys_fault_free(struct sys *s);
 /*
  * "seed=N" then one line per rule: its spec and its counters, e.g.
@@ -185,6 +188,13 @@ size_t sys_fault_rule_count(const struct sys *s);
 /* Faults rule i (in spec order, seed= not counted) has injected so far. */
 uint64_t sys_fault_hits(const struct sys *s, size_t i);
 uint64_t sys_fault_seed(const struct sys *s);
+/*
+ * Tell a fault sys that host has these addresses, as if a resolve had
+ * returned them: for names the caller looks up itself (net's hosts file),
+ * so that host scopes still match.  -EINVAL if s is no fault sys.
+ */
+int sys_fault_learn(struct sys *s, const char *host,
+		    const struct sys_addr *addrs, size_t n);
 /*
  * Split text (GLASSPROXY_FAULTS) in place at spaces, tabs, newlines and ';'
  * into at most max specs; returns how many, or -E2BIG.

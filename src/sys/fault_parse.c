@@ -101,6 +101,26 @@ static const struct {
 	{"EAI_FAIL", EIO},	    {"EAI_MEMORY", ENOMEM},
 };
 
+/* The table a wildcard covers: [first, end). */
+static void wild_range(char wild, int *first, int *end)
+{
+	*first = wild == 'n' ? FOP_SOCKET : FOP_OPEN;
+	*end = wild == 'n' ? FOP_OPEN : FOP_CLOCK_WALL;
+}
+
+/* What the rule's target takes: for net.* what any net operation takes. */
+static unsigned rule_caps(const struct sys_fault_rule *r)
+{
+	unsigned caps = 0;
+	int op, end;
+
+	if (!r->wild)
+		return ops[r->op].caps;
+	for (wild_range(r->wild, &op, &end); op < end; op++)
+		caps |= ops[op].caps;
+	return caps;
+}
+
 const char *fault_op_name(enum fault_op op)
 {
 	return (unsigned)op < FOP_COUNT ? ops[op].name : "?";
@@ -199,10 +219,9 @@ static int parse_clock_target(struct cursor *c, struct sys_fault_rule *r)
 		    !strncmp(c->p, verbs[i].verb, n)) {
 			r->kind = verbs[i].kind;
 			/* Frozen time means both clocks unless one is named. */
-			if (r->kind == FK_FREEZE && !named) {
-				r->op2 = FOP_CLOCK_MONO;
-				r->has_op2 = true;
-			}
+			r->ops = 1ull << r->op;
+			if (r->kind == FK_FREEZE && !named)
+				r->ops |= 1ull << FOP_CLOCK_MONO;
 			c->p += n;
 			return 0;
 		}
@@ -221,6 +240,13 @@ static int parse_target(struct cursor *c, struct sys_fault_rule *r)
 	if (strncmp(c->p, "net.", 4) && strncmp(c->p, "fs.", 3))
 		return fail_at(c, c->p,
 			       "expected net.OP, fs.OP or clock.FAULT");
+	if ((n == 5 && !strncmp(c->p, "net.*", 5)) ||
+	    (n == 4 && !strncmp(c->p, "fs.*", 4))) {
+		r->wild = c->p[0];
+		r->op = r->wild == 'n' ? FOP_SOCKET : FOP_OPEN;
+		c->p += n;
+		return 0;
+	}
 	for (int op = 0; op < FOP_CLOCK_WALL; op++) {
 		if (strlen(ops[op].name) == n &&
 		    !strncmp(c->p, ops[op].name, n)) {
@@ -348,7 +374,7 @@ static int parse_scope(struct cursor *c, struct sys_fault_rule *r)
 		return fail_at(c, c->p,
 			       "expected client, origin, a host name, an "
 			       "address or a path with a /");
-	if (!scope_allowed((enum fault_scope)scope, ops[r->op].caps))
+	if (!scope_allowed((enum fault_scope)scope, rule_caps(r)))
 		return fail_at(c, open, "this operation takes no such scope");
 	r->scope = (enum fault_scope)scope;
 	c->p += n + 1;
@@ -366,7 +392,7 @@ static int lookup_errno(struct cursor *c, struct sys_fault_rule *r, size_t n)
 	for (size_t i = 0; i < sizeof(eai_names) / sizeof(eai_names[0]); i++)
 		if (strlen(eai_names[i].name) == n &&
 		    !strncmp(c->p, eai_names[i].name, n)) {
-			if (!(ops[r->op].caps & EAI_NAMES))
+			if (!(rule_caps(r) & EAI_NAMES))
 				return fail_at(
 					c, c->p,
 					"EAI_ names apply to net.resolve "
@@ -390,7 +416,7 @@ static int parse_short(struct cursor *c, struct sys_fault_rule *r)
 		if (n == 0)
 			return fail_at(c, c->p - 1, "short:N needs N >= 1");
 	}
-	if (!(ops[r->op].caps & CAN_SHORT))
+	if (!(rule_caps(r) & CAN_SHORT))
 		return fail_at(c, start,
 			       "short applies to data transfers only");
 	r->kind = FK_SHORT;
@@ -406,7 +432,7 @@ static int parse_io_fault(struct cursor *c, struct sys_fault_rule *r)
 	if (n >= 5 && !strncmp(c->p, "short", 5) && (c->p[5] == ':' || n == 5))
 		return parse_short(c, r);
 	if (n == 3 && !strncmp(c->p, "eof", 3)) {
-		if (!(ops[r->op].caps & CAN_EOF))
+		if (!(rule_caps(r) & CAN_EOF))
 			return fail_at(c, c->p, "eof applies to reads only");
 		r->kind = FK_EOF;
 		c->p += 3;
@@ -489,6 +515,30 @@ static int parse_fault(struct cursor *c, struct sys_fault_rule *r)
 	return is_clock ? parse_clock_fault(c, r) : parse_io_fault(c, r);
 }
 
+static bool takes(unsigned caps, const struct sys_fault_rule *r)
+{
+	if ((r->kind == FK_SHORT && !(caps & CAN_SHORT)) ||
+	    (r->kind == FK_EOF && !(caps & CAN_EOF)))
+		return false;
+	return r->scope == FSC_NONE || scope_allowed(r->scope, caps);
+}
+
+/* The operations a rule applies to; 0 if a wildcard matches none. */
+static uint64_t rule_ops(const struct sys_fault_rule *r)
+{
+	uint64_t mask = 0;
+	int op, end;
+
+	if (r->ops)
+		return r->ops; /* a clock rule */
+	if (!r->wild)
+		return 1ull << r->op;
+	for (wild_range(r->wild, &op, &end); op < end; op++)
+		if (takes(ops[op].caps, r))
+			mask |= 1ull << op;
+	return mask;
+}
+
 int fault_parse_rule(const char *spec, struct sys_fault_rule *r, size_t *at,
 		     const char **why)
 {
@@ -501,8 +551,12 @@ int fault_parse_rule(const char *spec, struct sys_fault_rule *r, size_t *at,
 	else if (parse_target(&c, r) == 0 &&
 		 (*c.p != '[' || parse_scope(&c, r) == 0) &&
 		 parse_fault(&c, r) == 0 &&
-		 (*c.p != '@' || (c.p++, parse_when(&c, r)) == 0) && *c.p)
-		fail_at(&c, c.p, "unexpected character");
+		 (*c.p != '@' || (c.p++, parse_when(&c, r)) == 0)) {
+		if (*c.p)
+			fail_at(&c, c.p, "unexpected character");
+		else if (!(r->ops = rule_ops(r)))
+			fail_at(&c, spec, "no operation takes this fault");
+	}
 	if (c.why) {
 		*at = c.at;
 		*why = c.why;

@@ -834,9 +834,10 @@ static int index_rules(struct fault *f)
 	for (size_t i = 0; i < f->nrules; i++) {
 		struct sys_fault_rule *r = &f->rules[i];
 		r->index = (unsigned)i;
-		if (add_to_list(&f->by_op[r->op], r) < 0 ||
-		    (r->has_op2 && add_to_list(&f->by_op[r->op2], r) < 0))
-			return -ENOMEM;
+		for (int op = 0; op < FOP_COUNT; op++)
+			if ((r->ops & (1ull << op)) &&
+			    add_to_list(&f->by_op[op], r) < 0)
+				return -ENOMEM;
 		if (r->scope == FSC_PATH)
 			f->track_paths = true;
 		else if (r->scope != FSC_NONE)
@@ -904,11 +905,17 @@ free_fault:
 	return rc;
 }
 
+/* The public functions accept any struct sys and act on fault ones only. */
+static struct fault *fault_of(const struct sys *s)
+{
+	return s && s->net == &fault_net_ops ? (struct fault *)s->ctx : NULL;
+}
+
 void sys_fault_free(struct sys *s)
 {
-	struct fault *f = (struct fault *)s;
+	struct fault *f = fault_of(s);
 
-	if (!s)
+	if (!f)
 		return;
 	for (size_t i = 0; i < f->nfds; i++)
 		free(f->fds[i].name);
@@ -935,11 +942,13 @@ append(char *buf, size_t cap, size_t at, const char *fmt, ...)
 
 size_t sys_fault_describe(const struct sys *s, char *buf, size_t cap)
 {
-	const struct fault *f = (const struct fault *)s;
+	const struct fault *f = fault_of(s);
 	size_t need;
 
 	if (cap > 0)
 		buf[0] = '\0';
+	if (!f)
+		return 0;
 	need = append(buf, cap, 0, "seed=%llu\n", (unsigned long long)f->seed);
 	for (size_t i = 0; i < f->nrules; i++) {
 		const struct sys_fault_rule *r = &f->rules[i];
@@ -953,19 +962,35 @@ size_t sys_fault_describe(const struct sys *s, char *buf, size_t cap)
 
 size_t sys_fault_rule_count(const struct sys *s)
 {
-	return ((const struct fault *)s)->nrules;
+	const struct fault *f = fault_of(s);
+
+	return f ? f->nrules : 0;
 }
 
 uint64_t sys_fault_hits(const struct sys *s, size_t i)
 {
-	const struct fault *f = (const struct fault *)s;
+	const struct fault *f = fault_of(s);
 
-	return i < f->nrules ? atomic_load(&f->rules[i].hits) : 0;
+	return f && i < f->nrules ? atomic_load(&f->rules[i].hits) : 0;
 }
 
 uint64_t sys_fault_seed(const struct sys *s)
 {
-	return ((const struct fault *)s)->seed;
+	const struct fault *f = fault_of(s);
+
+	return f ? f->seed : 0;
+}
+
+int sys_fault_learn(struct sys *s, const char *host,
+		    const struct sys_addr *addrs, size_t n)
+{
+	struct fault *f = fault_of(s);
+
+	if (!f)
+		return -EINVAL;
+	if (f->learn_names)
+		learn(f, host, addrs, n > INT_MAX ? INT_MAX : (int)n);
+	return 0;
 }
 
 int sys_fault_split(char *text, const char **specs, size_t max)

@@ -56,6 +56,7 @@ enum fault_op {
 	FOP_CLOCK_MONO,
 	FOP_COUNT
 };
+_Static_assert(FOP_COUNT <= 64, "a rule's operations are a 64-bit mask");
 
 enum fault_kind {
 	FK_ERROR,  /* return rule->err without making the call */
@@ -89,10 +90,14 @@ enum fault_scope {
 struct sys_fault_rule {
 	char text[FAULT_SPEC_MAX]; /* the spec as given, for describe and gdb */
 	unsigned index;		   /* position among the rules, for the PRNG */
-	enum fault_op op;
-	/* A clock rule without a clock name freezes both: then op2 is set. */
-	enum fault_op op2;
-	bool has_op2;
+	enum fault_op op; /* the operation named; the first one for net.* */
+	/*
+	 * Every operation the rule applies to (bit 1 << op): one, both clocks
+	 * for clock.freeze, or for net.* and fs.* each operation of the table
+	 * that takes the rule's fault and scope.
+	 */
+	uint64_t ops;
+	char wild; /* 'n' for net.*, 'f' for fs.*, else 0 */
 	enum fault_kind kind;
 	enum fault_when when;
 	enum fault_scope scope;
