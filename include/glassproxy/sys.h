@@ -7,9 +7,9 @@
  * calls the OS directly; a test in harness/ enforces it.
  *
  *  - Three implementations share these tables: posix (the real one,
- *    sys_posix()), a CMocka mock (tests/mock/sys_mock.h) and a fault injector
- *    that wraps another `struct sys` (the fault-injection work adds it without
- *    changing any caller).
+ *    sys_posix()), a CMocka mock (tests/mock/sys_mock.h) and the fault sys
+ *    (sys_fault_new() below, docs/faults.md), which wraps another `struct
+ *    sys` and injects faults without any caller changing.
  *  - Every operation returns 0 or a non-negative count on success and a
  *    negative errno value on failure (-ECONNRESET, -ENOSPC, ...).  errno itself
  *    is never part of the interface, so a mock can script a failure with one
