@@ -404,66 +404,71 @@ static struct sys *fault_over(struct sys *inner, const char *spec)
 	return f;
 }
 
+/* Every example docs/faults.md gives, and a few more. */
+static const char *const example_specs[] = {
+	"net.recv=ECONNRESET@3",
+	"net.recv=ECONNRESET@3+",
+	"net.send=short",
+	"net.recv=short:7",
+	"net.recv=eof@2",
+	"net.connect=ETIMEDOUT",
+	"net.connect=ECONNREFUSED",
+	"net.resolve=EAI_NONAME",
+	"net.resolve=EAI_AGAIN",
+	"net.accept=EMFILE@p0.1",
+	"net.recv=delay:200ms",
+	"fs.write=ENOSPC@p0.2",
+	"fs.rename=EIO",
+	"fs.fsync=EIO",
+	"fs.open=EMFILE",
+	"fs.write=short",
+	"clock.offset=+3600s",
+	"clock.wall.offset=-1h",
+	"clock.mono.offset=+5m",
+	"clock.freeze",
+	"clock.mono.freeze@3+",
+	"clock.step=+10s@5",
+	"clock.mono.step=+10s@5",
+	"seed=42",
+	"net.recv[client]=ECONNRESET",
+	"net.recv[origin]=eof@1",
+	"net.connect[origin.test]=ECONNREFUSED",
+	"net.connect[127.0.0.1:8081]=ECONNREFUSED",
+	"net.recv[[::1]:8081]=short",
+	"net.send[127.0.0.1]=EPIPE@2+",
+	"net.resolve[origin.test]=EAI_NONAME",
+	"fs.write[cache/]=ENOSPC",
+	"fs.rename[/var/cache/glassproxy/tmp/]=EIO@p0.5",
+	"net.splice=EINVAL",
+	"net.sendfile=short:100",
+	"net.pipe_read=eof",
+	"fs.list_dir=EACCES",
+	"net.poll=delay:1s@2",
+	"net.*[origin]=ECONNRESET@p0.01",
+	"net.*=delay:10ms",
+	"fs.*[cache/]=EIO@7+",
+	"fs.*=short",
+};
+
 static void test_fault_grammar_accepts_every_documented_example(void **state)
 {
-	static const char *const specs[] = {
-		"net.recv=ECONNRESET@3",
-		"net.recv=ECONNRESET@3+",
-		"net.send=short",
-		"net.recv=short:7",
-		"net.recv=eof@2",
-		"net.connect=ETIMEDOUT",
-		"net.connect=ECONNREFUSED",
-		"net.resolve=EAI_NONAME",
-		"net.resolve=EAI_AGAIN",
-		"net.accept=EMFILE@p0.1",
-		"net.recv=delay:200ms",
-		"fs.write=ENOSPC@p0.2",
-		"fs.rename=EIO",
-		"fs.fsync=EIO",
-		"fs.open=EMFILE",
-		"fs.write=short",
-		"clock.offset=+3600s",
-		"clock.wall.offset=-1h",
-		"clock.mono.offset=+5m",
-		"clock.freeze",
-		"clock.mono.freeze@3+",
-		"clock.step=+10s@5",
-		"clock.mono.step=+10s@5",
-		"seed=42",
-		"net.recv[client]=ECONNRESET",
-		"net.recv[origin]=eof@1",
-		"net.connect[origin.test]=ECONNREFUSED",
-		"net.connect[127.0.0.1:8081]=ECONNREFUSED",
-		"net.recv[[::1]:8081]=short",
-		"net.send[127.0.0.1]=EPIPE@2+",
-		"net.resolve[origin.test]=EAI_NONAME",
-		"fs.write[cache/]=ENOSPC",
-		"fs.rename[/var/cache/glassproxy/tmp/]=EIO@p0.5",
-		"net.splice=EINVAL",
-		"net.sendfile=short:100",
-		"net.pipe_read=eof",
-		"fs.list_dir=EACCES",
-		"net.poll=delay:1s@2",
-		"net.*[origin]=ECONNRESET@p0.01",
-		"net.*=delay:10ms",
-		"fs.*[cache/]=EIO@7+",
-		"fs.*=short",
-	};
 	struct sys *f = NULL;
 	char err[256];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
-		sys_fault_free(fault_over(sys_mock(), specs[i]));
+	for (size_t i = 0; i < sizeof(example_specs) / sizeof(example_specs[0]);
+	     i++) {
+		sys_fault_free(fault_over(sys_mock(), example_specs[i]));
 	}
-	assert_int_equal(sys_fault_new(sys_mock(), specs,
-				       sizeof(specs) / sizeof(specs[0]), 7, &f,
-				       err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		sys_fault_new(sys_mock(), example_specs,
+			      sizeof(example_specs) / sizeof(example_specs[0]),
+			      7, &f, err, sizeof(err)),
+		0);
 	assert_int_equal(sys_fault_rule_count(f),
-			 sizeof(specs) / sizeof(specs[0]) - 1); /* not seed= */
-	assert_int_equal(sys_fault_seed(f), 42);		/* spec wins */
+			 sizeof(example_specs) / sizeof(example_specs[0]) -
+				 1);		 /* not seed= */
+	assert_int_equal(sys_fault_seed(f), 42); /* spec wins */
 	sys_fault_free(f);
 }
 
