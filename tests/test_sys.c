@@ -1163,6 +1163,89 @@ static void test_fault_is_thread_safe(void **state)
 	sys_fault_free(f);
 }
 
+/* ---- torture: sys_read_file with each call and allocation failing ---- */
+
+#include "torture.h"
+
+struct read_file_torture {
+	char dir[64], path[96];
+	size_t len;
+	bool whole, handed_out;
+};
+
+static struct sys *read_file_setup(void *arg)
+{
+	struct read_file_torture *rt = arg;
+	char block[10000];
+	int fd;
+
+	memset(block, 'x', sizeof(block));
+	block[sizeof(block) - 1] = '\n';
+	make_temp_dir(rt->dir, sizeof(rt->dir));
+	path_in(rt->path, sizeof(rt->path), rt->dir, "big");
+	fd = sys_open(sys_posix(), rt->path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(sys_write_all(sys_posix(), fd, block, sizeof(block)),
+			 0);
+	assert_int_equal(sys_file_close(sys_posix(), fd), 0);
+	rt->len = 0;
+	rt->whole = rt->handed_out = false;
+	return sys_posix();
+}
+
+/* Frees what it read, so torture_run() can count allocations after it. */
+static int read_file_run(struct sys *sys, void *arg)
+{
+	struct read_file_torture *rt = arg;
+	char *text = NULL;
+	int rc = sys_read_file(sys, rt->path, 1 << 20, &text, &rt->len);
+
+	rt->handed_out = text != NULL;
+	if (rc == 0)
+		rt->whole = rt->len == 10000 && text[9999] == '\n' &&
+			    text[10000] == '\0';
+	free(text);
+	return rc;
+}
+
+static bool read_file_check(void *arg, int rc, const char *failed)
+{
+	struct read_file_torture *rt = arg;
+
+	/* All of it, or an error and nothing handed out. */
+	assert_true(rc == 0 ? rt->whole : !rt->handed_out);
+	return failed && !strcmp(failed, "file_close");
+}
+
+static void read_file_teardown(void *arg)
+{
+	struct read_file_torture *rt = arg;
+
+	assert_int_equal(unlink(rt->path), 0);
+	assert_int_equal(rmdir(rt->dir), 0);
+}
+
+static void test_torture_read_file(void **state)
+{
+	struct read_file_torture rt;
+	struct torture_op op = {
+		.name = "sys_read_file",
+		.set = TORTURE_FS | TORTURE_FS_CLOSE | TORTURE_ALLOC,
+		.err = -EIO,
+		.setup = read_file_setup,
+		.run = read_file_run,
+		.check = read_file_check,
+		.teardown = read_file_teardown,
+	};
+
+	(void)state;
+	/* open, malloc, read (4096), realloc, read, realloc, read (the last
+	 * 1808), read (0), close */
+	assert_int_equal(torture_run(&op, &rt), 9);
+	op.persistent = true;
+	assert_int_equal(torture_run(&op, &rt), 9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1216,6 +1299,7 @@ int main(void)
 		cmocka_unit_test(test_fault_passes_through_what_no_rule_names),
 		cmocka_unit_test(test_fault_describe_lists_rules_and_counters),
 		cmocka_unit_test(test_fault_is_thread_safe),
+		cmocka_unit_test(test_torture_read_file),
 	};
 	return cmocka_run_group_tests_name("sys", tests, NULL, NULL);
 }
