@@ -30,6 +30,9 @@ CFLAGS  ?=
 ALL_CFLAGS = -std=c11 $(WARN) $(OPT) $(SAN) -fno-omit-frame-pointer -MMD -MP $(CFLAGS)
 LDLIBS   = -lpsl -lpthread
 TESTLIBS = -lcmocka
+# Test binaries route the library's allocations through counting wrappers
+# (tests/mock/torture.c), so torture loops can prove nothing leaks.
+TESTWRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 
 LIB_SRCS   := $(sort $(wildcard src/*/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -68,7 +71,7 @@ $(BIN): $(MAIN_OBJ) $(LIB)
 	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(MOCK_OBJS) $(LIB)
-	$(CC) $(ALL_CFLAGS) $^ $(TESTLIBS) $(LDLIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $(TESTWRAP) $^ $(TESTLIBS) $(LDLIBS) -o $@
 
 tests: $(TEST_BINS) $(BIN)
 

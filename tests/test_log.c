@@ -578,6 +578,134 @@ static void test_null_log_is_a_no_op(void **state)
 	assert_int_equal(n_writes, 0);
 }
 
+/*
+ * ---- torture: open, write, reopen and close with each call failing ----
+ *
+ * On real files in a fresh directory under /tmp (the log's path changes
+ * after a failure, which a mock script could not follow).  Included here,
+ * not at the top, to keep this section self-contained.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "torture.h"
+
+struct log_torture {
+	char dir[64], event[96], access[96];
+	bool opened, persistent;
+	uint64_t write_errors;
+};
+
+static struct sys *log_torture_setup(void *arg)
+{
+	struct log_torture *lt = arg;
+
+	snprintf(lt->dir, sizeof(lt->dir), "/tmp/glassproxy-test-log-XXXXXX");
+	assert_non_null(mkdtemp(lt->dir));
+	snprintf(lt->event, sizeof(lt->event), "%s/events.log", lt->dir);
+	snprintf(lt->access, sizeof(lt->access), "%s/access.log", lt->dir);
+	lt->opened = false;
+	lt->write_errors = 0;
+	return sys_posix();
+}
+
+static int log_torture_run(struct sys *sys, void *arg)
+{
+	static const struct log_access entry = {
+		"127.0.0.1:40000", "GET", "http://h/p", 200, 5, 7, 3, "MISS"};
+	struct log_torture *lt = arg;
+	struct log *log;
+	int rc = log_open(sys, lt->event, lt->access, LOG_INFO, &log);
+
+	if (rc < 0)
+		return rc;
+	lt->opened = true;
+	log_event(log, LOG_INFO, "one");
+	rc = log_reopen(log);
+	log_event(log, LOG_INFO, "two");
+	log_access(log, &entry);
+	lt->write_errors = log_write_errors(log);
+	log_close(log);
+	return rc;
+}
+
+/* The whole file (it is small), NUL-terminated; "" if it does not exist. */
+static size_t slurp(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? 0 : read(fd, buf, cap - 1);
+
+	if (fd >= 0)
+		close(fd);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+static bool log_torture_check(void *arg, int rc, const char *failed)
+{
+	struct log_torture *lt = arg;
+	char ev[4096], ac[4096];
+	size_t evn = slurp(lt->event, ev, sizeof(ev));
+	size_t acn = slurp(lt->access, ac, sizeof(ac));
+
+	/* Whatever failed, the files hold whole lines only. */
+	assert_true(evn == 0 || ev[evn - 1] == '\n');
+	assert_true(acn == 0 || ac[acn - 1] == '\n');
+	if (!failed) {
+		assert_int_equal(rc, 0);
+		assert_non_null(strstr(ev, "Z info one\n"));
+		assert_non_null(strstr(ev, "Z info two\n"));
+		assert_non_null(
+			strstr(ac, " GET http://h/p 200 5 7 3ms MISS\n"));
+		assert_int_equal(lt->write_errors, 0);
+		return false;
+	}
+	/* A reopen that failed keeps logging to the files it had. */
+	if (lt->opened && rc < 0 && !lt->persistent)
+		assert_non_null(strstr(ev, "Z info two\n"));
+	/* Write errors are counted, never returned; close errors ignored. */
+	if (!strcmp(failed, "write"))
+		return lt->write_errors > 0;
+	return !strcmp(failed, "file_close");
+}
+
+static void log_torture_teardown(void *arg)
+{
+	struct log_torture *lt = arg;
+
+	unlink(lt->event);
+	unlink(lt->access);
+	assert_int_equal(rmdir(lt->dir), 0);
+}
+
+static void test_torture_log_open_write_reopen(void **state)
+{
+	struct log_torture lt = {0};
+	struct torture_op op = {
+		.name = "log open/write/reopen",
+		.set = TORTURE_FS | TORTURE_FS_CLOSE | TORTURE_ALLOC,
+		.err = -EIO,
+		.setup = log_torture_setup,
+		.run = log_torture_run,
+		.check = log_torture_check,
+		.teardown = log_torture_teardown,
+	};
+
+	long n;
+
+	(void)state;
+	/* 3 allocations, 2 opens, 2 reopens and 2 closes, 3 writes, 2 closes */
+	n = torture_run(&op, &lt);
+	print_message("log: %ld calls failed in turn (transient)\n", n);
+	assert_int_equal(n, 14);
+	op.err = -ENOSPC;
+	op.persistent = lt.persistent = true;
+	assert_int_equal(torture_run(&op, &lt), n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -608,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_reopen_failure_keeps_the_old_descriptor),
 		cmocka_unit_test(test_reopen_with_stderr_opens_nothing),
 		cmocka_unit_test(test_null_log_is_a_no_op),
+		cmocka_unit_test(test_torture_log_open_write_reopen),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

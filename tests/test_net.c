@@ -847,6 +847,137 @@ static void test_pool_take_skips_many_dead_connections(void **state)
 	net_pool_free(pool);
 }
 
+/*
+ * ---- torture: connect, send_all and recv with each call failing ----
+ *
+ * On a real loopback listener (port 0): after a failure the path changes
+ * (close, no retry, no send), which a mock script could not follow.  The
+ * listener side is plain libc, outside the injector.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "torture.h"
+
+struct net_torture {
+	int listener;
+	uint16_t port;
+	bool served;
+};
+
+static void net_torture_listen(struct net_torture *nt)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	socklen_t len = sizeof(in);
+
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	nt->listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(nt->listener >= 0);
+	assert_int_equal(bind(nt->listener, (struct sockaddr *)&in, len), 0);
+	assert_int_equal(listen(nt->listener, 16), 0);
+	assert_int_equal(
+		getsockname(nt->listener, (struct sockaddr *)&in, &len), 0);
+	nt->port = ntohs(in.sin_port);
+}
+
+/* Connections a failed run left in the backlog are dropped first. */
+static struct sys *net_torture_setup(void *arg)
+{
+	struct net_torture *nt = arg;
+	int fd;
+
+	while ((fd = accept(nt->listener, NULL, NULL)) >= 0)
+		close(fd);
+	nt->served = false;
+	return sys_posix();
+}
+
+/* The origin's side: take "ping", answer "pong", close. */
+static int net_torture_serve(struct net_torture *nt)
+{
+	struct pollfd p = {.fd = nt->listener, .events = POLLIN};
+	char buf[4];
+	int fd;
+
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	fd = accept(nt->listener, NULL, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(recv(fd, buf, 4, MSG_WAITALL), 4);
+	assert_memory_equal(buf, "ping", 4);
+	assert_int_equal(send(fd, "pong", 4, MSG_NOSIGNAL), 4);
+	close(fd);
+	nt->served = true;
+	return 0;
+}
+
+static int net_torture_run(struct sys *sys, void *arg)
+{
+	struct net_torture *nt = arg;
+	struct sys_addr peer;
+	char buf[16];
+	ssize_t n;
+	int fd, rc;
+
+	fd = net_connect_host(sys, NULL, "127.0.0.1", nt->port, 5000, &peer);
+	if (fd < 0)
+		return fd;
+	rc = net_set_send_timeout(sys, fd, 5000);
+	if (rc == 0)
+		rc = net_send_all(sys, fd, "ping", 4);
+	if (rc == 0)
+		rc = net_torture_serve(nt);
+	if (rc == 0) {
+		n = net_recv(sys, fd, buf, sizeof(buf), 5000);
+		rc = n < 0 ? (int)n : 0;
+		if (n >= 0) /* loopback hands 4 bytes over in one piece */
+			assert_int_equal(n, 4);
+	}
+	sys_close(sys, fd);
+	return rc;
+}
+
+static bool net_torture_check(void *arg, int rc, const char *failed)
+{
+	struct net_torture *nt = arg;
+
+	if (!failed) {
+		assert_int_equal(rc, 0);
+		assert_true(nt->served);
+		return false;
+	}
+	/* The one failure the caller cannot see: closing after the exchange. */
+	return !strcmp(failed, "close") && nt->served;
+}
+
+static void test_torture_net_connect_send_recv(void **state)
+{
+	struct net_torture nt;
+	struct torture_op op = {
+		.name = "net connect/send_all/recv",
+		.set = TORTURE_SYS | TORTURE_ALLOC,
+		.err = -EIO,
+		.setup = net_torture_setup,
+		.run = net_torture_run,
+		.check = net_torture_check,
+	};
+	long n;
+
+	(void)state;
+	net_torture_listen(&nt);
+	/* socket, set_nonblocking, connect, poll, getsockopt, set_nonblocking,
+	 * setsockopt, send, poll, recv, close (poll and getsockopt only when
+	 * connect says EINPROGRESS, as it does on Linux) */
+	n = torture_run(&op, &nt);
+	print_message("net: %ld calls failed in turn (transient)\n", n);
+	assert_in_range(n, 9, 11);
+	op.err = -ECONNRESET;
+	op.persistent = true;
+	assert_in_range(torture_run(&op, &nt), 9, 11);
+	close(nt.listener);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -892,6 +1023,7 @@ int main(void)
 		cmocka_unit_test(test_listen_ipv6_also_sets_v6only),
 		cmocka_unit_test(test_listen_failures_close_the_socket),
 		cmocka_unit_test(test_accept_returns_fd_and_peer),
+		cmocka_unit_test(test_torture_net_connect_send_recv),
 	};
 	return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

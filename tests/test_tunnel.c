@@ -1516,6 +1516,146 @@ static void test_real_origin_reset(void **state)
 	real_origin_reset(true);
 }
 
+/*
+ * ---- torture: a whole relay with each call failing in turn ----
+ *
+ * Real socketpairs whose peers have already sent their bytes and shut
+ * down their sending side, so one relay call moves everything and ends.
+ * After every run: the bytes each peer got are a prefix of what was sent
+ * and exactly what the statistics count, the sockets are blocking again
+ * (unless restoring that was what failed), and torture_run() checks that
+ * the pipes were closed and the buffers freed.
+ */
+#include <fcntl.h>
+
+#include "torture.h"
+
+struct tunnel_torture {
+	int c[2], o[2]; /* [0] goes to the relay, [1] is the peer */
+	bool splice, persistent;
+	struct tunnel_stats stats;
+};
+
+static struct sys *tunnel_torture_setup(void *arg)
+{
+	struct tunnel_torture *tt = arg;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, tt->c), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, tt->o), 0);
+	assert_int_equal(send(tt->c[1], "hello", 5, 0), 5);
+	assert_int_equal(shutdown(tt->c[1], SHUT_WR), 0);
+	assert_int_equal(send(tt->o[1], "world", 5, 0), 5);
+	assert_int_equal(shutdown(tt->o[1], SHUT_WR), 0);
+	memset(&tt->stats, 0, sizeof(tt->stats));
+	return sys_posix();
+}
+
+static int tunnel_torture_run(struct sys *sys, void *arg)
+{
+	struct tunnel_torture *tt = arg;
+	struct tunnel_opts opts = {
+		.idle_timeout_ms = 10000, /* a bound, never reached */
+		.use_splice = tt->splice,
+		.buffer_size = 4096,
+	};
+
+	return tunnel_relay(sys, tt->c[0], tt->o[0], "early", 5, &opts,
+			    &tt->stats);
+}
+
+/* Everything the peer has been sent so far (its sender is done). */
+static size_t drain_peer(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < cap &&
+	       (n = recv(fd, buf + len, cap - len, MSG_DONTWAIT)) > 0)
+		len += (size_t)n;
+	return len;
+}
+
+static bool is_blocking(int fd)
+{
+	return !(fcntl(fd, F_GETFL) & O_NONBLOCK);
+}
+
+static bool tunnel_torture_check(void *arg, int rc, const char *failed)
+{
+	struct tunnel_torture *tt = arg;
+	char to_origin[32], to_client[32];
+	size_t no = drain_peer(tt->o[1], to_origin, sizeof(to_origin));
+	size_t nc = drain_peer(tt->c[1], to_client, sizeof(to_client));
+
+	assert_int_equal(tt->stats.error, rc);
+	assert_int_equal(tt->stats.client_to_origin, no);
+	assert_int_equal(tt->stats.origin_to_client, nc);
+	assert_true(no <= 10 && !memcmp(to_origin, "earlyhello", no));
+	assert_true(nc <= 5 && !memcmp(to_client, "world", nc));
+	if (!failed || (!tt->persistent && strcmp(failed, "set_nonblocking"))) {
+		assert_true(is_blocking(tt->c[0]));
+		assert_true(is_blocking(tt->o[0]));
+	}
+	if (!failed) {
+		assert_int_equal(rc, 0);
+		assert_int_equal(no, 10);
+		assert_int_equal(nc, 5);
+		assert_int_equal(tt->stats.end, TUNNEL_END_CLOSED);
+		return false;
+	}
+	/*
+	 * Successes that are right despite the failure: a pipe that cannot be
+	 * made (copy instead), a failed restore of blocking mode or close of
+	 * a pipe (nothing to report them to), all only with every byte moved.
+	 */
+	return (!strcmp(failed, "pipe") || !strcmp(failed, "set_nonblocking") ||
+		!strcmp(failed, "close")) &&
+	       no == 10 && nc == 5;
+}
+
+static void tunnel_torture_teardown(void *arg)
+{
+	struct tunnel_torture *tt = arg;
+
+	close(tt->c[0]);
+	close(tt->c[1]);
+	close(tt->o[0]);
+	close(tt->o[1]);
+}
+
+static void test_torture_tunnel_relay(void **state)
+{
+	struct tunnel_torture tt = {0};
+	struct torture_op op = {
+		.name = "tunnel relay (copy)",
+		.set = TORTURE_SYS | TORTURE_ALLOC,
+		.err = -ECONNRESET,
+		.setup = tunnel_torture_setup,
+		.run = tunnel_torture_run,
+		.check = tunnel_torture_check,
+		.teardown = tunnel_torture_teardown,
+	};
+	long copy, spliced;
+
+	(void)state;
+	copy = torture_run(&op, &tt);
+	op.name = "tunnel relay (splice)";
+	op.err = -EIO;
+	tt.splice = true;
+	spliced = torture_run(&op, &tt);
+	print_message("tunnel: %ld (copy) and %ld (splice) calls failed in "
+		      "turn\n",
+		      copy, spliced);
+	assert_true(copy >= 10 && spliced >= 10);
+	op.name = "tunnel relay (splice, persistent)";
+	op.err = -EPIPE;
+	op.persistent = tt.persistent = true;
+	assert_int_equal(torture_run(&op, &tt), spliced);
+	op.name = "tunnel relay (copy, persistent)";
+	tt.splice = false;
+	assert_int_equal(torture_run(&op, &tt), copy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1573,6 +1713,7 @@ int main(void)
 		cmocka_unit_test(test_real_half_close_client_first),
 		cmocka_unit_test(test_real_half_close_origin_first),
 		cmocka_unit_test(test_real_origin_reset),
+		cmocka_unit_test(test_torture_tunnel_relay),
 	};
 	struct sigaction ignore;
 

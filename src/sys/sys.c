@@ -53,9 +53,25 @@ ssize_t sys_splice(struct sys *s, int fd_in, int fd_out, size_t len,
 	return CALL(net, splice, fd_in, fd_out, len, flags);
 }
 
+ssize_t sys_sendfile(struct sys *s, int out_fd, int in_fd, off_t *offset,
+		     size_t count)
+{
+	return CALL(net, sendfile, out_fd, in_fd, offset, count);
+}
+
 int sys_pipe(struct sys *s, int fds[2])
 {
 	return CALL(net, pipe, fds);
+}
+
+ssize_t sys_pipe_write(struct sys *s, int fd, const void *buf, size_t len)
+{
+	return CALL(net, pipe_write, fd, buf, len);
+}
+
+ssize_t sys_pipe_read(struct sys *s, int fd, void *buf, size_t len)
+{
+	return CALL(net, pipe_read, fd, buf, len);
 }
 
 int sys_shutdown(struct sys *s, int fd, int how)
@@ -121,6 +137,11 @@ ssize_t sys_read(struct sys *s, int fd, void *buf, size_t len)
 	return CALL(fs, read, fd, buf, len);
 }
 
+ssize_t sys_pread(struct sys *s, int fd, void *buf, size_t len, off_t offset)
+{
+	return CALL(fs, pread, fd, buf, len, offset);
+}
+
 ssize_t sys_write(struct sys *s, int fd, const void *buf, size_t len)
 {
 	return CALL(fs, write, fd, buf, len);
@@ -159,6 +180,23 @@ int sys_stat(struct sys *s, const char *path, struct stat *out)
 int sys_fstat(struct sys *s, int fd, struct stat *out)
 {
 	return CALL(fs, fstat, fd, out);
+}
+
+int sys_ftruncate(struct sys *s, int fd, off_t len)
+{
+	return CALL(fs, ftruncate, fd, len);
+}
+
+int sys_rmdir(struct sys *s, const char *path)
+{
+	return CALL(fs, rmdir, path);
+}
+
+int sys_list_dir(struct sys *s, const char *path,
+		 int (*each)(void *arg, const char *name, unsigned char d_type),
+		 void *arg)
+{
+	return CALL(fs, list_dir, path, each, arg);
 }
 
 /* ---- conveniences ---- */

@@ -5,10 +5,11 @@
  * safe, and turns the -1/errno convention into a negative errno return.
  * Nothing here keeps state, so one `struct sys` serves every thread.
  */
-#define _GNU_SOURCE /* splice(2), pipe2(2), accept4(2) */
+#define _GNU_SOURCE /* splice(2), pipe2(2), accept4(2), sendfile(2), d_type */
 
 #include "glassproxy/sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,7 +17,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
+
+_Static_assert(SYS_DT_UNKNOWN == DT_UNKNOWN && SYS_DT_DIR == DT_DIR &&
+		       SYS_DT_REG == DT_REG && SYS_DT_LNK == DT_LNK,
+	       "SYS_DT_* must be Linux's DT_* so d_type passes through");
 
 #define RETURN_ERRNO_IF_FAILED(rc) return (rc) < 0 ? -errno : (rc)
 
@@ -102,6 +108,18 @@ static ssize_t posix_splice(void *ctx, int fd_in, int fd_out, size_t len,
 	(void)ctx;
 	do
 		n = splice(fd_in, NULL, fd_out, NULL, len, flags);
+	while (n < 0 && errno == EINTR);
+	RETURN_ERRNO_IF_FAILED(n);
+}
+
+static ssize_t posix_sendfile(void *ctx, int out_fd, int in_fd, off_t *offset,
+			      size_t count)
+{
+	ssize_t n;
+
+	(void)ctx;
+	do
+		n = sendfile(out_fd, in_fd, offset, count);
 	while (n < 0 && errno == EINTR);
 	RETURN_ERRNO_IF_FAILED(n);
 }
@@ -256,6 +274,18 @@ static ssize_t posix_read(void *ctx, int fd, void *buf, size_t len)
 	RETURN_ERRNO_IF_FAILED(n);
 }
 
+static ssize_t posix_pread(void *ctx, int fd, void *buf, size_t len,
+			   off_t offset)
+{
+	ssize_t n;
+
+	(void)ctx;
+	do
+		n = pread(fd, buf, len, offset);
+	while (n < 0 && errno == EINTR);
+	RETURN_ERRNO_IF_FAILED(n);
+}
+
 static ssize_t posix_write(void *ctx, int fd, const void *buf, size_t len)
 {
 	ssize_t n;
@@ -309,6 +339,56 @@ static int posix_fstat(void *ctx, int fd, struct stat *out)
 	RETURN_ERRNO_IF_FAILED(rc);
 }
 
+static int posix_ftruncate(void *ctx, int fd, off_t len)
+{
+	int rc;
+
+	(void)ctx;
+	do
+		rc = ftruncate(fd, len);
+	while (rc < 0 && errno == EINTR);
+	RETURN_ERRNO_IF_FAILED(rc);
+}
+
+static int posix_rmdir(void *ctx, const char *path)
+{
+	(void)ctx;
+	int rc = rmdir(path);
+	RETURN_ERRNO_IF_FAILED(rc);
+}
+
+static int posix_list_dir(void *ctx, const char *path,
+			  int (*each)(void *arg, const char *name,
+				      unsigned char d_type),
+			  void *arg)
+{
+	struct dirent *d;
+	DIR *dir;
+	int rc = 0;
+
+	(void)ctx;
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	for (;;) {
+		/* readdir signals its errors only through errno. */
+		errno = 0;
+		d = readdir(dir);
+		if (!d) {
+			rc = errno ? -errno : 0;
+			break;
+		}
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		rc = each(arg, d->d_name, d->d_type);
+		if (rc < 0)
+			break;
+		rc = 0;
+	}
+	closedir(dir);
+	return rc;
+}
+
 static const struct sys_net_ops posix_net_ops = {
 	.socket = posix_socket,
 	.bind = posix_bind,
@@ -318,7 +398,11 @@ static const struct sys_net_ops posix_net_ops = {
 	.recv = posix_recv,
 	.send = posix_send,
 	.splice = posix_splice,
+	.sendfile = posix_sendfile,
 	.pipe = posix_pipe,
+	/* Pipes are read and written with the same calls as files. */
+	.pipe_write = posix_write,
+	.pipe_read = posix_read,
 	.shutdown = posix_shutdown,
 	.close = posix_close,
 	.poll = posix_poll,
@@ -337,6 +421,7 @@ static const struct sys_clock_ops posix_clock_ops = {
 static const struct sys_fs_ops posix_fs_ops = {
 	.open = posix_open,
 	.read = posix_read,
+	.pread = posix_pread,
 	.write = posix_write,
 	.fsync = posix_fsync,
 	.close = posix_close,
@@ -345,6 +430,9 @@ static const struct sys_fs_ops posix_fs_ops = {
 	.mkdir = posix_mkdir,
 	.stat = posix_stat,
 	.fstat = posix_fstat,
+	.ftruncate = posix_ftruncate,
+	.rmdir = posix_rmdir,
+	.list_dir = posix_list_dir,
 };
 
 static struct sys posix_sys = {

@@ -237,6 +237,54 @@ ssize_t mock_splice(void *ctx, int fd_in, int fd_out, size_t len,
 	return n;
 }
 
+ssize_t mock_sendfile(void *ctx, int out_fd, int in_fd, off_t *offset,
+		      size_t count)
+{
+	ssize_t n = mock_type(ssize_t);
+	char call[48];
+
+	(void)ctx;
+	if (n == SYS_MOCK_ALL)
+		n = (ssize_t)count;
+	if (n > 0 && (size_t)n > count)
+		fail_msg("mock sends %zd file bytes but the caller asked for "
+			 "%zu",
+			 n, count);
+	if (n > 0 && offset)
+		*offset += n;
+	snprintf(call, sizeof(call), "sendfile(%d<%d)", out_fd, in_fd);
+	trace_call(call, (long)n);
+	return n;
+}
+
+ssize_t mock_pipe_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	ssize_t n = mock_type(ssize_t);
+	char call[32];
+
+	(void)ctx, (void)buf;
+	if (n == SYS_MOCK_ALL)
+		n = (ssize_t)len;
+	if (n > 0 && (size_t)n > len)
+		fail_msg("mock accepts %zd bytes but the caller wrote %zu", n,
+			 len);
+	snprintf(call, sizeof(call), "pipe_write(%d)", fd);
+	trace_call(call, (long)n);
+	return n;
+}
+
+ssize_t mock_pipe_read(void *ctx, int fd, void *buf, size_t len)
+{
+	ssize_t n = mock_type(ssize_t);
+	char call[32];
+
+	(void)ctx;
+	n = take_bytes(n, buf, len, n > 0 ? mock_ptr_type(const char *) : 0);
+	snprintf(call, sizeof(call), "pipe_read(%d)", fd);
+	trace_call(call, (long)n);
+	return n;
+}
+
 int mock_pipe(void *ctx, int fds[2])
 {
 	int rc = mock_type(int);
@@ -387,6 +435,14 @@ ssize_t mock_read(void *ctx, int fd, void *buf, size_t len)
 	return take_bytes(n, buf, len, n > 0 ? mock_ptr_type(const char *) : 0);
 }
 
+ssize_t mock_pread(void *ctx, int fd, void *buf, size_t len, off_t offset)
+{
+	ssize_t n = mock_type(ssize_t);
+
+	(void)ctx, (void)fd, (void)offset;
+	return take_bytes(n, buf, len, n > 0 ? mock_ptr_type(const char *) : 0);
+}
+
 ssize_t mock_write(void *ctx, int fd, const void *buf, size_t len)
 {
 	(void)ctx, (void)fd;
@@ -431,6 +487,57 @@ int mock_fstat(void *ctx, int fd, struct stat *out)
 	return mock_type(int);
 }
 
+int mock_ftruncate(void *ctx, int fd, off_t len)
+{
+	(void)ctx, (void)fd, (void)len;
+	return mock_type(int);
+}
+
+int mock_rmdir(void *ctx, const char *path)
+{
+	(void)ctx, (void)path;
+	return mock_type(int);
+}
+
+/* A name ending in '/' is reported as a directory, without the slash. */
+static int list_one(const char *entry,
+		    int (*each)(void *arg, const char *name,
+				unsigned char d_type),
+		    void *arg)
+{
+	char name[256];
+	size_t n = strlen(entry);
+
+	assert_true(n > 0 && n < sizeof(name));
+	memcpy(name, entry, n + 1);
+	if (name[n - 1] == '/') {
+		name[n - 1] = '\0';
+		return each(arg, name, SYS_DT_DIR);
+	}
+	return each(arg, name, SYS_DT_REG);
+}
+
+int mock_list_dir(void *ctx, const char *path,
+		  int (*each)(void *arg, const char *name,
+			      unsigned char d_type),
+		  void *arg)
+{
+	int rc = mock_type(int);
+	const char *const *names;
+
+	(void)ctx;
+	check_expected_ptr(path);
+	if (rc < 0)
+		return rc;
+	names = mock_ptr_type(const char *const *);
+	for (; *names; names++) {
+		int r = list_one(*names, each, arg);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static const struct sys_net_ops mock_net_ops = {
 	.socket = mock_socket,
 	.bind = mock_bind,
@@ -440,7 +547,10 @@ static const struct sys_net_ops mock_net_ops = {
 	.recv = mock_recv,
 	.send = mock_send,
 	.splice = mock_splice,
+	.sendfile = mock_sendfile,
 	.pipe = mock_pipe,
+	.pipe_write = mock_pipe_write,
+	.pipe_read = mock_pipe_read,
 	.shutdown = mock_shutdown,
 	.close = mock_close,
 	.poll = mock_poll,
@@ -459,6 +569,7 @@ static const struct sys_clock_ops mock_clock_ops = {
 static const struct sys_fs_ops mock_fs_ops = {
 	.open = mock_open,
 	.read = mock_read,
+	.pread = mock_pread,
 	.write = mock_write,
 	.fsync = mock_fsync,
 	.close = mock_close,
@@ -467,6 +578,9 @@ static const struct sys_fs_ops mock_fs_ops = {
 	.mkdir = mock_mkdir,
 	.stat = mock_stat,
 	.fstat = mock_fstat,
+	.ftruncate = mock_ftruncate,
+	.rmdir = mock_rmdir,
+	.list_dir = mock_list_dir,
 };
 
 static struct sys mock_sys = {

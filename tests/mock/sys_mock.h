@@ -20,6 +20,13 @@
  *  - accept returns the queued descriptor and reports peer 127.0.0.1:40000.
  *  - resolve returns the queued count, then a pointer to that many addresses.
  *  - pipe returns the queued int; on 0 two queued descriptors follow.
+ *  - sendfile and pipe_write return the queued count (SYS_MOCK_ALL: all
+ *    of it); sendfile advances *offset by it.  pipe_read and pread take a
+ *    count and bytes like read.  ftruncate and rmdir return the queued int.
+ *  - list_dir checks the path (expect_string(mock_list_dir, path, ...)) and
+ *    returns the queued int; on 0 a NULL-terminated array of names follows
+ *    (will_list_dir()), each reported with SYS_DT_REG, or SYS_DT_DIR and
+ *    without the slash when it ends in '/'.
  *  - close (socket or file) is never queued: it returns 0 and is recorded,
  *    so sys_mock_is_closed(fd) can check that a code path released it.
  *  - The clock is a fake one the test sets and advances; every poll also
@@ -60,9 +67,10 @@ struct sys_addr sys_mock_addr6(const char *ip, uint16_t port);
  *    made since sys_mock(), one token per call separated by spaces, e.g.
  *    "set_nonblocking(3,1)=0 poll(3:i,4:o;300000)=1 recv(3)=5 send(4)=5
  *    recv(3)=-EAGAIN splice(3>11)=-EINVAL shutdown(4,WR)=0 close(11)".
- *    Traced: recv, send, splice (in>out), pipe (=rc[rd,wr]), shutdown
- *    (RD/WR/RDWR), close, poll (fd:events per pollfd, i = POLLIN,
- *    o = POLLOUT, - = none; then the timeout) and set_nonblocking.
+ *    Traced: recv, send, splice (in>out), sendfile (out<in), pipe_read,
+ *    pipe_write, pipe (=rc[rd,wr]), shutdown (RD/WR/RDWR), close, poll
+ *    (fd:events per pollfd, i = POLLIN, o = POLLOUT, - = none; then the
+ *    timeout) and set_nonblocking.
  *    Errors print as -ENAME for common codes.  A test can check exactly which
  *    descriptor each call was made on, and in what order.
  *  - sys_mock_sent_on(fd) is what send() accepted on that descriptor alone
@@ -92,8 +100,27 @@ void sys_mock_set_poll_delay_ms(int64_t ms);
 		if ((ssize_t)(n) > 0)                                          \
 			will_return(mock_read, (data));                        \
 	} while (0)
-#define will_send(n)  will_return(mock_send, (ssize_t)(n))
-#define will_write(n) will_return(mock_write, (ssize_t)(n))
+#define will_pread(data, n)                                                    \
+	do {                                                                   \
+		will_return(mock_pread, (ssize_t)(n));                         \
+		if ((ssize_t)(n) > 0)                                          \
+			will_return(mock_pread, (data));                       \
+	} while (0)
+#define will_pipe_read(data, n)                                                \
+	do {                                                                   \
+		will_return(mock_pipe_read, (ssize_t)(n));                     \
+		if ((ssize_t)(n) > 0)                                          \
+			will_return(mock_pipe_read, (data));                   \
+	} while (0)
+#define will_list_dir(names)                                                   \
+	do {                                                                   \
+		will_return(mock_list_dir, 0);                                 \
+		will_return(mock_list_dir, (names));                           \
+	} while (0)
+#define will_sendfile(n)   will_return(mock_sendfile, (ssize_t)(n))
+#define will_pipe_write(n) will_return(mock_pipe_write, (ssize_t)(n))
+#define will_send(n)	   will_return(mock_send, (ssize_t)(n))
+#define will_write(n)	   will_return(mock_write, (ssize_t)(n))
 #define will_poll2(rc, revents0, revents1)                                     \
 	do {                                                                   \
 		will_return(mock_poll, (rc));                                  \
