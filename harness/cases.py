@@ -1,0 +1,348 @@
+"""
+Data-driven end-to-end cases: the reader and the runner of fixtures/cases/*.case.
+
+The format is documented, with a full example, in harness/README.md.  In
+short: `key: value` lines; a line that starts with whitespace continues the
+previous value; file line ends are never bytes (write \\r\\n); escapes
+\\r \\n \\t \\0 \\s \\\\ \\xHH; placeholders %ORIGIN% %PROXY% (host:port) and
+friends; {{N*TEXT}} repeats TEXT N times ({i} is the index).
+
+    case = load(path)                     # a Case, or ValueError naming the line
+    run(case, start_proxy, tmp_path)      # pytest.skip / AssertionError / None
+
+The runner starts the named origin from peers.py and the proxy, plays the
+client steps, reads the responses the case expects, closes the client, stops
+the proxy with SIGTERM (so its logs are complete and every upstream socket is
+closed), stops the origin (joining its threads), and only then compares: so
+nothing is compared while something could still change.
+"""
+import os
+import re
+import shlex
+import signal
+import subprocess
+
+import pytest
+
+import peers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CASES_DIR = os.path.join(ROOT, "fixtures", "cases")
+
+TEXT_KEYS = {"title", "checks"}
+REPEATED = {"proxy", "hosts", "fault", "reply", "client", "expect-log"}
+BYTES_KEYS = {"reply", "expect-client", "expect-origin", "expect-client-body-decoded"}
+REGEX_KEYS = {"expect-client-match", "expect-client-no-match", "expect-origin-match",
+              "expect-origin-no-match", "expect-event-match"}
+WORD_KEYS = {"origin", "expect-status", "expect-client-closed", "expect-origin-requests",
+             "expect-origin-connections"}
+KNOWN = TEXT_KEYS | REPEATED | BYTES_KEYS | REGEX_KEYS | WORD_KEYS
+READ_STEPS = {"read", "new-connection"}
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[rnt0s\\])")
+_SIMPLE = {"r": "\r", "n": "\n", "t": "\t", "0": "\0", "s": " ", "\\": "\\"}
+_REPEAT = re.compile(r"\{\{(\d+)\*(.*?)\}\}", re.S)
+
+
+def unescape(text):
+    """Case-file escapes to bytes (latin-1: one character, one byte)."""
+    def one(m):
+        e = m.group(1)
+        return chr(int(e[1:], 16)) if e[0] == "x" else _SIMPLE[e]
+    if re.search(r"\\(?!x[0-9a-fA-F]{2}|[rnt0s\\])", text):
+        raise ValueError("unknown escape in %r" % text[:60])
+    return _ESCAPE.sub(one, text).encode("latin-1")
+
+
+def expand_repeats(text):
+    return _REPEAT.sub(lambda m: "".join(m.group(2).replace("{i}", str(i))
+                                         for i in range(int(m.group(1)))), text)
+
+
+class Case:
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.basename(path)[:-len(".case")]
+        self.fields = {}      # key -> text (single keys) or list of texts
+        self.steps = []       # (name, params, data text) client steps in order
+
+    def get(self, key, default=None):
+        return self.fields.get(key, default)
+
+
+def _entries(path):
+    """(line number, key, first-line text, [continuation lines])."""
+    entries = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip()
+            if not line or line.startswith("#"):
+                continue
+            if line[0] in " \t":
+                if not entries:
+                    raise ValueError("%s:%d: continuation before any key" % (path, n))
+                entries[-1][3].append(line.strip())
+                continue
+            key, sep, value = line.partition(":")
+            if not sep or key.strip() not in KNOWN:
+                raise ValueError("%s:%d: unknown key %r (known: %s)"
+                                 % (path, n, key, ", ".join(sorted(KNOWN))))
+            entries.append((n, key.strip(), value.strip(), []))
+    return entries
+
+
+def load(path):
+    case = Case(path)
+    for n, key, first, more in _entries(path):
+        if key == "client":
+            words = shlex.split(first)
+            if not words or (words[0] not in peers.CLIENTS and words[0] not in READ_STEPS):
+                raise ValueError("%s:%d: no client step %r (have: %s)" % (
+                    path, n, first, ", ".join(sorted(set(peers.CLIENTS) | READ_STEPS))))
+            params = dict(w.split("=", 1) for w in words[1:])
+            case.steps.append((words[0], params, "".join(more)))
+            continue
+        text = (" " if key in TEXT_KEYS else "").join([first] + more) if first else "".join(more)
+        if key in REPEATED:
+            case.fields.setdefault(key, []).append(text)
+        elif key in case.fields:
+            raise ValueError("%s:%d: %s given twice" % (path, n, key))
+        else:
+            case.fields[key] = text
+    if "title" not in case.fields:
+        raise ValueError("%s: no title:" % path)
+    return case
+
+
+def all_cases():
+    return sorted(os.path.join(CASES_DIR, f) for f in os.listdir(CASES_DIR)
+                  if f.endswith(".case"))
+
+
+_help_text = []
+
+
+def binary_has_fault_option(binary):
+    if not _help_text:
+        out = subprocess.run([binary, "--help"], capture_output=True, timeout=30)
+        _help_text.append(out.stdout.decode(errors="replace"))
+    return "--fault" in _help_text[0]
+
+
+# ---- running ----
+
+class Run:
+    """One run of a case: the peers, the proxy and what each saw."""
+
+    def __init__(self, case, tmp_path):
+        self.case = case
+        self.tmp = tmp_path
+        self.subst = {"%TMP%": str(tmp_path)}
+        self.responses = []   # every response read, all connections, in order
+        self.client_bytes = b""
+        self.closed_by_proxy = None
+        self.client = None
+
+    def fill(self, text):
+        for k, v in self.subst.items():
+            text = text.replace(k, v)
+        return text
+
+    def bytes(self, text):
+        return unescape(expand_repeats(self.fill(text)))
+
+    def regex(self, text):
+        pattern = text
+        for k, v in self.subst.items():
+            pattern = pattern.replace(k, re.escape(v))
+        return re.compile(expand_repeats(pattern).encode("latin-1"), re.S)
+
+    def start_origin(self):
+        spec = shlex.split(self.case.get("origin", "script"))
+        if spec[0] == "none":
+            self.origin = peers.DeadOrigin()
+        else:
+            params = {k: unescape(v).decode("latin-1")
+                      for k, v in (w.split("=", 1) for w in spec[1:])}
+            self.origin = peers.PeerOrigin(spec[0], **params)
+        self.subst.update({"%ORIGIN%": self.origin.authority,
+                           "%ORIGIN_PORT%": str(self.origin.port)})
+
+    def proxy_args(self):
+        args = {}
+        words = [w for line in self.case.get("proxy", []) for w in shlex.split(self.fill(line))]
+        if self.case.get("hosts"):
+            hosts = self.tmp / "hosts"
+            hosts.write_text("".join(self.fill(l) + "\n" for l in self.case.get("hosts")))
+            words += ["--hosts-file", str(hosts)]
+        for spec in self.case.get("fault", []):
+            words += ["--fault", self.fill(spec)]
+        i = 0
+        while i < len(words):
+            if not words[i].startswith("--"):
+                raise ValueError("%s: proxy: %r is not a --long-option" % (self.case.name, words[i]))
+            key = words[i][2:]
+            if i + 1 < len(words) and not words[i + 1].startswith("--"):
+                args.setdefault(key, []).append(words[i + 1])
+                i += 2
+            else:
+                args.setdefault(key, []).append(True)
+                i += 1
+        return {k: v[0] if len(v) == 1 else v for k, v in args.items()}
+
+    # the client side
+
+    def connect(self):
+        self.client = peers.ClientConn(self.proxy.address)
+        self.methods = []
+
+    def read_responses(self, n):
+        """Read n more responses (fewer if the connection ends first)."""
+        cl = self.client
+        for _ in range(n):
+            if cl.closed:
+                return
+            method = self.methods[0] if self.methods else "GET"
+            r = peers.read_response(cl.stream, method)
+            if r is None:
+                return
+            self.responses.append(r)
+            if r.status >= 200 or r.status == 0:
+                self.methods = self.methods[1:]
+            if not r.complete:
+                return
+
+    def read_to_end(self):
+        cl = self.client
+        if cl.closed:
+            return
+        while cl.stream.fill():
+            pass
+        self.closed_by_proxy = not cl.stream.timed_out
+
+    def play(self):
+        self.connect()
+        for name, params, data in self.case.steps:
+            params = {k: unescape(v).decode("latin-1") for k, v in params.items()}
+            if name == "read":
+                self.read_responses(int(params.get("n", "1")))
+            elif name == "new-connection":
+                self.finish_connection()
+                self.connect()
+            else:
+                raw = self.bytes(data)
+                self.methods += [m.decode() for m in
+                                 re.findall(rb"(?:^|\n)([A-Z]+) [^ \r\n]+ HTTP/", raw)]
+                peers.CLIENTS[name](self.client, raw, **params)
+        self.finish_connection()
+
+    def finish_connection(self):
+        want = len((self.case.get("expect-status") or "").split())
+        if want > len(self.responses):
+            self.read_responses(want - len(self.responses))
+        if self.case.get("expect-status") is None or self.case.get("expect-client-closed"):
+            self.read_to_end()
+        self.client_bytes += self.client.stream.log
+        self.client.close()
+
+    # the whole run
+
+    def go(self, start_proxy):
+        self.start_origin()
+        try:
+            self.proxy = start_proxy(**self.proxy_args())
+            self.subst.update({"%PROXY%": "%s:%d" % self.proxy.address,
+                               "%PROXY_PORT%": str(self.proxy.port)})
+            self.origin.replies = [self.bytes(r) for r in self.case.get("reply", [])]
+            try:
+                self.play()
+            finally:
+                if self.client:
+                    self.client.close()
+                # Stop before comparing: then the logs are complete and the
+                # origin has seen every byte it ever will.
+                self.proxy.signal(signal.SIGTERM)
+                self.proxy.stop()
+        finally:
+            self.origin.close()
+
+
+def _show(data, limit=3000):
+    text = repr(data)
+    return text if len(text) < limit else text[:limit] + "...(%d bytes)" % len(data)
+
+
+def check_client(run):
+    case = run.case
+    got = run.client_bytes
+    want = case.get("expect-status")
+    if want is not None:
+        statuses = [str(r.status) for r in run.responses]
+        assert statuses == want.split(), "client got statuses %s, expected %s; it got:\n%s" % (
+            statuses, want.split(), _show(got))
+    exact = case.get("expect-client")
+    if exact is not None:
+        expected = b"" if exact == "nothing" else run.bytes(exact)
+        assert got == expected, "client got:\n%s\nexpected:\n%s" % (_show(got), _show(expected))
+    if case.get("expect-client-match"):
+        assert run.regex(case.get("expect-client-match")).search(got), \
+            "client bytes do not match %r:\n%s" % (case.get("expect-client-match"), _show(got))
+    if case.get("expect-client-no-match"):
+        m = run.regex(case.get("expect-client-no-match")).search(got)
+        assert not m, "client bytes match %r (%r):\n%s" % (
+            case.get("expect-client-no-match"), m and m.group(0), _show(got))
+    decoded = case.get("expect-client-body-decoded")
+    if decoded is not None:
+        finals = [r for r in run.responses if r.status >= 200]
+        assert finals, "no final response to decode; client got:\n%s" % _show(got)
+        assert finals[-1].payload == run.bytes(decoded), "decoded body %s, expected %s" % (
+            _show(finals[-1].payload), _show(run.bytes(decoded)))
+    if case.get("expect-client-closed") == "yes":
+        assert run.closed_by_proxy, "the proxy did not close the client connection"
+
+
+def check_origin(run):
+    case = run.case
+    got = b"".join(run.origin.received)
+    exact = case.get("expect-origin")
+    if exact is not None:
+        expected = b"" if exact == "nothing" else run.bytes(exact)
+        assert got == expected, "origin got:\n%s\nexpected:\n%s" % (_show(got), _show(expected))
+        if exact == "nothing":
+            assert run.origin.connections == 0, "the proxy connected to the origin"
+    if case.get("expect-origin-match"):
+        assert run.regex(case.get("expect-origin-match")).search(got), \
+            "origin bytes do not match %r:\n%s" % (case.get("expect-origin-match"), _show(got))
+    if case.get("expect-origin-no-match"):
+        m = run.regex(case.get("expect-origin-no-match")).search(got)
+        assert not m, "origin bytes match %r (%r):\n%s" % (
+            case.get("expect-origin-no-match"), m and m.group(0), _show(got))
+    for key, value in (("expect-origin-requests", len(run.origin.requests)),
+                       ("expect-origin-connections", run.origin.connections)):
+        if case.get(key) is not None:
+            assert value == int(case.get(key)), "%s: got %d, expected %s" % (key, value, case.get(key))
+
+
+def check_logs(run):
+    case = run.case
+    lines = [l for l in run.proxy.access().splitlines() if l]
+    if case.get("expect-log") is not None:
+        want = [] if case.get("expect-log") == ["nothing"] else \
+            [" ".join(w.split()) for w in case.get("expect-log")]
+        # "OUTCOME STATUS": the last field of an access line and its status.
+        seen = ["%s %s" % (l.split()[-1], l.split()[4]) for l in lines]
+        assert seen == want, "access log outcomes %s, expected %s:\n%s" % (seen, want, "\n".join(lines))
+    if case.get("expect-event-match"):
+        assert run.regex(case.get("expect-event-match")).search(run.proxy.events().encode("latin-1", "replace")), \
+            "event log does not match %r:\n%s" % (case.get("expect-event-match"), run.proxy.events())
+
+
+def run(case, start_proxy, tmp_path, binary):
+    if case.get("fault") and not binary_has_fault_option(binary):
+        pytest.skip("binary has no --fault")
+    r = Run(case, tmp_path)
+    r.go(start_proxy)
+    check_client(r)
+    check_origin(r)
+    check_logs(r)
+    return r
