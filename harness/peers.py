@@ -19,11 +19,13 @@ a test waits on to know something has happened.  Timing the tests need is
 always an event: the bytes a peer waits for, or the end of a connection.
 """
 import re
+import select
 import socket
 import struct
 import threading
 
 TIMEOUT = 10  # seconds: the longest any peer socket call may block
+DEFAULT_REPLY = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
 def _linger_zero(sock):
@@ -207,9 +209,13 @@ class OriginConn:
             return raw, n - 1
         return None, None
 
-    def reply_for(self, n):
+    def reply_for(self, n, default=None):
+        """The case's reply for request n (the last repeats), or default:
+        the behaviour's own, or a plain 200 "ok"."""
         replies = self.origin.replies
-        return replies[min(n, len(replies) - 1)] if replies else b""
+        if replies:
+            return replies[min(n, len(replies) - 1)]
+        return DEFAULT_REPLY if default is None else default
 
     def send(self, data):
         self.sock.sendall(data)
@@ -251,6 +257,36 @@ def _serve_each(c, answer):
 def origin_script(c, **_):
     """Answers each request with the next reply, keeps alive as HTTP/1.1 does."""
     _serve_each(c, lambda c, req, n: c.send(c.reply_for(n)))
+
+
+def origin_echo(c, **_):
+    """Answers each request with its method, target and decoded body (a
+    well-behaved origin that shows what arrived, whatever the framing)."""
+    def answer(c, req, n):
+        head, _, body = req.partition(b"\r\n\r\n")
+        te = header_value(head + b"\r\n", b"transfer-encoding")
+        if te is not None and b"chunked" in te.lower():
+            body = dechunk(body)
+        line = head.split(b"\r\n", 1)[0].split(b" ")
+        payload = b"%s %s\n%s" % (line[0], line[1] if len(line) > 1 else b"", body)
+        c.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload))
+    _serve_each(c, answer)
+
+
+def origin_continue(c, **_):
+    """Answers a request head with 100 Continue before reading its body,
+    then sends the reply: an origin that honours Expect: 100-continue."""
+    while True:
+        head = c.stream.take_head()
+        if head is None:
+            return
+        c.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        cl = header_value(head, b"content-length")
+        body = c.stream.take(int(cl)) if cl is not None and cl.isdigit() else b""
+        with c.origin.lock:
+            c.origin.requests.append(head + body)
+            n = len(c.origin.requests) - 1
+        c.send(c.reply_for(n))
 
 
 def origin_slow_head(c, every="20ms", **_):
@@ -310,15 +346,15 @@ def origin_early_answer(c, **_):
 
 def origin_garbage(c, **_):
     """Answers with a line that is not an HTTP status line."""
-    _serve_each(c, lambda c, req, n: c.send(c.reply_for(n) or b"HTTX/1.1 2OO OK\r\n\r\n"))
+    _serve_each(c, lambda c, req, n: c.send(c.reply_for(n, b"HTTX/1.1 2OO OK\r\n\r\n")))
 
 
 def origin_bad_chunking(c, **_):
     """Answers chunked with a chunk size that is not hex, then closes."""
     req, n = c.read_request()
     if req is not None:
-        c.send(c.reply_for(n) or b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-               b"5\r\nhello\r\nZZ\r\nworld\r\n0\r\n\r\n")
+        c.send(c.reply_for(n, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           b"5\r\nhello\r\nZZ\r\nworld\r\n0\r\n\r\n"))
 
 
 def origin_huge_headers(c, size="70000", count="1", **_):
@@ -326,7 +362,7 @@ def origin_huge_headers(c, size="70000", count="1", **_):
     fields = b"".join(b"X-Big-%d: %s\r\n" % (i, b"v" * int(size)) for i in range(int(count)))
 
     def answer(c, req, n):
-        reply = c.reply_for(n) or b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        reply = c.reply_for(n)
         status, sep, rest = reply.partition(b"\r\n")
         c.send(status + sep + fields + rest)
     _serve_each(c, answer)
@@ -361,6 +397,8 @@ def origin_stray_bytes(c, stray="HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstr
 
 ORIGINS = {
     "script": origin_script,
+    "echo": origin_echo,
+    "continue": origin_continue,
     "slow-head": origin_slow_head,
     "drip": origin_drip,
     "truncate": origin_truncate,
@@ -501,13 +539,15 @@ def client_send(cl, data, **_):
 
 
 def client_slowloris(cl, data, every="20ms", **_):
-    """Sends one byte per interval (TCP_NODELAY, so each is a segment)."""
+    """Sends one byte per interval (TCP_NODELAY, so each is a segment),
+    and stops once the proxy says anything (a 408, say)."""
     gap = parse_duration(every)
     cl.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    pause = threading.Event()
     for b in data:
         cl.sock.sendall(bytes([b]))
-        pause.wait(gap)
+        # Waiting on the socket: gives up as soon as the proxy answers.
+        if select.select([cl.sock], [], [], gap)[0]:
+            return
 
 
 def client_pipeline_flood(cl, data, count="50", **_):
