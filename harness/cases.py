@@ -144,7 +144,7 @@ class Run:
     def __init__(self, case, tmp_path):
         self.case = case
         self.tmp = tmp_path
-        self.subst = {"%TMP%": str(tmp_path)}
+        self.subst = {"%TMP%": str(tmp_path), "%ROOT%": ROOT}
         self.responses = []   # every response read, all connections, in order
         self.client_bytes = b""
         self.closed_by_proxy = None
