@@ -261,6 +261,16 @@ class Run:
         text = self.case.get("expect-status")
         return None if text is None else expand_repeats(text).split()
 
+    def log_entries(self):
+        """The expected access lines as "OUTCOME STATUS", or None; one per
+        expect-log line, and {{50*DIRECT 200\n}} stands for fifty."""
+        texts = self.case.get("expect-log")
+        if texts is None:
+            return None
+        entries = [" ".join(e.split()) for text in texts
+                   for e in expand_repeats(text).split("\\n") if e.strip()]
+        return [] if entries == ["nothing"] else entries
+
     # the whole run
 
     def go(self, start_proxy):
@@ -272,6 +282,9 @@ class Run:
             self.origin.replies = [self.bytes(r) for r in self.case.get("reply", [])]
             try:
                 self.play()
+                # A client that hung up does not wait for the proxy to finish
+                # with its request: the access lines are the sign it has.
+                self.proxy.access_lines(len(self.log_entries() or []))
             finally:
                 if self.client:
                     self.client.close()
@@ -341,8 +354,7 @@ def check_logs(run):
     case = run.case
     lines = [l for l in run.proxy.access().splitlines() if l]
     if case.get("expect-log") is not None:
-        want = [] if case.get("expect-log") == ["nothing"] else \
-            [" ".join(w.split()) for w in case.get("expect-log")]
+        want = run.log_entries()
         # "OUTCOME STATUS": the last field of an access line and its status.
         seen = ["%s %s" % (l.split()[-1], l.split()[4]) for l in lines]
         assert seen == want, "access log outcomes %s, expected %s:\n%s" % (seen, want, "\n".join(lines))

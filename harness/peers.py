@@ -121,16 +121,19 @@ def header_value(head, name):
 
 
 def read_request(stream):
-    """One request (head and body, as raw bytes) or None at the end."""
+    """One whole request (head and body, as raw bytes), or None when the
+    connection ends first (what did arrive stays in stream.log)."""
     head = stream.take_head()
     if head is None:
         return None
     te = header_value(head, b"transfer-encoding")
     cl = header_value(head, b"content-length")
     if te is not None and b"chunked" in te.lower():
-        return head + stream.take_chunked()
+        body = stream.take_chunked()
+        return head + body if body.endswith(b"\r\n\r\n") else None
     if cl is not None and cl.isdigit():
-        return head + stream.take(int(cl))
+        body = stream.take(int(cl))
+        return head + body if len(body) == int(cl) else None
     return head
 
 
@@ -569,8 +572,9 @@ def _hang_up(cl, reset):
 
 
 def client_disconnect_mid_request(cl, data, at=None, reset="no", **_):
-    """Sends the first AT bytes of DATA (all without AT), then hangs up;
-    reset=yes makes it a reset (SO_LINGER 0) rather than a FIN."""
+    """Sends the first AT bytes of DATA (all without AT; a negative AT
+    leaves that many off the end), then hangs up; reset=yes makes it a
+    reset (SO_LINGER 0) rather than a FIN."""
     cl.sock.sendall(data if at is None else data[:int(at)])
     _hang_up(cl, reset)
 
