@@ -150,6 +150,7 @@ class Run:
         self.closed_by_proxy = None
         self.client = None
         self.send_errors = []
+        self.client_ports = []  # "127.0.0.1:PORT" of each client connection
 
     def fill(self, text):
         for k, v in self.subst.items():
@@ -202,6 +203,7 @@ class Run:
 
     def connect(self):
         self.client = peers.ClientConn(self.proxy.address)
+        self.client_ports.append("%s:%d" % self.client.sock.getsockname()[:2])
         self.methods = []
 
     def read_responses(self, n):
@@ -352,7 +354,11 @@ def check_origin(run):
 
 def check_logs(run):
     case = run.case
-    lines = [l for l in run.proxy.access().splitlines() if l]
+    # Connections are served in parallel: order the lines by the client
+    # connection they belong to (field 2), then as written.
+    order = {port: i for i, port in enumerate(run.client_ports)}
+    lines = sorted((l for l in run.proxy.access().splitlines() if l),
+                   key=lambda l: order.get(l.split()[1], len(order)))
     if case.get("expect-log") is not None:
         want = run.log_entries()
         # "OUTCOME STATUS": the last field of an access line and its status.
@@ -370,3 +376,107 @@ def run(case, start_proxy, tmp_path, binary):
     check_origin(r)
     check_logs(r)
     return r
+
+
+# ---- by hand: python3 harness/cases.py show|origin NAME ----
+
+def _path_of(name):
+    path = name if name.endswith(".case") else os.path.join(CASES_DIR, name + ".case")
+    if not os.path.exists(path):
+        raise SystemExit("no case %s" % path)
+    return path
+
+
+def _show_run(name):
+    """Run one case against the real binary and print what every side saw."""
+    import tempfile
+    import pathlib
+    import conftest
+    case = load(_path_of(name))
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="case-%s-" % case.name))
+    started = []
+
+    def start(**args):
+        p = conftest.Proxy(dict(args), tmp, "proxy")
+        started.append(p)
+        print("proxy:  " + " ".join(shlex.quote(a) for a in p.cmd))
+        return p
+    if case.get("fault") and not binary_has_fault_option(conftest.BIN):
+        print("note:   %s has no --fault; the proxy will refuse the option" % conftest.BIN)
+    r = Run(case, tmp)
+    verdict = "PASS"
+    try:
+        r.go(start)
+        check_client(r)
+        check_origin(r)
+        check_logs(r)
+    except AssertionError as e:
+        verdict = "FAIL: %s" % e
+    print("origin: %s (%s) got %d connection(s):" % (
+        case.get("origin", "script"), r.origin.authority, r.origin.connections))
+    for data in r.origin.received:
+        print("        %r" % data)
+    print("client got %r" % r.client_bytes)
+    for p in started:
+        print("access log:\n" + p.access() + "event log: %s" % p.event_log)
+    print(verdict)
+
+
+def _serve_origin(name):
+    """Serve only the case's fake origin, and print how to do the rest."""
+    import threading
+    case = load(_path_of(name))
+    r = Run(case, CASES_DIR)
+    r.start_origin()
+    r.subst["%PROXY%"] = "127.0.0.1:PROXYPORT"
+    r.origin.replies = [r.bytes(t) for t in case.get("reply", [])]
+    args = []
+    for line in case.get("proxy", []):
+        args += shlex.split(r.fill(line))
+    args += ["--fault %s" % shlex.quote(r.fill(f)) for f in case.get("fault", [])]
+    if case.get("hosts"):
+        args.append("--hosts-file HOSTS  # a file with: %s" % "; ".join(
+            r.fill(h) for h in case.get("hosts")))
+    print("origin %r serving on %s (Ctrl-C to stop)" % (case.get("origin", "script"),
+                                                     r.origin.authority))
+    print("start the proxy:  build/glassproxy -l 127.0.0.1:0 -v %s" % " ".join(args))
+    print("then play the client:  python3 harness/cases.py client %s 127.0.0.1:PROXYPORT %s"
+          % (case.name, r.origin.authority))
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        r.origin.close()
+
+
+def _play_client(name, proxy, origin):
+    """Play the case's client steps against a proxy started by hand."""
+    class Address:
+        address = (proxy.rsplit(":", 1)[0], int(proxy.rsplit(":", 1)[1]))
+    case = load(_path_of(name))
+    r = Run(case, CASES_DIR)
+    r.proxy = Address()
+    r.subst.update({"%ORIGIN%": origin, "%ORIGIN_PORT%": origin.rsplit(":", 1)[1],
+                    "%PROXY%": proxy, "%PROXY_PORT%": str(Address.address[1])})
+    r.play()
+    print("client got %r" % r.client_bytes)
+    print("statuses: %s" % " ".join(str(x.status) for x in r.responses))
+
+
+USAGE = """usage: python3 harness/cases.py show NAME      run one case, print what each side saw
+       python3 harness/cases.py origin NAME    serve only its fake origin (for a proxy in gdb)
+       python3 harness/cases.py client NAME PROXY_HOST:PORT ORIGIN_HOST:PORT
+                                               play only its client against that proxy"""
+
+if __name__ == "__main__":
+    import sys
+    argv = sys.argv[1:]
+    if len(argv) == 2 and argv[0] == "show":
+        _show_run(argv[1])
+    elif len(argv) == 2 and argv[0] == "origin":
+        _serve_origin(argv[1])
+    elif len(argv) == 4 and argv[0] == "client":
+        _play_client(*argv[1:])
+    else:
+        raise SystemExit(USAGE)
