@@ -16,6 +16,7 @@ the proxy with SIGTERM (so its logs are complete and every upstream socket is
 closed), stops the origin (joining its threads), and only then compares: so
 nothing is compared while something could still change.
 """
+import inspect
 import os
 import re
 import shlex
@@ -30,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES_DIR = os.path.join(ROOT, "fixtures", "cases")
 
 TEXT_KEYS = {"title", "checks"}
-REPEATED = {"proxy", "hosts", "fault", "reply", "client", "expect-log",
+REPEATED = {"proxy", "hosts", "faults", "reply", "client", "expect-log",
             "expect-client-match", "expect-client-no-match", "expect-origin-match",
             "expect-origin-no-match", "expect-event-match"}
 BYTES_KEYS = {"reply", "expect-client", "expect-origin", "expect-client-body-decoded"}
@@ -98,6 +99,26 @@ def _entries(path):
     return entries
 
 
+def _check_params(where, func, params, skip):
+    """A parameter the behaviour does not take is a typo: say so at load."""
+    takes = [n for n in inspect.signature(func).parameters][skip:]
+    for name in params:
+        if name not in takes:
+            raise ValueError("%s: %r takes %s, not %r" % (
+                where, func.__name__, ", ".join(takes) or "no parameters", name))
+
+
+def _check_text(where, key, text):
+    """Bad escapes and bad patterns fail at load, naming the line."""
+    try:
+        if key in BYTES_KEYS or key == "client":
+            unescape(expand_repeats(text))
+        elif key in REGEX_KEYS:
+            re.compile(expand_repeats(text).encode("latin-1"), re.S)
+    except (ValueError, re.error) as e:
+        raise ValueError("%s: %s: %s" % (where, key, e))
+
+
 def load(path):
     case = Case(path)
     for n, key, first, more in _entries(path):
@@ -107,9 +128,13 @@ def load(path):
                 raise ValueError("%s:%d: no client step %r (have: %s)" % (
                     path, n, first, ", ".join(sorted(set(peers.CLIENTS) | READ_STEPS))))
             params = dict(w.split("=", 1) for w in words[1:])
+            if words[0] in peers.CLIENTS:
+                _check_params("%s:%d" % (path, n), peers.CLIENTS[words[0]], params, 2)
             case.steps.append((words[0], params, "".join(more)))
+            _check_text("%s:%d" % (path, n), key, "".join(more))
             continue
         text = (" " if key in TEXT_KEYS else "").join([first] + more) if first else "".join(more)
+        _check_text("%s:%d" % (path, n), key, text)
         if key in REPEATED:
             case.fields.setdefault(key, []).append(text)
         elif key in case.fields:
@@ -118,6 +143,11 @@ def load(path):
             case.fields[key] = text
     if "title" not in case.fields:
         raise ValueError("%s: no title:" % path)
+    spec = shlex.split(case.get("origin", "script"))
+    if spec[0] != "none":
+        if spec[0] not in peers.ORIGINS:
+            raise ValueError("%s: no origin %r (have: none, %s)" % (path, spec[0], ", ".join(peers.ORIGINS)))
+        _check_params(path, peers.ORIGINS[spec[0]], dict(w.split("=", 1) for w in spec[1:]), 1)
     return case
 
 
@@ -184,7 +214,7 @@ class Run:
             hosts = self.tmp / "hosts"
             hosts.write_text("".join(self.fill(l) + "\n" for l in self.case.get("hosts")))
             words += ["--hosts-file", str(hosts)]
-        for spec in self.case.get("fault", []):
+        for spec in self.case.get("faults", []):
             words += ["--fault", self.fill(spec)]
         i = 0
         while i < len(words):
@@ -368,7 +398,7 @@ def check_logs(run):
 
 
 def run(case, start_proxy, tmp_path, binary):
-    if case.get("fault") and not binary_has_fault_option(binary):
+    if case.get("faults") and not binary_has_fault_option(binary):
         pytest.skip("binary has no --fault")
     r = Run(case, tmp_path)
     r.go(start_proxy)
@@ -401,7 +431,7 @@ def _show_run(name):
         started.append(p)
         print("proxy:  " + " ".join(shlex.quote(a) for a in p.cmd))
         return p
-    if case.get("fault") and not binary_has_fault_option(conftest.BIN):
+    if case.get("faults") and not binary_has_fault_option(conftest.BIN):
         print("note:   %s has no --fault; the proxy will refuse the option" % conftest.BIN)
     r = Run(case, tmp)
     verdict = "PASS"
@@ -433,7 +463,7 @@ def _serve_origin(name):
     args = []
     for line in case.get("proxy", []):
         args += shlex.split(r.fill(line))
-    args += ["--fault %s" % shlex.quote(r.fill(f)) for f in case.get("fault", [])]
+    args += ["--fault %s" % shlex.quote(r.fill(f)) for f in case.get("faults", [])]
     if case.get("hosts"):
         args.append("--hosts-file HOSTS  # a file with: %s" % "; ".join(
             r.fill(h) for h in case.get("hosts")))

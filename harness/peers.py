@@ -257,12 +257,12 @@ def _serve_each(c, answer):
             return
 
 
-def origin_script(c, **_):
+def origin_script(c):
     """Answers each request with the next reply, keeps alive as HTTP/1.1 does."""
     _serve_each(c, lambda c, req, n: c.send(c.reply_for(n)))
 
 
-def origin_echo(c, **_):
+def origin_echo(c):
     """Answers each request with its method, target and decoded body (a
     well-behaved origin that shows what arrived, whatever the framing)."""
     def answer(c, req, n):
@@ -276,7 +276,7 @@ def origin_echo(c, **_):
     _serve_each(c, answer)
 
 
-def origin_continue(c, **_):
+def origin_continue(c):
     """Answers a request head with 100 Continue before reading its body,
     then sends the reply: an origin that honours Expect: 100-continue."""
     while True:
@@ -292,7 +292,7 @@ def origin_continue(c, **_):
         c.send(c.reply_for(n))
 
 
-def origin_slow_head(c, every="20ms", **_):
+def origin_slow_head(c, every="20ms"):
     """Sends the response head one byte per interval, then the body at once."""
     gap = parse_duration(every)
 
@@ -305,7 +305,7 @@ def origin_slow_head(c, every="20ms", **_):
     _serve_each(c, answer)
 
 
-def origin_drip(c, every="5ms", **_):
+def origin_drip(c, every="5ms"):
     """Sends the head at once, then the body one byte per interval."""
     gap = parse_duration(every)
 
@@ -318,14 +318,14 @@ def origin_drip(c, every="5ms", **_):
     _serve_each(c, answer)
 
 
-def origin_truncate(c, at="0", **_):
+def origin_truncate(c, at="0"):
     """Sends the first AT bytes of the reply, then closes (FIN)."""
     req, n = c.read_request()
     if req is not None:
         c.send(c.reply_for(n)[:int(at)])
 
 
-def origin_reset(c, at="0", **_):
+def origin_reset(c, at="0"):
     """Sends the first AT bytes of the reply, then resets (SO_LINGER 0)."""
     req, n = c.read_request()
     if req is not None:
@@ -333,13 +333,13 @@ def origin_reset(c, at="0", **_):
         c.reset()
 
 
-def origin_never_answers(c, **_):
+def origin_never_answers(c):
     """Reads the request and stays silent until the proxy gives up."""
     c.read_request()
     c.drain()
 
 
-def origin_early_answer(c, **_):
+def origin_early_answer(c):
     """Answers as soon as the connection opens, before any request byte,
     then reads what the proxy sends (so closing does not reset the answer)."""
     c.send(c.reply_for(0))
@@ -347,12 +347,12 @@ def origin_early_answer(c, **_):
         pass
 
 
-def origin_garbage(c, **_):
+def origin_garbage(c):
     """Answers with a line that is not an HTTP status line."""
     _serve_each(c, lambda c, req, n: c.send(c.reply_for(n, b"HTTX/1.1 2OO OK\r\n\r\n")))
 
 
-def origin_bad_chunking(c, **_):
+def origin_bad_chunking(c):
     """Answers chunked with a chunk size that is not hex, then closes."""
     req, n = c.read_request()
     if req is not None:
@@ -360,7 +360,7 @@ def origin_bad_chunking(c, **_):
                            b"5\r\nhello\r\nZZ\r\nworld\r\n0\r\n\r\n"))
 
 
-def origin_huge_headers(c, size="70000", count="1", **_):
+def origin_huge_headers(c, size="70000", count="1"):
     """Adds COUNT header fields of SIZE bytes each to the reply's head."""
     fields = b"".join(b"X-Big-%d: %s\r\n" % (i, b"v" * int(size)) for i in range(int(count)))
 
@@ -371,13 +371,13 @@ def origin_huge_headers(c, size="70000", count="1", **_):
     _serve_each(c, answer)
 
 
-def origin_interim_storm(c, count="20", status="102", **_):
+def origin_interim_storm(c, count="20", status="102"):
     """Sends COUNT interim (1xx) responses before the reply."""
     storm = b"HTTP/1.1 %s Interim\r\n\r\n" % status.encode() * int(count)
     _serve_each(c, lambda c, req, n: c.send(storm + c.reply_for(n)))
 
 
-def origin_close_on_next(c, **_):
+def origin_close_on_next(c):
     """Answers the first request on a connection, keeping it alive; when the
     next request's first bytes arrive, closes without answering: the worst
     moment for a pooled connection (the proxy has just reused it)."""
@@ -391,7 +391,7 @@ def origin_close_on_next(c, **_):
     c.reset()  # unread bytes: the kernel resets, as a crashed server would
 
 
-def origin_stray_bytes(c, stray="HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray", **_):
+def origin_stray_bytes(c, stray="HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray"):
     """Sends STRAY right after each response, in the same write: bytes that
     arrive when the connection should be idle (a desync if it is reused)."""
     extra = stray.encode("latin-1")
@@ -536,12 +536,12 @@ class ClientConn:
             self.sock.close()
 
 
-def client_send(cl, data, **_):
+def client_send(cl, data):
     """Sends the bytes in one write: a well-behaved client."""
     cl.sock.sendall(data)
 
 
-def client_slowloris(cl, data, every="20ms", **_):
+def client_slowloris(cl, data, every="20ms"):
     """Sends one byte per interval (TCP_NODELAY, so each is a segment),
     and stops once the proxy says anything (a 408, say)."""
     gap = parse_duration(every)
@@ -553,12 +553,12 @@ def client_slowloris(cl, data, every="20ms", **_):
             return
 
 
-def client_pipeline_flood(cl, data, count="50", **_):
+def client_pipeline_flood(cl, data, count="50"):
     """Sends DATA COUNT times back to back in one write, reading nothing."""
     cl.sock.sendall(data * int(count))
 
 
-def client_half_close(cl, data=b"", **_):
+def client_half_close(cl, data=b""):
     """Sends DATA, then shuts down its sending side (FIN) at once."""
     if data:
         cl.sock.sendall(data)
@@ -571,7 +571,7 @@ def _hang_up(cl, reset):
     cl.close()
 
 
-def client_disconnect_mid_request(cl, data, at=None, reset="no", **_):
+def client_disconnect_mid_request(cl, data, at=None, reset="no"):
     """Sends the first AT bytes of DATA (all without AT; a negative AT
     leaves that many off the end), then hangs up; reset=yes makes it a
     reset (SO_LINGER 0) rather than a FIN."""
@@ -579,7 +579,7 @@ def client_disconnect_mid_request(cl, data, at=None, reset="no", **_):
     _hang_up(cl, reset)
 
 
-def client_disconnect_mid_response(cl, data=b"", after="1", reset="no", **_):
+def client_disconnect_mid_response(cl, data=b"", after="1", reset="no"):
     """Sends DATA, reads until AFTER bytes of answer came, then hangs up."""
     if data:
         cl.sock.sendall(data)
