@@ -4,13 +4,17 @@ Misbehaving peers: fake origins and clients that break HTTP on purpose.
 Each behaviour is small and named; harness/README.md lists them with the bug
 each one catches, and a case file (fixtures/cases/*.case) picks one by name:
 
-    o = PeerOrigin("truncate", replies=[b"HTTP/1.1 200 OK\\r\\n..."], at=40)
+    o = PeerOrigin("truncate", replies=[b"HTTP/1.1 200 OK\\r\\n..."], at="40")
     o.authority            "127.0.0.1:PORT"
-    o.close()              stop, release every socket, join every thread
     o.received             the bytes each accepted connection sent, in order
-    o.requests             the requests read, in order (raw bytes each)
+    o.requests             the whole requests read, in order (raw bytes each)
+    o.close()              stop, release every socket, join every thread
 
-    CLIENTS["slowloris"](sock, data, every=0.02)   one byte per interval
+    c = ClientConn(proxy_address)
+    CLIENTS["slowloris"](c, data, every="20ms")   one byte per interval
+    read_response(c.stream, "GET")               a Response, complete or cut
+
+Parameters are strings, as a case file gives them.
 
 Rules every peer keeps: 127.0.0.1 and port 0 only; every socket has a
 timeout, so no peer can hang a test; every thread is joined in close(); a
