@@ -267,6 +267,10 @@ class Run:
             if name == "read":
                 self.read_responses(int(params.get("n", "1")))
             elif name == "new-connection":
+                # Everything this connection still brings, to its end: the
+                # proxy must close it (an error, Connection: close, or the
+                # client hung up).
+                self.read_responses(1 << 30)
                 self.finish_connection()
                 self.connect()
             else:
