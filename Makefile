@@ -4,6 +4,7 @@
 #   make run        build and start it on 127.0.0.1:8080
 #   make test       install missing test tools, build, run unit and harness tests
 #   make unit       CMocka unit tests only     make harness   pytest harness only
+#   make test CASE=name   (or make harness CASE=name) one fixtures/cases/name.case
 #   make check      test + format check + clang build
 #   make debug      -O0 -g3 build for gdb (build/debug/glassproxy)
 #   make valgrind / asan / tsan / coverage / fuzz / bench / install / clean
@@ -93,12 +94,15 @@ unit: tests
 		echo "== $$t"; $$t || failed=1; \
 	done; exit $$failed
 
+# CASE=name runs only the data-driven case fixtures/cases/name.case.
+HARNESS_TARGET = $(if $(CASE),harness/test_cases.py,harness)
+
 harness: tests
-	GLASSPROXY_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest harness -q \
-		-p no:cacheprovider $(PYTEST_ARGS)
+	CASE=$(CASE) GLASSPROXY_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest \
+		$(HARNESS_TARGET) -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test: deps-test
-	$(MAKE) unit
+	$(if $(CASE),,$(MAKE) unit)
 	$(MAKE) harness
 
 format:
