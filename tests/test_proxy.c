@@ -81,10 +81,6 @@ static ssize_t capture_write(void *ctx, int fd, const void *buf, size_t len)
 					       : NULL;
 
 	(void)ctx;
-	if (fd == STOP_WR) { /* proxy_stop() wakes the idle connections */
-		stop_bytes += len;
-		return (ssize_t)len;
-	}
 	if (!f)
 		fail_msg("write(%d) is not a log write", fd);
 	assert_true(f->len + len < sizeof(f->bytes));
@@ -160,6 +156,16 @@ static ssize_t hooked_send(void *ctx, int fd, const void *buf, size_t len,
 	return (ssize_t)len;
 }
 
+/* proxy_stop() wakes the idle connections through the stop pipe. */
+static ssize_t hooked_pipe_write(void *ctx, int fd, const void *buf,
+				 size_t len)
+{
+	(void)ctx, (void)buf;
+	assert_int_equal(fd, STOP_WR);
+	stop_bytes += len;
+	return (ssize_t)len;
+}
+
 static int hooked_close(void *ctx, int fd)
 {
 	note_event("close", fd);
@@ -195,6 +201,7 @@ static int setup(void **state)
 	hooked_net.recv = hooked_recv;
 	hooked_net.send = hooked_send;
 	hooked_net.close = hooked_close;
+	hooked_net.pipe_write = hooked_pipe_write;
 	memset(captures, 0, sizeof(captures));
 	for (size_t i = 0; i < sizeof(captures) / sizeof(captures[0]); i++)
 		captures[i].fd = -1;

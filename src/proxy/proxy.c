@@ -134,7 +134,7 @@ void proxy_stop(struct proxy *px)
 	pthread_mutex_lock(&px->lock);
 	if (!px->stopping) {
 		px->stopping = 1;
-		sys_write(px->sys, px->stop_pipe[1], "x", 1);
+		sys_pipe_write(px->sys, px->stop_pipe[1], "x", 1);
 	}
 	pthread_mutex_unlock(&px->lock);
 }
