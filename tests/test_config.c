@@ -792,6 +792,10 @@ static void test_typed_errors_in_the_file(void **state)
 	}
 }
 
+/* One character more than a via-name may have. */
+#define SIXTY_FOUR_CHARS                                                       \
+	"0123456789012345678901234567890123456789012345678901234567890123"
+
 /* Issue #15 finding 7: nothing but tchar reaches a Via field. */
 static void test_via_name_and_parent_host_refuse_header_breakers(void **state)
 {
@@ -814,8 +818,7 @@ static void test_via_name_and_parent_host_refuse_header_breakers(void **state)
 		"a{b}",
 		"\x7f",
 		"caf\xc3\xa9",
-		"01234567890123456789012345678901234567890123456789012345678901"
-		"23",
+		SIXTY_FOUR_CHARS,
 	};
 	static const char *const bad_parent[] = {
 		"a\r\nX-Injected: 1:80",
@@ -870,13 +873,12 @@ static void test_via_name_accepts_every_tchar(void **state)
 {
 	char *argv[] = {"glassproxy", "--via-name", "!#$%&'*+-.^_`|~09azAZ",
 			NULL};
-	char *longest[] = {"glassproxy", "--via-name",
-			   "012345678901234567890123456789012345678901234567890"
-			   "123456789012",
-			   NULL};
+	char sixty_three[] = SIXTY_FOUR_CHARS;
+	char *longest[] = {"glassproxy", "--via-name", sixty_three, NULL};
 	struct config *cfg = *state;
 	char err[CONFIG_ERR_MAX];
 
+	sixty_three[63] = '\0';
 	assert_int_equal(
 		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
 	assert_string_equal(cfg->via_name, "!#$%&'*+-.^_`|~09azAZ");

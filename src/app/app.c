@@ -15,21 +15,42 @@
 
 #define MAX_CONFIG_FILE (1 << 20)
 
-void app_report(struct app *app, enum log_level level, const char *fmt, ...)
+/* Standard error through sys: the only OS path there is. */
+static void vsay(struct sys *sys, const char *fmt, va_list ap)
 {
 	char text[1024], line[1100];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	util_format(line, sizeof(line), "glassproxy: %s\n", text);
+	sys_write_all(sys, 2, line, strlen(line));
+}
+
+/* On standard error whatever the log is: where a user starting us looks. */
+static void say(struct app *app, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(struct app *app, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	vsay(app->sys, fmt, ap);
 	va_end(ap);
+}
+
+void app_report(struct app *app, enum log_level level, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
 	if (app->log) {
+		vsnprintf(text, sizeof(text), fmt, ap);
 		log_event(app->log, level, "%s", text);
-		return;
+	} else {
+		vsay(app->sys, fmt, ap);
 	}
-	/* Standard error through sys: the only OS path there is. */
-	util_format(line, sizeof(line), "glassproxy: %s\n", text);
-	sys_write_all(app->sys, 2, line, strlen(line));
+	va_end(ap);
 }
 
 static void say_text(struct sys *sys, int fd, const char *text)
@@ -161,11 +182,8 @@ static int start_proxy(struct app *app)
 	}
 	if (app_build_rules(app, &app->cfg, &rules, &app->digests) < 0) {
 		/* The problems are in the event log, which may be a file. */
-		say_text(app->sys, 2,
-			 "glassproxy: the rules have errors; see ");
-		say_text(app->sys, 2,
-			 app->cfg.log_file ? app->cfg.log_file : "above");
-		say_text(app->sys, 2, "\n");
+		say(app, "the rules have errors; see %s",
+		    app->cfg.log_file ? app->cfg.log_file : "above");
 		return APP_EXIT_USAGE;
 	}
 	if (proxy_new(app->sys, app->log, &rules.settings, &app->px) < 0) {
@@ -195,9 +213,7 @@ static int start_server(struct app *app)
 	rc = server_open(app->sys, app->log, app->px, &sopts, &app->srv);
 	if (rc < 0) {
 		net_format_addr(&app->cfg.listen, addr, sizeof(addr));
-		app->log = NULL; /* say it on stderr, where the user looks */
-		app_report(app, LOG_ERROR, "cannot listen on %s: %s", addr,
-			   strerror(-rc));
+		say(app, "cannot listen on %s: %s", addr, strerror(-rc));
 	}
 	return rc;
 }
@@ -213,16 +229,16 @@ static int serve(struct app *app)
 	status = EXIT_FAILURE;
 	if (start_server(app) < 0)
 		goto free_proxy;
-	if (pthread_create(&app->signals, NULL, signal_thread, app) != 0) {
-		app_report(app, LOG_ERROR, "cannot start the signal thread");
-		goto close_server;
-	}
+	/* Before the signal thread exists, which may replace app->cfg (a
+	 * signal sent meanwhile waits: every thread blocks them). */
 	log_event(log, LOG_INFO, "listening on %s%s", server_address(app->srv),
 		  app->cfg.serial ? " (serial)" : "");
 	/* The ready line tests and scripts wait for, with the real port. */
-	say_text(app->sys, 2, "glassproxy: listening on ");
-	say_text(app->sys, 2, server_address(app->srv));
-	say_text(app->sys, 2, "\n");
+	say(app, "listening on %s", server_address(app->srv));
+	if (pthread_create(&app->signals, NULL, signal_thread, app) != 0) {
+		say(app, "cannot start the signal thread");
+		goto close_server;
+	}
 	server_run(app->srv);
 	end_signal_thread(app);
 	log_event(log, LOG_INFO, "stopped");
