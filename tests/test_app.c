@@ -300,13 +300,13 @@ static void test_reload_with_any_error_keeps_everything(void **state)
 		"direct lan.example\n",	       /* direct without a parent */
 	};
 	struct fixture *f = *state;
+	static char text[256]; /* the file's text outlives the loop */
 
 	put_file("/etc/gp.conf", "response-timeout 60s\n");
 	put_file("/etc/block.txt", "a..b\n");
 	start(&f->app);
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(bad_configs); i++) {
 		struct app_reload r;
-		char text[256];
 
 		util_format(text, sizeof(text), "response-timeout 1s\n%s",
 			    bad_configs[i]);
