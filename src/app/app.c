@@ -17,6 +17,9 @@
 
 /* Standard error through sys: the only OS path there is. */
 static void vsay(struct sys *sys, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void vsay(struct sys *sys, const char *fmt, va_list ap)
 {
 	char text[1024], line[1100];
 
