@@ -119,3 +119,29 @@ def test_serial_mode_serves_and_stops_with_an_idle_client(proxy, origin):
     p.signal(signal.SIGTERM)
     assert p.proc.wait(10) == 0
     s.close()
+
+
+def test_header_breaking_values_exit_2_with_a_message():
+    """Issue #15 finding 7: a value that ends up in a header is a token."""
+    out = run("--via-name", "proxy\r\nX-Injected: 1", "--check-config")
+    assert out.returncode == 2
+    assert "--via-name: 'proxy\\x0d\\x0aX-Injected: 1' must be one token" in out.stderr
+    out = run("--parent-proxy", "up\r\nX-Injected: 1:3128", "--check-config")
+    assert out.returncode == 2
+    assert "--parent-proxy: " in out.stderr and "is not HOST:PORT" in out.stderr
+    for bad in (("--forwarded-for", "maybe"), ("--connect-ports", "443,"),
+                ("--listen", "localhost:8080")):
+        out = run(*bad, "--check-config")
+        assert out.returncode == 2, bad
+        assert out.stderr.startswith("glassproxy: %s: '" % bad[0]), out.stderr
+
+
+def test_check_config_prints_typed_values_back(tmp_path):
+    conf = tmp_path / "g.conf"
+    conf.write_text("listen [::1]:0\nforwarded-for on\nparent-proxy [::1]:3128\n"
+                    "connect-ports 443, 8000-8100\nvia-name edge.1\n")
+    out = run("-c", str(conf), "--check-config")
+    assert out.returncode == 0, out.stderr
+    for line in ("listen [::1]:0", "forwarded-for on", "parent-proxy [::1]:3128",
+                 "connect-ports 443,8000-8100", "via-name edge.1"):
+        assert "\n%s\n" % line in out.stdout

@@ -1,8 +1,11 @@
 /*
  * Unit tests of config: the defaults, the config-file parser (good text and
  * every error with its exact "PATH:LINE: ..." message), durations and sizes,
- * the command line over the file, getopt run twice in one process, finding
- * -c before parsing, and the dump read back to the same dump.
+ * typed values (addresses, host and port, port lists, enums, tokens) and
+ * their errors, nothing but tchar in values that become header fields, the
+ * command line over the file, getopt run twice in one process, finding -c
+ * before parsing, the dump read back to the same dump, and the changes a
+ * reload reports.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,6 +17,7 @@
 #include <cmocka.h>
 
 #include "glassproxy/config.h"
+#include "glassproxy/net.h"
 #include "glassproxy/util.h"
 
 #define ARGC(argv) ((int)UTIL_ARRAY_LEN(argv) - 1)
@@ -55,13 +59,40 @@ static void assert_list(const struct config_list *list, size_t count, ...)
 	va_end(ap);
 }
 
+/* The parsed listen address, printed back. */
+static void assert_listen(const struct config *cfg, const char *want)
+{
+	char text[NET_ADDR_TEXT_MAX];
+
+	assert_true(net_format_addr(&cfg->listen, text, sizeof(text)) > 0);
+	assert_string_equal(text, want);
+}
+
+/* The parsed CONNECT port ranges as "lo-hi,lo-hi". */
+static void assert_ports(const struct config *cfg, const char *want)
+{
+	char text[256] = "";
+	size_t at = 0;
+
+	for (size_t i = 0; i < cfg->connect_ports.count; i++) {
+		const struct config_port_range *r =
+			&cfg->connect_ports.ranges[i];
+		int n = util_format(text + at, sizeof(text) - at, "%s%u-%u",
+				    i ? "," : "", (unsigned)r->lo,
+				    (unsigned)r->hi);
+		assert_true(n > 0);
+		at += (size_t)n;
+	}
+	assert_string_equal(text, want);
+}
+
 /* ---- defaults ---- */
 
 static void test_init_sets_documented_defaults(void **state)
 {
 	struct config *cfg = *state;
 
-	assert_string_equal(cfg->listen, "127.0.0.1:8080");
+	assert_listen(cfg, "127.0.0.1:8080");
 	assert_null(cfg->config_file);
 	assert_null(cfg->hosts_file);
 	assert_null(cfg->log_file);
@@ -80,7 +111,7 @@ static void test_init_sets_documented_defaults(void **state)
 	assert_int_equal(cfg->allow_file.count, 0);
 	assert_int_equal(cfg->block_file.count, 0);
 	assert_int_equal(cfg->allow_client.count, 0);
-	assert_string_equal(cfg->connect_ports, "443");
+	assert_ports(cfg, "443-443");
 	assert_int_equal(cfg->tunnel_idle_timeout_ms, 300000);
 	assert_false(cfg->check_config);
 	assert_false(cfg->help);
@@ -92,7 +123,8 @@ static void test_free_twice_is_safe(void **state)
 	struct config *cfg = *state;
 
 	config_free(cfg);
-	assert_null(cfg->listen);
+	assert_null(cfg->hosts_file);
+	assert_null(cfg->connect_ports.ranges);
 	assert_null(cfg->allow.items);
 	/* the teardown frees again */
 }
@@ -121,13 +153,13 @@ static void test_file_good_text_with_comments_crlf_tabs(void **state)
 
 	assert_int_equal(apply_text(cfg, text, err), 0);
 	assert_string_equal(err, "");
-	assert_string_equal(cfg->listen, "0.0.0.0:3128");
+	assert_listen(cfg, "0.0.0.0:3128");
 	assert_int_equal(cfg->max_connections, 42);
 	assert_true(cfg->serial);
 	assert_string_equal(cfg->hosts_file, "/etc/hosts.test");
 	assert_string_equal(cfg->log_file, "/var/log/gp events.log");
 	assert_list(&cfg->allow, 2, "example.com", "*.example.org");
-	assert_string_equal(cfg->connect_ports, "443,8443,9000-9100");
+	assert_ports(cfg, "443-443,8443-8443,9000-9100");
 	assert_int_equal(cfg->connect_timeout_ms, 500);
 	/* untouched keys keep their defaults */
 	assert_int_equal(cfg->response_timeout_ms, 60000);
@@ -142,7 +174,7 @@ static void test_file_empty_and_comment_only_text_changes_nothing(void **state)
 	assert_int_equal(
 		config_apply_file(cfg, "", 0, "t.conf", err, sizeof(err)), 0);
 	assert_int_equal(apply_text(cfg, "# only\n#comments\r\n\n", err), 0);
-	assert_string_equal(cfg->listen, "127.0.0.1:8080");
+	assert_listen(cfg, "127.0.0.1:8080");
 }
 
 static void test_file_later_line_replaces_string(void **state)
@@ -152,7 +184,7 @@ static void test_file_later_line_replaces_string(void **state)
 
 	assert_int_equal(
 		apply_text(cfg, "listen 1.1.1.1:1\nlisten [::1]:2\n", err), 0);
-	assert_string_equal(cfg->listen, "[::1]:2");
+	assert_listen(cfg, "[::1]:2");
 }
 
 static void test_file_bool_spellings(void **state)
@@ -437,7 +469,7 @@ static void test_args_short_long_and_equals_forms(void **state)
 	assert_int_equal(
 		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_string_equal(cfg->listen, "1.2.3.4:5");
+	assert_listen(cfg, "1.2.3.4:5");
 	assert_string_equal(cfg->hosts_file, "/h");
 	assert_string_equal(cfg->log_file, "/l");
 	assert_string_equal(cfg->access_log, "/a");
@@ -449,7 +481,7 @@ static void test_args_short_long_and_equals_forms(void **state)
 	assert_int_equal(cfg->client_idle_timeout_ms, 3600000);
 	assert_int_equal(cfg->shutdown_grace_ms, 0);
 	assert_int_equal(cfg->max_request_body, 65536);
-	assert_string_equal(cfg->connect_ports, "80,443");
+	assert_ports(cfg, "80-80,443-443");
 	assert_int_equal(cfg->tunnel_idle_timeout_ms, 5000);
 	assert_string_equal(cfg->config_file, "my.conf");
 	assert_true(cfg->check_config);
@@ -465,7 +497,7 @@ static void test_args_attached_short_value(void **state)
 
 	assert_int_equal(
 		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
-	assert_string_equal(cfg->listen, "[::1]:0");
+	assert_listen(cfg, "[::1]:0");
 }
 
 static void test_args_lists_repeat(void **state)
@@ -547,6 +579,16 @@ static void test_args_errors(void **state)
 		 "--max-connections: '0' is not a number from 1 to 65536"},
 		{{"--max-request-body", "1T"},
 		 "--max-request-body: '1T' is not a size (like 100, 64k, 10M)"},
+		{{"--listen="},
+		 "--listen: '' is not ADDR:PORT (IPv4, or [IPv6]:PORT)"},
+		{{"--via-name="},
+		 "--via-name: '' must be one token of at most 63 characters "
+		 "(letters, digits and !#$%&'*+-.^_`|~)"},
+		{{"--forwarded-for", "yes"},
+		 "--forwarded-for: 'yes' is not one of off, on, delete"},
+		{{"--connect-ports", "0"},
+		 "--connect-ports: '0' is not a list of ports and ranges (like "
+		 "443,8443,9000-9100; 1-65535)"},
 	};
 
 	(void)state;
@@ -595,12 +637,12 @@ static void test_args_twice_in_one_process_resets_getopt(void **state)
 		config_apply_args(cfg, ARGC(second), second, err, sizeof(err)),
 		0);
 	assert_int_equal(cfg->verbosity, 0);
-	assert_string_equal(cfg->listen, "1.2.3.4:5");
+	assert_listen(cfg, "1.2.3.4:5");
 	assert_int_equal(
 		config_apply_args(cfg, ARGC(third), third, err, sizeof(err)),
 		0);
 	assert_int_equal(cfg->verbosity, 1);
-	assert_string_equal(cfg->listen, "1.2.3.4:5");
+	assert_listen(cfg, "1.2.3.4:5");
 }
 
 static void test_args_override_file_scalars_and_lists_accumulate(void **state)
@@ -621,7 +663,7 @@ static void test_args_override_file_scalars_and_lists_accumulate(void **state)
 	assert_int_equal(apply_text(cfg, text, err), 0);
 	assert_int_equal(
 		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
-	assert_string_equal(cfg->listen, "2.2.2.2:2");
+	assert_listen(cfg, "2.2.2.2:2");
 	assert_int_equal(cfg->connect_timeout_ms, 4000);
 	assert_int_equal(cfg->max_connections, 5); /* from the file */
 	assert_true(cfg->serial);		   /* from the file */
@@ -631,18 +673,290 @@ static void test_args_override_file_scalars_and_lists_accumulate(void **state)
 
 static void test_validate(void **state)
 {
-	char *argv[] = {"glassproxy", "--listen=", NULL};
+	char *direct[] = {"glassproxy", "--direct", "lan.example", NULL};
+	char *parent[] = {"glassproxy", "--parent-proxy", "10.0.0.1:3128",
+			  NULL};
 	struct config *cfg = *state;
 	char err[CONFIG_ERR_MAX] = "";
 
 	assert_int_equal(config_validate(cfg, err, sizeof(err)), 0);
 	assert_int_equal(
-		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
+		config_apply_args(cfg, ARGC(direct), direct, err, sizeof(err)),
+		0);
 	assert_int_equal(config_validate(cfg, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "listen: an address is required");
+	assert_string_equal(err,
+			    "direct: patterns need a parent-proxy to bypass");
+	assert_int_equal(
+		config_apply_args(cfg, ARGC(parent), parent, err, sizeof(err)),
+		0);
+	assert_int_equal(config_validate(cfg, err, sizeof(err)), 0);
 }
 
-/* ---- config_find_file_arg ---- */
+/* ---- typed values ---- */
+
+static void test_typed_values_from_the_file(void **state)
+{
+	static const char text[] = "listen [::1]:3128\n"
+				   "forwarded-for delete\n"
+				   "via-name edge-1.lab\n"
+				   "parent-proxy [2001:db8::1]:8080\n"
+				   "connect-ports  443 , 8000-8100,9443\n";
+	struct config *cfg = *state;
+	char err[CONFIG_ERR_MAX];
+
+	assert_int_equal(apply_text(cfg, text, err), 0);
+	assert_listen(cfg, "[::1]:3128");
+	assert_int_equal(cfg->forwarded_for, PROXY_FORWARDED_DELETE);
+	assert_string_equal(cfg->via_name, "edge-1.lab");
+	assert_string_equal(cfg->parent_proxy.host, "2001:db8::1");
+	assert_int_equal(cfg->parent_proxy.port, 8080);
+	assert_true(cfg->parent_proxy.ipv6);
+	assert_ports(cfg, "443-443,8000-8100,9443-9443");
+	assert_int_equal(apply_text(cfg,
+				    "forwarded-for on\nparent-proxy "
+				    "up.example:3128\n",
+				    err),
+			 0);
+	assert_int_equal(cfg->forwarded_for, PROXY_FORWARDED_ON);
+	assert_string_equal(cfg->parent_proxy.host, "up.example");
+	assert_int_equal(cfg->parent_proxy.port, 3128);
+	assert_false(cfg->parent_proxy.ipv6);
+}
+
+static void test_defaults_are_typed(void **state)
+{
+	struct config *cfg = *state;
+
+	assert_int_equal(cfg->forwarded_for, PROXY_FORWARDED_OFF);
+	assert_string_equal(cfg->via_name, "glassproxy");
+	assert_string_equal(cfg->parent_proxy.host, "");
+	assert_int_equal(cfg->parent_proxy.port, 0);
+}
+
+static void test_typed_errors_in_the_file(void **state)
+{
+	static const struct error_case cases[] = {
+		{"listen nowhere\n", 0,
+		 "t.conf:1: listen: 'nowhere' is not ADDR:PORT (IPv4, or "
+		 "[IPv6]:PORT)"},
+		{"listen 127.0.0.1\n", 0,
+		 "t.conf:1: listen: '127.0.0.1' is not ADDR:PORT (IPv4, or "
+		 "[IPv6]:PORT)"},
+		{"listen localhost:80\n", 0,
+		 "t.conf:1: listen: 'localhost:80' is not ADDR:PORT (IPv4, or "
+		 "[IPv6]:PORT)"},
+		{"forwarded-for maybe\n", 0,
+		 "t.conf:1: forwarded-for: 'maybe' is not one of off, on, "
+		 "delete"},
+		{"forwarded-for ON\n", 0,
+		 "t.conf:1: forwarded-for: 'ON' is not one of off, on, delete"},
+		{"via-name two words\n", 0,
+		 "t.conf:1: via-name: 'two words' must be one token of at most "
+		 "63 characters (letters, digits and !#$%&'*+-.^_`|~)"},
+		{"via-name a\rX-Injected: 1\n", 0,
+		 "t.conf:1: via-name: 'a\\x0dX-Injected: 1' must be one token "
+		 "of at most 63 characters (letters, digits and "
+		 "!#$%&'*+-.^_`|~)"},
+		{"parent-proxy up.example\n", 0,
+		 "t.conf:1: parent-proxy: 'up.example' is not HOST:PORT (a "
+		 "host name or IP literal, and a port 1-65535)"},
+		{"parent-proxy up.example:0\n", 0,
+		 "t.conf:1: parent-proxy: 'up.example:0' is not HOST:PORT (a "
+		 "host name or IP literal, and a port 1-65535)"},
+		{"parent-proxy a\rb:80\n", 0,
+		 "t.conf:1: parent-proxy: 'a\\x0db:80' is not HOST:PORT (a "
+		 "host name or IP literal, and a port 1-65535)"},
+		{"connect-ports 443,\n", 0,
+		 "t.conf:1: connect-ports: '443,' is not a list of ports and "
+		 "ranges (like 443,8443,9000-9100; 1-65535)"},
+		{"connect-ports 9100-9000\n", 0,
+		 "t.conf:1: connect-ports: '9100-9000' is not a list of ports "
+		 "and ranges (like 443,8443,9000-9100; 1-65535)"},
+	};
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
+		struct config cfg;
+		const struct error_case *c = &cases[i];
+		int rc;
+
+		assert_int_equal(config_init(&cfg), 0);
+		err[0] = '\0';
+		rc = config_apply_file(&cfg, c->text, strlen(c->text), "t.conf",
+				       err, sizeof(err));
+		config_free(&cfg);
+		if (rc != -EINVAL || strcmp(err, c->err) != 0)
+			fail_msg("case %zu: rc %d err '%s', want '%s'", i, rc,
+				 err, c->err);
+	}
+}
+
+/* One character more than a via-name may have. */
+#define SIXTY_FOUR_CHARS                                                       \
+	"0123456789012345678901234567890123456789012345678901234567890123"
+
+/* Issue #15 finding 7: nothing but tchar reaches a Via field. */
+static void test_via_name_and_parent_host_refuse_header_breakers(void **state)
+{
+	static const char *const bad_via[] = {
+		"",
+		"a\r\nX-Injected: 1",
+		"a\nb",
+		"a b",
+		"a\tb",
+		"a,b",
+		"a;b",
+		"(comment)",
+		"\"q\"",
+		"a/b",
+		"a:b",
+		"a@b",
+		"[v6]",
+		"a=b",
+		"a\\b",
+		"a{b}",
+		"\x7f",
+		"caf\xc3\xa9",
+		SIXTY_FOUR_CHARS,
+	};
+	static const char *const bad_parent[] = {
+		"a\r\nX-Injected: 1:80",
+		"a b:80",
+		"a,b:80",
+		"user@h:80",
+		"h:80/x",
+		"[::1:80",
+		"h:",
+		":80",
+		"h:65536",
+		"%41:80",
+		"a\x80:80",
+	};
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(bad_via); i++) {
+		char *argv[] = {"glassproxy", "--via-name", (char *)bad_via[i],
+				NULL};
+		struct config cfg;
+		int rc;
+
+		assert_int_equal(config_init(&cfg), 0);
+		rc = config_apply_args(&cfg, ARGC(argv), argv, err,
+				       sizeof(err));
+		config_free(&cfg);
+		if (rc != -EINVAL || strncmp(err, "--via-name: '", 13) != 0 ||
+		    strpbrk(err, "\r\n"))
+			fail_msg("via-name %zu accepted or bad message: %s", i,
+				 err);
+	}
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(bad_parent); i++) {
+		char *argv[] = {"glassproxy", "--parent-proxy",
+				(char *)bad_parent[i], NULL};
+		struct config cfg;
+		int rc;
+
+		assert_int_equal(config_init(&cfg), 0);
+		rc = config_apply_args(&cfg, ARGC(argv), argv, err,
+				       sizeof(err));
+		config_free(&cfg);
+		if (rc != -EINVAL ||
+		    strncmp(err, "--parent-proxy: '", 17) != 0 ||
+		    strpbrk(err, "\r\n"))
+			fail_msg("parent %zu accepted or bad message: %s", i,
+				 err);
+	}
+}
+
+static void test_via_name_accepts_every_tchar(void **state)
+{
+	char *argv[] = {"glassproxy", "--via-name", "!#$%&'*+-.^_`|~09azAZ",
+			NULL};
+	char sixty_three[] = SIXTY_FOUR_CHARS;
+	char *longest[] = {"glassproxy", "--via-name", sixty_three, NULL};
+	struct config *cfg = *state;
+	char err[CONFIG_ERR_MAX];
+
+	sixty_three[63] = '\0';
+	assert_int_equal(
+		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
+	assert_string_equal(cfg->via_name, "!#$%&'*+-.^_`|~09azAZ");
+	assert_int_equal(config_apply_args(cfg, ARGC(longest), longest, err,
+					   sizeof(err)),
+			 0);
+	assert_int_equal(strlen(cfg->via_name), 63);
+}
+
+static void test_is_token_is_exactly_tchar(void **state)
+{
+	static const char tchar_specials[] = "!#$%&'*+-.^_`|~";
+
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		char s[1] = {(char)c};
+		bool want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			    (c >= 'A' && c <= 'Z') ||
+			    (c != 0 && strchr(tchar_specials, c));
+		if (config_is_token(s, 1) != want)
+			fail_msg("byte 0x%02x: %d", c, !want);
+	}
+	assert_false(config_is_token("", 0));
+}
+
+/* ---- changes between two configurations (reload) ---- */
+
+struct seen {
+	char text[1024];
+	int restart;
+};
+
+static void record_change(void *arg, const struct config_change *c)
+{
+	struct seen *s = arg;
+	size_t len = strlen(s->text);
+
+	util_format(s->text + len, sizeof(s->text) - len, "%s%s: %s -> %s",
+		    len ? "; " : "", c->name, c->old_value, c->new_value);
+	s->restart += c->needs_restart;
+}
+
+static void test_diff_names_each_change_and_flags_restart_ones(void **state)
+{
+	static const char text[] = "listen 127.0.0.1:9\n"
+				   "response-timeout 5s\n"
+				   "block a.example\n"
+				   "block b.example\n"
+				   "forwarded-for on\n"
+				   "parent-proxy up:3128\n"
+				   "connect-ports 443,8443\n"
+				   "serial yes\n";
+	struct config *old = *state, fresh;
+	struct seen seen = {"", 0};
+	char err[CONFIG_ERR_MAX];
+
+	assert_int_equal(config_init(&fresh), 0);
+	assert_int_equal(config_diff(old, &fresh, record_change, &seen), 0);
+	assert_int_equal(apply_text(&fresh, text, err), 0);
+	assert_int_equal(config_diff(old, &fresh, record_change, &seen), 7);
+	assert_string_equal(seen.text,
+			    "listen: 127.0.0.1:8080 -> 127.0.0.1:9; "
+			    "serial: no -> yes; "
+			    "response-timeout: 60s -> 5s; "
+			    "forwarded-for: off -> on; "
+			    "parent-proxy: (not set) -> up:3128; "
+			    "block: (not set) -> a.example, b.example; "
+			    "connect-ports: 443 -> 443,8443");
+	assert_int_equal(seen.restart, 2);
+	config_keep_restart_options(&fresh, old);
+	assert_listen(&fresh, "127.0.0.1:8080");
+	assert_false(fresh.serial);
+	assert_int_equal(fresh.response_timeout_ms, 5000); /* live: kept new */
+	assert_int_equal(config_diff(old, &fresh, NULL, NULL), 5);
+	config_free(&fresh);
+}
+
+/* ---- config_find_file_arg ---- */ /* ---- config_find_file_arg ---- */
 
 static void test_find_file_arg_forms(void **state)
 {
@@ -740,6 +1054,9 @@ static void test_dump_of_defaults(void **state)
 	assert_non_null(strstr(dump, "\nresponse-timeout 60s\n"));
 	assert_non_null(strstr(dump, "\nmax-request-body 0\n"));
 	assert_non_null(strstr(dump, "\nconnect-ports 443\n"));
+	assert_non_null(strstr(dump, "\nforwarded-for off\n"));
+	assert_non_null(strstr(dump, "\nvia-name glassproxy\n"));
+	assert_non_null(strstr(dump, "\n# parent-proxy (not set)\n"));
 	assert_null(strstr(dump, "config "));
 	assert_null(strstr(dump, "help"));
 	assert_null(strstr(dump, "quiet"));
@@ -771,7 +1088,11 @@ static void test_dump_round_trips_every_kind_of_option(void **state)
 				   "allow-client 10.0.0.0/8\n"
 				   "allow-client ::1/128\n"
 				   "connect-ports 443,8443,9000-9100\n"
-				   "tunnel-idle-timeout 1ms\n";
+				   "tunnel-idle-timeout 1ms\n"
+				   "forwarded-for delete\n"
+				   "via-name edge.1\n"
+				   "parent-proxy [::1]:3129\n"
+				   "direct lan.example\n";
 	struct config *cfg = *state;
 	char err[CONFIG_ERR_MAX];
 	char *dump;
@@ -795,6 +1116,11 @@ static void test_dump_round_trips_every_kind_of_option(void **state)
 	assert_non_null(strstr(
 		dump, "\nallow-client 10.0.0.0/8\nallow-client ::1/128\n"));
 	assert_non_null(strstr(dump, "\ntunnel-idle-timeout 1ms\n"));
+	assert_non_null(strstr(dump, "\nforwarded-for delete\n"));
+	assert_non_null(strstr(dump, "\nvia-name edge.1\n"));
+	assert_non_null(strstr(dump, "\nparent-proxy [::1]:3129\n"));
+	assert_non_null(strstr(dump, "\ndirect lan.example\n"));
+	assert_non_null(strstr(dump, "\nconnect-ports 443,8443,9000-9100\n"));
 	assert_null(strstr(dump, "never-dumped"));
 	free(dump);
 	assert_dump_round_trips(cfg);
@@ -914,6 +1240,13 @@ int main(void)
 		T(test_args_twice_in_one_process_resets_getopt),
 		T(test_args_override_file_scalars_and_lists_accumulate),
 		T(test_validate),
+		T(test_typed_values_from_the_file),
+		T(test_defaults_are_typed),
+		T(test_typed_errors_in_the_file),
+		T(test_via_name_and_parent_host_refuse_header_breakers),
+		T(test_via_name_accepts_every_tchar),
+		T(test_is_token_is_exactly_tchar),
+		T(test_diff_names_each_change_and_flags_restart_ones),
 		T(test_find_file_arg_forms),
 		T(test_find_file_arg_agrees_with_getopt_on_clusters),
 		T(test_dump_of_defaults),

@@ -2,7 +2,8 @@
  * Unit tests of log over the mock sys: the event and access line formats on
  * the fake clock, level filtering, escaping of bytes that could forge a
  * line, truncation, write errors counted and swallowed, every log_open
- * failure path releasing what it took, and log_reopen.
+ * failure path releasing what it took, log_reopen, and log_reconfigure
+ * (a reload's new paths and level: all or nothing).
  */
 #include "sys_mock.h"
 
@@ -565,6 +566,115 @@ static void test_reopen_with_stderr_opens_nothing(void **state)
 	assert_int_equal(sys_mock_close_count(), 0);
 }
 
+/* ---- log_reconfigure (a reload) ---- */
+
+#define NEW_EVENT_PATH	"/var/log/glassproxy/new-events.log"
+#define NEW_ACCESS_PATH "/var/log/glassproxy/new-access.log"
+
+static void test_reconfigure_same_paths_switches_only_the_level(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+
+	(void)state;
+	/* no open queued: an unchanged path keeps its descriptor */
+	assert_int_equal(
+		log_reconfigure(log, EVENT_PATH, ACCESS_PATH, LOG_WARN), 0);
+	assert_int_equal(sys_mock_close_count(), 0);
+	log_event(log, LOG_INFO, "dropped now");
+	assert_int_equal(written_len(), 0);
+	assert_int_equal(
+		log_reconfigure(log, EVENT_PATH, ACCESS_PATH, LOG_DEBUG), 0);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_DEBUG, "shown now");
+	assert_string_equal(written(), STAMP "debug shown now\n");
+	assert_int_equal(write_fds[0], EVENT_FD);
+	log_close(log);
+}
+
+static void test_reconfigure_moves_changed_files_only(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	struct log_access e = {.method = "GET"};
+
+	(void)state;
+	will_open(NEW_ACCESS_PATH, 21);
+	assert_int_equal(
+		log_reconfigure(log, EVENT_PATH, NEW_ACCESS_PATH, LOG_INFO), 0);
+	assert_true(sys_mock_is_closed(ACCESS_FD));
+	assert_false(sys_mock_is_closed(EVENT_FD));
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "event");
+	assert_int_equal(n_writes, 2);
+	assert_int_equal(write_fds[0], 21);
+	assert_int_equal(write_fds[1], EVENT_FD);
+	/* a later reopen uses the new path */
+	will_open(EVENT_PATH, 22);
+	will_open(NEW_ACCESS_PATH, 23);
+	assert_int_equal(log_reopen(log), 0);
+	assert_true(sys_mock_is_closed(21));
+	log_close(log);
+	assert_true(sys_mock_is_closed(22));
+	assert_true(sys_mock_is_closed(23));
+}
+
+static void test_reconfigure_failure_changes_nothing(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+
+	(void)state;
+	/* the event file opens, the access file cannot: all or nothing */
+	will_open(NEW_EVENT_PATH, 20);
+	will_open(NEW_ACCESS_PATH, -EACCES);
+	assert_int_equal(log_reconfigure(log, NEW_EVENT_PATH, NEW_ACCESS_PATH,
+					 LOG_DEBUG),
+			 -EACCES);
+	assert_true(sys_mock_is_closed(20));
+	assert_false(sys_mock_is_closed(EVENT_FD));
+	assert_false(sys_mock_is_closed(ACCESS_FD));
+	log_event(log, LOG_DEBUG, "level unchanged: dropped");
+	assert_int_equal(written_len(), 0);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "old file");
+	assert_int_equal(write_fds[0], EVENT_FD);
+	log_close(log);
+}
+
+static void test_reconfigure_to_and_from_stderr(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	struct log_access e = {.method = "GET", .detail = "MISS"};
+
+	(void)state;
+	/* no paths: events to stderr, access lines into the event log */
+	assert_int_equal(log_reconfigure(log, NULL, NULL, LOG_INFO), 0);
+	assert_true(sys_mock_is_closed(EVENT_FD));
+	assert_true(sys_mock_is_closed(ACCESS_FD));
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	assert_int_equal(write_fds[0], 2);
+	assert_non_null(strstr(written(), " access - GET - 0 0 0 0ms MISS"));
+	/* and back to files; stderr is never closed */
+	will_open(NEW_EVENT_PATH, 30);
+	will_open(NEW_ACCESS_PATH, 31);
+	assert_int_equal(
+		log_reconfigure(log, NEW_EVENT_PATH, NEW_ACCESS_PATH, LOG_INFO),
+		0);
+	assert_false(sys_mock_is_closed(2));
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &e);
+	assert_int_equal(write_fds[1], 31);
+	log_close(log);
+	assert_true(sys_mock_is_closed(30));
+	assert_true(sys_mock_is_closed(31));
+	assert_false(sys_mock_is_closed(2));
+}
+
 static void test_null_log_is_a_no_op(void **state)
 {
 	struct log_access e = {.method = "GET"};
@@ -735,6 +845,11 @@ int main(void)
 		cmocka_unit_test(test_reopen_swaps_descriptors),
 		cmocka_unit_test(test_reopen_failure_keeps_the_old_descriptor),
 		cmocka_unit_test(test_reopen_with_stderr_opens_nothing),
+		cmocka_unit_test(
+			test_reconfigure_same_paths_switches_only_the_level),
+		cmocka_unit_test(test_reconfigure_moves_changed_files_only),
+		cmocka_unit_test(test_reconfigure_failure_changes_nothing),
+		cmocka_unit_test(test_reconfigure_to_and_from_stderr),
 		cmocka_unit_test(test_null_log_is_a_no_op),
 		cmocka_unit_test(test_torture_log_open_write_reopen),
 	};

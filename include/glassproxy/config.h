@@ -1,5 +1,5 @@
 /*
- * config: the command line and the config file, into one struct config.
+ * config: the command line and the config file, into one typed struct config.
  *
  * Contract: every long option has a config-file key of the same name
  * ("listen 127.0.0.1:0"); the file is read first and the command line
@@ -8,17 +8,31 @@
  * text.  Errors are reported in err as "FILE:LINE: problem" or
  * "--option: problem", and the functions return -EINVAL; nothing is printed.
  *
+ * The result is typed: every value is checked and converted when it is read
+ * (addresses, host and port, port ranges, enums, durations, sizes), so no
+ * code after parsing looks at option text again.  A value that ends up in a
+ * header field (via-name, the parent proxy's host) must be a token or a host
+ * name: a CR or LF can never become a header line.
+ *
  * One table in config.c describes every option (name, short letter, type,
- * default, help); --help, the file parser, getopt_long and --check-config's
- * printout all come from it, so they cannot drift apart.
+ * default, whether a running proxy can take a new value, help); --help, the
+ * file parser, getopt_long, --check-config's printout and a reload's list of
+ * changes all come from it, so they cannot drift apart.
  */
 #ifndef GLASSPROXY_CONFIG_H
 #define GLASSPROXY_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "glassproxy/proxy.h"
+#include "glassproxy/sys.h"
 
 #define CONFIG_ERR_MAX 512
+/* via-name: a token of at most 63 characters (fits proxy_settings). */
+#define CONFIG_TOKEN_MAX 64
+#define CONFIG_HOST_MAX	 256
 
 /* A repeatable option's values, in the order given. */
 struct config_list {
@@ -26,9 +40,26 @@ struct config_list {
 	size_t count;
 };
 
+/* CONNECT ports: inclusive ranges, 1..65535, lo <= hi. */
+struct config_port_range {
+	uint16_t lo, hi;
+};
+
+struct config_ports {
+	struct config_port_range *ranges;
+	size_t count; /* at least 1 once parsed */
+};
+
+/* A host (name or IP literal, IPv6 without brackets) and a port. */
+struct config_host_port {
+	char host[CONFIG_HOST_MAX]; /* "": not set */
+	uint16_t port;
+	bool ipv6; /* written as "[...]": brackets again when printed */
+};
+
 struct config {
-	char *listen;	   /* "127.0.0.1:8080" */
-	char *config_file; /* -c FILE, or NULL */
+	struct sys_addr listen; /* 127.0.0.1:8080 */
+	char *config_file;	/* -c FILE, or NULL */
 	char *hosts_file;
 	char *log_file;	     /* NULL: standard error */
 	char *access_log;    /* NULL: into the event log */
@@ -46,13 +77,13 @@ struct config {
 	/* limits */
 	long long max_request_body; /* bytes; 0 = unlimited */
 	/* forwarding */
-	char *forwarded_for; /* "off", "on", "delete" */
-	char *via_name;
-	char *parent_proxy; /* "HOST:PORT" or NULL */
+	enum proxy_forwarded forwarded_for;
+	char via_name[CONFIG_TOKEN_MAX];      /* a token (RFC 9110 tchar) */
+	struct config_host_port parent_proxy; /* host "" when not set */
 	struct config_list direct;
 	/* filter */
 	struct config_list allow, block, allow_file, block_file, allow_client;
-	char *connect_ports;
+	struct config_ports connect_ports;
 	int tunnel_idle_timeout_ms;
 	/* modes that stop after parsing */
 	bool check_config, help, version;
@@ -79,6 +110,39 @@ int config_apply_args(struct config *cfg, int argc, char **argv, char *err,
 
 /* Check values that depend on each other; fills err. */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
+
+/* True when s (len bytes) is a non-empty RFC 9110 token: only tchar. */
+bool config_is_token(const char *s, size_t len);
+
+/* ---- reloading ---- */
+
+/*
+ * One option whose value differs between two configurations.  The values
+ * are as config_dump writes them (several lines for a repeated option).
+ * needs_restart: a running proxy cannot take the new value (listen,
+ * serial, max-connections).
+ */
+struct config_change {
+	const char *name;
+	bool needs_restart;
+	const char *old_value, *new_value;
+};
+
+typedef void config_change_fn(void *arg, const struct config_change *c);
+
+/*
+ * Call fn for every option whose value differs between old and fresh, in
+ * table order.  Returns the number of differences, or -ENOMEM.
+ */
+int config_diff(const struct config *old, const struct config *fresh,
+		config_change_fn *fn, void *arg);
+
+/*
+ * Give fresh the old value of every option that needs a restart, so that
+ * the configuration in force says what is really in effect.
+ */
+void config_keep_restart_options(struct config *fresh,
+				 const struct config *old);
 
 /*
  * Write the effective configuration in config-file syntax (so it can be

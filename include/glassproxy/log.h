@@ -55,6 +55,16 @@ void log_close(struct log *log);
 /* Reopen both files by name (SIGUSR1, after a log rotation). */
 int log_reopen(struct log *log);
 
+/*
+ * Switch to new paths and a new level (a reload).  A path that differs
+ * from the one in use (NULL: standard error / into the event log) is
+ * opened first; if any open fails nothing changes and the error is
+ * returned.  Unchanged paths keep their descriptors.  Safe while other
+ * threads log: a line goes wholly to the old file or wholly to the new.
+ */
+int log_reconfigure(struct log *log, const char *event_path,
+		    const char *access_path, enum log_level level);
+
 void log_event(struct log *log, enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_access(struct log *log, const struct log_access *entry);

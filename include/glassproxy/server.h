@@ -8,8 +8,9 @@
  * inline, one at a time, for step-through debugging).  At most
  * max_connections clients are served at once; one more is answered 503 and
  * closed.  After a stop, server_run() lets requests in flight finish for up
- * to grace_ms, then cuts the remaining connections and waits for their
- * threads, so no thread outlives it.
+ * to grace_ms (measured on the monotonic clock: a wall-clock step changes
+ * nothing), then cuts the remaining connections and waits for their
+ * threads, so no thread outlives it.  All OS access goes through sys.
  */
 #ifndef GLASSPROXY_SERVER_H
 #define GLASSPROXY_SERVER_H
@@ -36,6 +37,8 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 const char *server_address(const struct server *srv);
 int server_run(struct server *srv);
 void server_stop(struct server *srv);
+/* A reload's new --shutdown-grace; the next stop uses it. */
+void server_set_grace_ms(struct server *srv, int grace_ms);
 void server_close(struct server *srv);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * The option table and everything derived from it: defaults, --help, the
- * config-file parser, getopt_long's option array and --check-config.
+ * config-file parser, getopt_long's option array, --check-config's printout
+ * and the list of changes a reload reports.
  */
 #include "glassproxy/config.h"
 
@@ -13,97 +14,128 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "glassproxy/net.h"
+#include "glassproxy/parse.h"
 #include "glassproxy/util.h"
 
 enum opt_type {
-	OPT_STRING,   /* char * */
-	OPT_INT,      /* int within [min, max] */
-	OPT_DURATION, /* int milliseconds: "10" or "10s", "500ms", "2m" */
-	OPT_SIZE,     /* long long bytes: "100", "64k", "10M", "1G" */
-	OPT_BOOL,     /* bool: a flag; "yes/no/on/off/true/false" in files */
-	OPT_LIST,     /* struct config_list: repeatable */
-	OPT_VERBOSE,  /* -v: one more level of detail */
-	OPT_QUIET,    /* -q: warnings and errors only */
-	OPT_CLI_ONLY, /* bool modes: --help, --version, --check-config */
+	OPT_STRING,    /* char *, a path */
+	OPT_INT,       /* int within [min, max] */
+	OPT_DURATION,  /* int milliseconds: "10" or "10s", "500ms", "2m" */
+	OPT_SIZE,      /* long long bytes: "100", "64k", "10M", "1G" */
+	OPT_BOOL,      /* bool: a flag; "yes/no/on/off/true/false" in files */
+	OPT_LIST,      /* struct config_list: repeatable */
+	OPT_VERBOSE,   /* -v: one more level of detail */
+	OPT_QUIET,     /* -q: warnings and errors only */
+	OPT_CLI_ONLY,  /* bool modes: --help, --version, --check-config */
+	OPT_ADDR,      /* struct sys_addr: "ADDR:PORT", "[v6]:PORT" */
+	OPT_ENUM,      /* an int-sized enum, one of names[] */
+	OPT_TOKEN,     /* char[max + 1]: RFC 9110 token, at most max chars */
+	OPT_HOST_PORT, /* struct config_host_port: "HOST:PORT" */
+	OPT_PORTS,     /* struct config_ports: "443,8443,9000-9100" */
+};
+
+struct opt_name {
+	const char *name;
+	int value;
 };
 
 struct opt {
 	const char *name;
 	char short_name; /* 0: none */
 	enum opt_type type;
-	size_t offset;
+	size_t offset, size;
 	const char *def; /* default as text, applied by config_init */
 	long long min, max;
 	const char *arg; /* metavariable in --help */
 	const char *help;
+	/* A running proxy keeps its old value: a reload warns instead. */
+	bool restart;
+	const struct opt_name *names; /* OPT_ENUM, NULL-terminated */
 };
 
-#define F(member) offsetof(struct config, member)
-#define DAY_MS	  (24LL * 3600 * 1000)
+#define OFF(member) offsetof(struct config, member)
+#define F(member)   OFF(member), sizeof(((struct config *)0)->member)
+#define DAY_MS	    (24LL * 3600 * 1000)
+#define LIVE	    false, NULL /* a reload applies a new value */
+#define RESTART	    true, NULL
+
+static const struct opt_name forwarded_names[] = {
+	{"off", PROXY_FORWARDED_OFF},
+	{"on", PROXY_FORWARDED_ON},
+	{"delete", PROXY_FORWARDED_DELETE},
+	{NULL, 0},
+};
 
 static const struct opt options[] = {
-	{"listen", 'l', OPT_STRING, F(listen), "127.0.0.1:8080", 0, 0,
-	 "ADDR:PORT", "address to listen on; [v6]:port; port 0 picks one"},
+	{"listen", 'l', OPT_ADDR, F(listen), "127.0.0.1:8080", 0, 0,
+	 "ADDR:PORT", "address to listen on; [v6]:port; port 0 picks one",
+	 RESTART},
 	{"config", 'c', OPT_STRING, F(config_file), NULL, 0, 0, "FILE",
-	 "read 'key value' lines from FILE first"},
+	 "read 'key value' lines from FILE first", LIVE},
 	{"check-config", 0, OPT_CLI_ONLY, F(check_config), NULL, 0, 0, NULL,
-	 "validate, print the effective configuration and exit"},
+	 "validate, print the effective configuration and exit", LIVE},
 	{"hosts-file", 0, OPT_STRING, F(hosts_file), NULL, 0, 0, "FILE",
-	 "hosts(5)-format file consulted before DNS"},
+	 "hosts(5)-format file consulted before DNS", LIVE},
 	{"log-file", 0, OPT_STRING, F(log_file), NULL, 0, 0, "FILE",
-	 "event log (default: standard error)"},
+	 "event log (default: standard error)", LIVE},
 	{"access-log", 0, OPT_STRING, F(access_log), NULL, 0, 0, "FILE",
-	 "one line per request (default: into the event log)"},
+	 "one line per request (default: into the event log)", LIVE},
 	{"verbose", 'v', OPT_VERBOSE, F(verbosity), "1", 0, 2, NULL,
-	 "log more (repeat for debug)"},
+	 "log more (repeat for debug)", LIVE},
 	{"quiet", 'q', OPT_QUIET, F(verbosity), NULL, 0, 2, NULL,
-	 "log warnings and errors only"},
+	 "log warnings and errors only", LIVE},
 	{"serial", 0, OPT_BOOL, F(serial), "no", 0, 0, NULL,
-	 "serve one connection at a time on the main thread (for gdb)"},
+	 "serve one connection at a time on the main thread (for gdb)",
+	 RESTART},
 	{"max-connections", 0, OPT_INT, F(max_connections), "256", 1, 65536,
-	 "N", "concurrent clients; more are answered 503"},
+	 "N", "concurrent clients; more are answered 503", RESTART},
 	{"connect-timeout", 0, OPT_DURATION, F(connect_timeout_ms), "10s", 1,
-	 DAY_MS, "TIME", "connecting to an origin (504 after)"},
+	 DAY_MS, "TIME", "connecting to an origin (504 after)", LIVE},
 	{"response-timeout", 0, OPT_DURATION, F(response_timeout_ms), "60s", 1,
-	 DAY_MS, "TIME", "waiting for an origin's response (504 after)"},
+	 DAY_MS, "TIME", "waiting for an origin's response (504 after)", LIVE},
 	{"request-timeout", 0, OPT_DURATION, F(request_timeout_ms), "30s", 1,
-	 DAY_MS, "TIME", "a client's whole request head (408 after)"},
+	 DAY_MS, "TIME", "a client's whole request head (408 after)", LIVE},
 	{"client-idle-timeout", 0, OPT_DURATION, F(client_idle_timeout_ms),
-	 "15s", 1, DAY_MS, "TIME", "idle client keep-alive connections"},
+	 "15s", 1, DAY_MS, "TIME", "idle client keep-alive connections", LIVE},
 	{"upstream-idle-timeout", 0, OPT_DURATION, F(upstream_idle_timeout_ms),
-	 "30s", 1, DAY_MS, "TIME", "idle pooled connections to origins"},
+	 "30s", 1, DAY_MS, "TIME", "idle pooled connections to origins", LIVE},
 	{"max-idle-upstream", 0, OPT_INT, F(max_idle_upstream), "64", 0, 65536,
-	 "N", "idle origin connections kept for reuse (0: none)"},
+	 "N", "idle origin connections kept for reuse (0: none)", LIVE},
 	{"shutdown-grace", 0, OPT_DURATION, F(shutdown_grace_ms), "10s", 0,
-	 DAY_MS, "TIME", "how long in-flight requests may finish at exit"},
+	 DAY_MS, "TIME", "how long in-flight requests may finish at exit",
+	 LIVE},
 	{"max-request-body", 0, OPT_SIZE, F(max_request_body), "0", 0,
-	 INT64_MAX, "SIZE", "largest request body (413 above; 0: no limit)"},
-	{"forwarded-for", 0, OPT_STRING, F(forwarded_for), "off", 0, 0, "MODE",
-	 "X-Forwarded-For/Forwarded: off, on (append), delete"},
-	{"via-name", 0, OPT_STRING, F(via_name), "glassproxy", 0, 0, "NAME",
-	 "this proxy's name in Via (distinct per proxy in a chain)"},
-	{"parent-proxy", 0, OPT_STRING, F(parent_proxy), NULL, 0, 0,
-	 "HOST:PORT", "send requests and CONNECTs through this proxy"},
+	 INT64_MAX, "SIZE", "largest request body (413 above; 0: no limit)",
+	 LIVE},
+	{"forwarded-for", 0, OPT_ENUM, F(forwarded_for), "off", 0, 0, "MODE",
+	 "X-Forwarded-For/Forwarded: off, on (append), delete", false,
+	 forwarded_names},
+	{"via-name", 0, OPT_TOKEN, F(via_name), "glassproxy", 1,
+	 CONFIG_TOKEN_MAX - 1, "NAME",
+	 "this proxy's name in Via (distinct per proxy in a chain)", LIVE},
+	{"parent-proxy", 0, OPT_HOST_PORT, F(parent_proxy), NULL, 0, 0,
+	 "HOST:PORT", "send requests and CONNECTs through this proxy", LIVE},
 	{"direct", 0, OPT_LIST, F(direct), NULL, 0, 0, "PATTERN",
-	 "hosts that bypass the parent proxy (repeatable)"},
+	 "hosts that bypass the parent proxy (repeatable)", LIVE},
 	{"allow", 0, OPT_LIST, F(allow), NULL, 0, 0, "PATTERN",
-	 "serve only hosts matching an allow pattern (repeatable)"},
+	 "serve only hosts matching an allow pattern (repeatable)", LIVE},
 	{"block", 0, OPT_LIST, F(block), NULL, 0, 0, "PATTERN",
-	 "refuse hosts matching PATTERN (repeatable)"},
+	 "refuse hosts matching PATTERN (repeatable)", LIVE},
 	{"allow-file", 0, OPT_LIST, F(allow_file), NULL, 0, 0, "FILE",
-	 "allow patterns, one a line (repeatable)"},
+	 "allow patterns, one a line (repeatable)", LIVE},
 	{"block-file", 0, OPT_LIST, F(block_file), NULL, 0, 0, "FILE",
-	 "block patterns, one a line (repeatable)"},
+	 "block patterns, one a line (repeatable)", LIVE},
 	{"allow-client", 0, OPT_LIST, F(allow_client), NULL, 0, 0, "CIDR",
-	 "clients served (default: loopback only; repeatable)"},
-	{"connect-ports", 0, OPT_STRING, F(connect_ports), "443", 0, 0, "LIST",
-	 "ports CONNECT may reach, e.g. 443,8443,9000-9100"},
+	 "clients served (default: loopback only; repeatable)", LIVE},
+	{"connect-ports", 0, OPT_PORTS, F(connect_ports), "443", 0, 0, "LIST",
+	 "ports CONNECT may reach, e.g. 443,8443,9000-9100", LIVE},
 	{"tunnel-idle-timeout", 0, OPT_DURATION, F(tunnel_idle_timeout_ms),
-	 "300s", 1, DAY_MS, "TIME", "a CONNECT tunnel with no traffic"},
+	 "300s", 1, DAY_MS, "TIME", "a CONNECT tunnel with no traffic", LIVE},
 	{"help", 'h', OPT_CLI_ONLY, F(help), NULL, 0, 0, NULL,
-	 "show this help and exit"},
+	 "show this help and exit", LIVE},
 	{"version", 'V', OPT_CLI_ONLY, F(version), NULL, 0, 0, NULL,
-	 "show the version and exit"},
+	 "show the version and exit", LIVE},
 };
 
 #define N_OPTIONS UTIL_ARRAY_LEN(options)
@@ -128,6 +160,32 @@ static char *dup_text(const char *s, size_t len)
 	}
 	return copy;
 }
+
+/*
+ * A value as it may appear in a message: control bytes and bytes above
+ * 0x7e become \xHH, so a rejected "a\r\nX: 1" cannot forge a line either.
+ */
+static const char *shown(const char *value, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t at = 0;
+
+	for (const unsigned char *p = (const unsigned char *)value;
+	     *p && at + 5 < cap; p++) {
+		if (*p >= 0x20 && *p < 0x7f) {
+			buf[at++] = (char)*p;
+			continue;
+		}
+		buf[at++] = '\\';
+		buf[at++] = 'x';
+		buf[at++] = hex[*p >> 4];
+		buf[at++] = hex[*p & 15];
+	}
+	buf[at] = '\0';
+	return buf;
+}
+
+/* ---- parsing one value of each type ---- */
 
 /* Number with an optional unit suffix from units[]; -EINVAL/-ERANGE. */
 struct unit {
@@ -207,6 +265,239 @@ static void list_free(struct config_list *list)
 	list->count = 0;
 }
 
+static int set_string(char **m, const char *value)
+{
+	char *copy = dup_text(value, strlen(value));
+
+	if (!copy)
+		return -ENOMEM;
+	free(*m);
+	*m = copy;
+	return 0;
+}
+
+static int set_number(const struct opt *o, void *m, const char *value,
+		      char *why, size_t whylen)
+{
+	const struct unit *units = o->type == OPT_DURATION ? duration_units
+				   : o->type == OPT_SIZE   ? size_units
+							   : plain_units;
+	long long n;
+	int rc = parse_scaled(value, units, o->max, &n);
+
+	if (rc == 0 && n >= o->min && n <= o->max) {
+		if (o->type == OPT_SIZE)
+			*(long long *)m = n;
+		else
+			*(int *)m = (int)n;
+		return 0;
+	}
+	if (o->type == OPT_DURATION)
+		util_format(why, whylen,
+			    "'%s' is not a duration (like 10s, 500ms, 2m) "
+			    "from %lldms to %lldms",
+			    value, o->min, o->max);
+	else if (o->type == OPT_SIZE)
+		util_format(why, whylen,
+			    "'%s' is not a size (like 100, 64k, 10M)", value);
+	else
+		util_format(why, whylen,
+			    "'%s' is not a number from %lld to %lld", value,
+			    o->min, o->max);
+	return -EINVAL;
+}
+
+static int set_bool(bool *m, const char *value, char *why, size_t whylen)
+{
+	if (!value) {
+		*m = true;
+		return 0;
+	}
+	if (parse_bool(value, m) < 0) {
+		util_format(why, whylen, "'%s' is not yes or no", value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* -v with no value counts up, "verbose N" sets; -q / "quiet yes" sets 0. */
+static int set_verbosity(const struct opt *o, int *m, const char *value,
+			 char *why, size_t whylen)
+{
+	long long n;
+	bool quiet = true;
+
+	if (o->type == OPT_QUIET) {
+		if (value && parse_bool(value, &quiet) < 0) {
+			util_format(why, whylen, "'%s' is not yes or no",
+				    value);
+			return -EINVAL;
+		}
+		if (quiet)
+			*m = 0;
+		return 0;
+	}
+	if (!value) {
+		if (*m < 2)
+			(*m)++;
+		return 0;
+	}
+	if (parse_scaled(value, plain_units, 2, &n) < 0) {
+		util_format(why, whylen, "'%s' is not 0, 1 or 2", value);
+		return -EINVAL;
+	}
+	*m = (int)n;
+	return 0;
+}
+
+static int set_addr(struct sys_addr *m, const char *value, char *why,
+		    size_t whylen)
+{
+	char v[128];
+
+	if (net_parse_addr(value, m) == 0)
+		return 0;
+	util_format(why, whylen, "'%s' is not ADDR:PORT (IPv4, or [IPv6]:PORT)",
+		    shown(value, v, sizeof(v)));
+	return -EINVAL;
+}
+
+static int set_enum(const struct opt *o, void *m, const char *value, char *why,
+		    size_t whylen)
+{
+	char names[128] = "";
+	size_t at = 0;
+
+	for (const struct opt_name *n = o->names; n->name; n++) {
+		if (strcmp(value, n->name) == 0 && o->size == sizeof(int)) {
+			memcpy(m, &n->value, sizeof(int));
+			return 0;
+		}
+		int w = util_format(names + at, sizeof(names) - at, "%s%s",
+				    n == o->names ? "" : ", ", n->name);
+		if (w > 0)
+			at += (size_t)w;
+	}
+	util_format(why, whylen, "'%s' is not one of %s",
+		    shown(value, (char[128]){0}, 128), names);
+	return -EINVAL;
+}
+
+bool config_is_token(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') ||
+		      (c != 0 && strchr("!#$%&'*+-.^_`|~", c))))
+			return false;
+	}
+	return true;
+}
+
+/* A value that becomes part of a header field: tchar only (RFC 9110). */
+static int set_token(const struct opt *o, char *m, const char *value, char *why,
+		     size_t whylen)
+{
+	size_t len = strlen(value);
+	char v[128];
+
+	if (config_is_token(value, len) && len <= (size_t)o->max &&
+	    len < o->size) {
+		memcpy(m, value, len + 1);
+		return 0;
+	}
+	util_format(why, whylen,
+		    "'%s' must be one token of at most %lld characters "
+		    "(letters, digits and !#$%%&'*+-.^_`|~)",
+		    shown(value, v, sizeof(v)), o->max);
+	return -EINVAL;
+}
+
+/*
+ * The parse module's authority rules: a host name of letters, digits, '.',
+ * '-' and '_', an IPv4 literal or a bracketed IPv6 one, and a port 1..65535
+ * (so nothing that could break a request line or a header).
+ */
+static int set_host_port(struct config_host_port *m, const char *value,
+			 char *why, size_t whylen)
+{
+	struct http_url u;
+	char v[128];
+
+	if (http_parse_authority(value, strlen(value), &u) == 0 &&
+	    util_copy(m->host, sizeof(m->host), u.host.ptr, u.host.len) >= 0) {
+		m->port = u.port;
+		m->ipv6 = u.host_is_ipv6;
+		return 0;
+	}
+	util_format(why, whylen,
+		    "'%s' is not HOST:PORT (a host name or IP literal, "
+		    "and a port 1-65535)",
+		    shown(value, v, sizeof(v)));
+	return -EINVAL;
+}
+
+/* One "N" or "LO-HI" item of a port list; blanks around it allowed. */
+static int parse_port_item(const char *s, size_t len,
+			   struct config_port_range *out)
+{
+	const char *dash;
+	uint64_t lo, hi;
+
+	util_trim(&s, &len);
+	dash = memchr(s, '-', len);
+	if (util_parse_u64(s, dash ? (size_t)(dash - s) : len, 65535, &lo) <
+		    0 ||
+	    (dash && util_parse_u64(dash + 1, len - (size_t)(dash - s) - 1,
+				    65535, &hi) < 0))
+		return -EINVAL;
+	if (!dash)
+		hi = lo;
+	if (lo == 0 || hi < lo)
+		return -EINVAL;
+	out->lo = (uint16_t)lo;
+	out->hi = (uint16_t)hi;
+	return 0;
+}
+
+static int set_ports(struct config_ports *m, const char *value, char *why,
+		     size_t whylen)
+{
+	size_t items = 1, n = 0, len = strlen(value);
+	struct config_port_range *ranges;
+	const char *p = value, *end = value + len;
+	char v[128];
+
+	for (size_t i = 0; i < len; i++)
+		items += value[i] == ',';
+	ranges = calloc(items, sizeof(*ranges));
+	if (!ranges)
+		return -ENOMEM;
+	while (n < items) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *stop = comma ? comma : end;
+
+		if (parse_port_item(p, (size_t)(stop - p), &ranges[n]) < 0) {
+			free(ranges);
+			util_format(why, whylen,
+				    "'%s' is not a list of ports and ranges "
+				    "(like 443,8443,9000-9100; 1-65535)",
+				    shown(value, v, sizeof(v)));
+			return -EINVAL;
+		}
+		n++;
+		p = stop + 1;
+	}
+	free(m->ranges);
+	m->ranges = ranges;
+	m->count = n;
+	return 0;
+}
+
 /*
  * Set one option from text.  value is NULL for flags given on the command
  * line.  On failure fills why with the problem (without location).
@@ -215,89 +506,34 @@ static int set_option(struct config *cfg, const struct opt *o,
 		      const char *value, char *why, size_t whylen)
 {
 	void *m = member(cfg, o);
-	long long n;
-	int rc;
 
 	switch (o->type) {
-	case OPT_STRING: {
-		char *copy = dup_text(value, strlen(value));
-		if (!copy)
-			return -ENOMEM;
-		free(*(char **)m);
-		*(char **)m = copy;
-		return 0;
-	}
+	case OPT_STRING:
+		return set_string(m, value);
 	case OPT_INT:
-		rc = parse_scaled(value, plain_units, o->max, &n);
-		if (rc < 0 || n < o->min || n > o->max) {
-			util_format(why, whylen,
-				    "'%s' is not a number from %lld to %lld",
-				    value, o->min, o->max);
-			return -EINVAL;
-		}
-		*(int *)m = (int)n;
-		return 0;
 	case OPT_DURATION:
-		rc = parse_scaled(value, duration_units, o->max, &n);
-		if (rc < 0 || n < o->min) {
-			util_format(why, whylen,
-				    "'%s' is not a duration (like 10s, 500ms, "
-				    "2m) from %lldms to %lldms",
-				    value, o->min, o->max);
-			return -EINVAL;
-		}
-		*(int *)m = (int)n;
-		return 0;
 	case OPT_SIZE:
-		rc = parse_scaled(value, size_units, o->max, &n);
-		if (rc < 0) {
-			util_format(why, whylen,
-				    "'%s' is not a size (like 100, 64k, 10M)",
-				    value);
-			return -EINVAL;
-		}
-		*(long long *)m = n;
-		return 0;
+		return set_number(o, m, value, why, whylen);
 	case OPT_BOOL:
-		if (!value) {
-			*(bool *)m = true;
-			return 0;
-		}
-		if (parse_bool(value, (bool *)m) < 0) {
-			util_format(why, whylen, "'%s' is not yes or no",
-				    value);
-			return -EINVAL;
-		}
-		return 0;
+		return set_bool(m, value, why, whylen);
 	case OPT_LIST:
-		return list_append((struct config_list *)m, value);
+		return list_append(m, value);
 	case OPT_VERBOSE:
-		if (value) {
-			rc = parse_scaled(value, plain_units, 2, &n);
-			if (rc < 0) {
-				util_format(why, whylen,
-					    "'%s' is not 0, 1 or 2", value);
-				return -EINVAL;
-			}
-			*(int *)m = (int)n;
-		} else if (*(int *)m < 2) {
-			(*(int *)m)++;
-		}
-		return 0;
-	case OPT_QUIET: {
-		bool quiet = true;
-		if (value && parse_bool(value, &quiet) < 0) {
-			util_format(why, whylen, "'%s' is not yes or no",
-				    value);
-			return -EINVAL;
-		}
-		if (quiet)
-			*(int *)m = 0;
-		return 0;
-	}
+	case OPT_QUIET:
+		return set_verbosity(o, m, value, why, whylen);
 	case OPT_CLI_ONLY:
 		*(bool *)m = true;
 		return 0;
+	case OPT_ADDR:
+		return set_addr(m, value, why, whylen);
+	case OPT_ENUM:
+		return set_enum(o, m, value, why, whylen);
+	case OPT_TOKEN:
+		return set_token(o, m, value, why, whylen);
+	case OPT_HOST_PORT:
+		return set_host_port(m, value, why, whylen);
+	case OPT_PORTS:
+		return set_ports(m, value, why, whylen);
 	}
 	return -EINVAL;
 }
@@ -327,9 +563,16 @@ void config_free(struct config *cfg)
 			*(char **)member(cfg, o) = NULL;
 		} else if (o->type == OPT_LIST) {
 			list_free((struct config_list *)member(cfg, o));
+		} else if (o->type == OPT_PORTS) {
+			struct config_ports *p = member(cfg, o);
+			free(p->ranges);
+			p->ranges = NULL;
+			p->count = 0;
 		}
 	}
 }
+
+/* ---- the config file ---- */
 
 static const struct opt *find_option(const char *name, size_t len)
 {
@@ -340,6 +583,46 @@ static const struct opt *find_option(const char *name, size_t len)
 	return NULL;
 }
 
+/* One line's "key value" (comment and blanks already cut away). */
+static int apply_line(struct config *cfg, const char *line, size_t line_len,
+		      const char *where, char *err, size_t errlen)
+{
+	const char *key = line, *value;
+	size_t key_len = 0, value_len;
+	const struct opt *o;
+	char why[CONFIG_ERR_MAX], *value_text;
+	int rc;
+
+	while (key_len < line_len && key[key_len] != ' ' &&
+	       key[key_len] != '\t')
+		key_len++;
+	value = key + key_len;
+	value_len = line_len - key_len;
+	util_trim(&value, &value_len);
+	o = find_option(key, key_len);
+	if (!o || o->type == OPT_CLI_ONLY || o->offset == OFF(config_file)) {
+		util_format(err, errlen, "%s: unknown key '%.*s'", where,
+			    (int)key_len, key);
+		return -EINVAL;
+	}
+	if (value_len == 0 && o->type != OPT_VERBOSE && o->type != OPT_QUIET) {
+		util_format(err, errlen, "%s: '%s' needs a value", where,
+			    o->name);
+		return -EINVAL;
+	}
+	value_text = dup_text(value, value_len);
+	if (!value_text)
+		return -ENOMEM;
+	why[0] = '\0';
+	rc = set_option(cfg, o, value_len ? value_text : NULL, why,
+			sizeof(why));
+	free(value_text);
+	if (rc < 0)
+		util_format(err, errlen, "%s: %s: %s", where, o->name,
+			    why[0] ? why : strerror(-rc));
+	return rc;
+}
+
 int config_apply_file(struct config *cfg, const char *text, size_t len,
 		      const char *path, char *err, size_t errlen)
 {
@@ -348,22 +631,20 @@ int config_apply_file(struct config *cfg, const char *text, size_t len,
 
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		const char *line = p, *key, *value;
+		const char *line = p, *hash;
 		size_t line_len = (size_t)((eol ? eol : end) - p);
-		size_t key_len, value_len;
-		const struct opt *o;
-		char why[CONFIG_ERR_MAX], *value_text;
+		char where[CONFIG_ERR_MAX];
 		int rc;
 
 		p = eol ? eol + 1 : end;
 		line_no++;
+		util_format(where, sizeof(where), "%s:%u", path, line_no);
 		if (memchr(line, '\0', line_len)) {
-			util_format(err, errlen, "%s:%u: NUL byte in line",
-				    path, line_no);
+			util_format(err, errlen, "%s: NUL byte in line", where);
 			return -EINVAL;
 		}
 		/* A '#' starts a comment anywhere: values never contain one. */
-		const char *hash = memchr(line, '#', line_len);
+		hash = memchr(line, '#', line_len);
 		if (hash)
 			line_len = (size_t)(hash - line);
 		if (line_len > 0 && line[line_len - 1] == '\r')
@@ -371,42 +652,14 @@ int config_apply_file(struct config *cfg, const char *text, size_t len,
 		util_trim(&line, &line_len);
 		if (line_len == 0)
 			continue;
-		key = line;
-		key_len = 0;
-		while (key_len < line_len && key[key_len] != ' ' &&
-		       key[key_len] != '\t')
-			key_len++;
-		value = key + key_len;
-		value_len = line_len - key_len;
-		util_trim(&value, &value_len);
-		o = find_option(key, key_len);
-		if (!o || o->type == OPT_CLI_ONLY ||
-		    o->offset == F(config_file)) {
-			util_format(err, errlen, "%s:%u: unknown key '%.*s'",
-				    path, line_no, (int)key_len, key);
-			return -EINVAL;
-		}
-		if (value_len == 0 && o->type != OPT_VERBOSE &&
-		    o->type != OPT_QUIET) {
-			util_format(err, errlen, "%s:%u: '%s' needs a value",
-				    path, line_no, o->name);
-			return -EINVAL;
-		}
-		value_text = dup_text(value, value_len);
-		if (!value_text)
-			return -ENOMEM;
-		why[0] = '\0';
-		rc = set_option(cfg, o, value_len ? value_text : NULL, why,
-				sizeof(why));
-		free(value_text);
-		if (rc < 0) {
-			util_format(err, errlen, "%s:%u: %s: %s", path, line_no,
-				    o->name, why[0] ? why : strerror(-rc));
+		rc = apply_line(cfg, line, line_len, where, err, errlen);
+		if (rc < 0)
 			return rc;
-		}
 	}
 	return 0;
 }
+
+/* ---- the command line ---- */
 
 const char *config_find_file_arg(int argc, char **argv)
 {
@@ -443,12 +696,10 @@ static int takes_argument(const struct opt *o)
 	       o->type != OPT_QUIET && o->type != OPT_CLI_ONLY;
 }
 
-int config_apply_args(struct config *cfg, int argc, char **argv, char *err,
-		      size_t errlen)
+/* getopt_long's tables from ours; long options return 256 + index. */
+static void getopt_tables(struct option *longopts, char *shortopts)
 {
-	struct option longopts[N_OPTIONS + 1];
-	char shortopts[2 * N_OPTIONS + 2], *s = shortopts;
-	int index, c;
+	char *s = shortopts;
 
 	*s++ = ':'; /* report a missing argument as ':' */
 	for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -465,33 +716,49 @@ int config_apply_args(struct config *cfg, int argc, char **argv, char *err,
 	}
 	*s = '\0';
 	memset(&longopts[N_OPTIONS], 0, sizeof(longopts[0]));
+}
 
+/* getopt_long's result c as our option, or NULL after filling err. */
+static const struct opt *getopt_option(int c, char **argv, char *err,
+				       size_t errlen)
+{
+	if (c == '?' || c == ':') {
+		/* optopt names a bad short option; argv a long one. */
+		if (optopt > 0 && optopt < 256)
+			util_format(err, errlen, "-%c: %s", optopt,
+				    c == ':' ? "needs a value"
+					     : "unknown option");
+		else
+			util_format(err, errlen, "%s: %s", argv[optind - 1],
+				    c == ':' ? "needs a value"
+					     : "unknown option");
+		return NULL;
+	}
+	if (c >= 256)
+		return &options[c - 256];
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (options[i].short_name == c)
+			return &options[i];
+	util_format(err, errlen, "-%c: unknown option", c);
+	return NULL;
+}
+
+int config_apply_args(struct config *cfg, int argc, char **argv, char *err,
+		      size_t errlen)
+{
+	struct option longopts[N_OPTIONS + 1];
+	char shortopts[2 * N_OPTIONS + 2];
+	int index, c;
+
+	getopt_tables(longopts, shortopts);
 	optind = 0; /* glibc: full reset, so the parser can run twice */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, &index)) !=
 	       -1) {
-		const struct opt *o = NULL;
+		const struct opt *o = getopt_option(c, argv, err, errlen);
 		char why[CONFIG_ERR_MAX];
 		int rc;
 
-		if (c == '?' || c == ':') {
-			/* optopt names a bad short option; argv a long one. */
-			if (optopt > 0 && optopt < 256)
-				util_format(err, errlen, "-%c: %s", optopt,
-					    c == ':' ? "needs a value"
-						     : "unknown option");
-			else
-				util_format(err, errlen, "%s: %s",
-					    argv[optind - 1],
-					    c == ':' ? "needs a value"
-						     : "unknown option");
-			return -EINVAL;
-		}
-		if (c >= 256)
-			o = &options[c - 256];
-		for (size_t i = 0; !o && i < N_OPTIONS; i++)
-			if (options[i].short_name == c)
-				o = &options[i];
 		if (!o)
 			return -EINVAL;
 		why[0] = '\0';
@@ -513,30 +780,7 @@ int config_apply_args(struct config *cfg, int argc, char **argv, char *err,
 
 int config_validate(const struct config *cfg, char *err, size_t errlen)
 {
-	static const char *const modes[] = {"off", "on", "delete"};
-	bool mode_ok = false;
-
-	if (!cfg->listen || !cfg->listen[0]) {
-		util_format(err, errlen, "listen: an address is required");
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < UTIL_ARRAY_LEN(modes); i++)
-		mode_ok |= strcmp(cfg->forwarded_for, modes[i]) == 0;
-	if (!mode_ok) {
-		util_format(err, errlen,
-			    "forwarded-for: '%s' is not off, on or delete",
-			    cfg->forwarded_for);
-		return -EINVAL;
-	}
-	if (!cfg->via_name[0] || strlen(cfg->via_name) >= 64 ||
-	    strpbrk(cfg->via_name, " \t,;()\"")) {
-		util_format(err, errlen,
-			    "via-name: '%s' must be one token of at most 63 "
-			    "characters",
-			    cfg->via_name);
-		return -EINVAL;
-	}
-	if (cfg->direct.count > 0 && !cfg->parent_proxy) {
+	if (cfg->direct.count > 0 && !cfg->parent_proxy.host[0]) {
 		util_format(err, errlen,
 			    "direct: patterns need a parent-proxy to bypass");
 		return -EINVAL;
@@ -544,7 +788,9 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* A growing text buffer for dump and help; on ENOMEM it stays NULL. */
+/* ---- printing: --check-config, reload changes, --help ---- */
+
+/* A growing text buffer; on ENOMEM it stays NULL with cap 1. */
 struct text {
 	char *s;
 	size_t len, cap;
@@ -583,12 +829,127 @@ static void text_add(struct text *t, const char *fmt, ...)
 	t->len += (size_t)n;
 }
 
-static void dump_duration(struct text *t, const char *name, int ms)
+static void add_duration(struct text *t, int ms)
 {
 	if (ms % 1000 == 0)
-		text_add(t, "%s %ds\n", name, ms / 1000);
+		text_add(t, "%ds", ms / 1000);
 	else
-		text_add(t, "%s %dms\n", name, ms);
+		text_add(t, "%dms", ms);
+}
+
+static void add_ports(struct text *t, const struct config_ports *p)
+{
+	for (size_t i = 0; i < p->count; i++) {
+		const struct config_port_range *r = &p->ranges[i];
+
+		text_add(t, "%s%u", i ? "," : "", (unsigned)r->lo);
+		if (r->hi != r->lo)
+			text_add(t, "-%u", (unsigned)r->hi);
+	}
+}
+
+static void add_enum(struct text *t, const struct opt *o, const void *m)
+{
+	int v;
+
+	memcpy(&v, m, sizeof(v));
+	for (const struct opt_name *n = o->names; n->name; n++)
+		if (n->value == v)
+			text_add(t, "%s", n->name);
+}
+
+static void add_host_port(struct text *t, const struct config_host_port *hp)
+{
+	text_add(t, hp->ipv6 ? "[%s]:%u" : "%s:%u", hp->host,
+		 (unsigned)hp->port);
+}
+
+/*
+ * Append an option's value in config-file syntax (a list's items joined
+ * by ", ").  False when the option is not set (nothing appended).
+ */
+static bool add_value(struct text *t, const struct opt *o,
+		      const struct config *cfg)
+{
+	const void *m = cmember(cfg, o);
+	char addr[NET_ADDR_TEXT_MAX];
+
+	switch (o->type) {
+	case OPT_STRING:
+		if (!*(char *const *)m)
+			return false;
+		text_add(t, "%s", *(char *const *)m);
+		return true;
+	case OPT_INT:
+	case OPT_VERBOSE:
+		text_add(t, "%d", *(const int *)m);
+		return true;
+	case OPT_DURATION:
+		add_duration(t, *(const int *)m);
+		return true;
+	case OPT_SIZE:
+		text_add(t, "%lld", *(const long long *)m);
+		return true;
+	case OPT_BOOL:
+		text_add(t, "%s", *(const bool *)m ? "yes" : "no");
+		return true;
+	case OPT_LIST: {
+		const struct config_list *l = m;
+		for (size_t j = 0; j < l->count; j++)
+			text_add(t, "%s%s", j ? ", " : "", l->items[j]);
+		return l->count > 0;
+	}
+	case OPT_ADDR:
+		if (net_format_addr(m, addr, sizeof(addr)) < 0)
+			return false;
+		text_add(t, "%s", addr);
+		return true;
+	case OPT_ENUM:
+		add_enum(t, o, m);
+		return true;
+	case OPT_TOKEN:
+		text_add(t, "%s", (const char *)m);
+		return true;
+	case OPT_HOST_PORT:
+		if (!((const struct config_host_port *)m)->host[0])
+			return false;
+		add_host_port(t, m);
+		return true;
+	case OPT_PORTS:
+		add_ports(t, m);
+		return true;
+	case OPT_QUIET:
+	case OPT_CLI_ONLY:
+		break;
+	}
+	return false;
+}
+
+/* Options that belong in a dump and a diff: not -c, -q and the modes. */
+static bool has_value(const struct opt *o)
+{
+	return o->type != OPT_QUIET && o->type != OPT_CLI_ONLY &&
+	       o->offset != OFF(config_file);
+}
+
+static void dump_option(struct text *t, const struct opt *o,
+			const struct config *cfg)
+{
+	size_t mark = t->len;
+
+	if (o->type == OPT_LIST) {
+		const struct config_list *l = cmember(cfg, o);
+		for (size_t j = 0; j < l->count; j++)
+			text_add(t, "%s %s\n", o->name, l->items[j]);
+		return;
+	}
+	text_add(t, "%s ", o->name);
+	if (add_value(t, o, cfg)) {
+		text_add(t, "\n");
+	} else if (t->s) {
+		t->len = mark;
+		text_add(t, "# %s (not set)\n", o->name);
+	}
 }
 
 char *config_dump(const struct config *cfg)
@@ -596,47 +957,60 @@ char *config_dump(const struct config *cfg)
 	struct text t = {0};
 
 	text_add(&t, "# effective configuration\n");
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (has_value(&options[i]))
+			dump_option(&t, &options[i], cfg);
+	return t.s;
+}
+
+/* An option's value as text for a change report; "(not set)" if unset. */
+static void value_text(struct text *t, const struct opt *o,
+		       const struct config *cfg)
+{
+	if (!add_value(t, o, cfg))
+		text_add(t, "(not set)");
+}
+
+int config_diff(const struct config *old, const struct config *fresh,
+		config_change_fn *fn, void *arg)
+{
+	int changes = 0;
+
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		const struct opt *o = &options[i];
-		const void *m = cmember(cfg, o);
+		struct text a = {0}, b = {0};
+		bool differ;
 
-		switch (o->type) {
-		case OPT_STRING:
-			if (*(char *const *)m && o->offset != F(config_file))
-				text_add(&t, "%s %s\n", o->name,
-					 *(char *const *)m);
-			else if (o->offset != F(config_file))
-				text_add(&t, "# %s (not set)\n", o->name);
-			break;
-		case OPT_INT:
-			text_add(&t, "%s %d\n", o->name, *(const int *)m);
-			break;
-		case OPT_DURATION:
-			dump_duration(&t, o->name, *(const int *)m);
-			break;
-		case OPT_SIZE:
-			text_add(&t, "%s %lld\n", o->name,
-				 *(const long long *)m);
-			break;
-		case OPT_BOOL:
-			text_add(&t, "%s %s\n", o->name,
-				 *(const bool *)m ? "yes" : "no");
-			break;
-		case OPT_LIST: {
-			const struct config_list *l = m;
-			for (size_t j = 0; j < l->count; j++)
-				text_add(&t, "%s %s\n", o->name, l->items[j]);
-			break;
+		if (!has_value(o))
+			continue;
+		value_text(&a, o, old);
+		value_text(&b, o, fresh);
+		if (!a.s || !b.s) {
+			free(a.s);
+			free(b.s);
+			return -ENOMEM;
 		}
-		case OPT_VERBOSE:
-			text_add(&t, "%s %d\n", o->name, *(const int *)m);
-			break;
-		case OPT_QUIET:
-		case OPT_CLI_ONLY:
-			break;
-		}
+		differ = strcmp(a.s, b.s) != 0;
+		if (differ && fn)
+			fn(arg, &(struct config_change){o->name, o->restart,
+							a.s, b.s});
+		changes += differ;
+		free(a.s);
+		free(b.s);
 	}
-	return t.s;
+	return changes;
+}
+
+void config_keep_restart_options(struct config *fresh, const struct config *old)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct opt *o = &options[i];
+
+		/* The table marks only plain values (no heap storage). */
+		if (o->restart && o->type != OPT_STRING &&
+		    o->type != OPT_LIST && o->type != OPT_PORTS)
+			memcpy(member(fresh, o), cmember(old, o), o->size);
+	}
 }
 
 char *config_help(const char *program)
@@ -662,14 +1036,16 @@ char *config_help(const char *program)
 		text_add(&t, "  %-34s %s", left, o->help);
 		if (o->def && o->type != OPT_BOOL && o->type != OPT_VERBOSE)
 			text_add(&t, " [%s]", o->def);
-		text_add(&t, "\n");
+		text_add(&t, "%s\n", o->restart ? " (restart to change)" : "");
 	}
 	text_add(&t,
 		 "\nEvery long option is also a config-file key: "
 		 "'listen 127.0.0.1:0'.\n"
 		 "The command line overrides the file; repeatable options "
 		 "accumulate.\n"
-		 "Signals: INT/TERM stop gracefully, HUP reloads lists, USR1 "
+		 "Signals: INT/TERM stop gracefully, HUP reloads the "
+		 "configuration and lists\n"
+		 "(every option but those marked 'restart to change'), USR1 "
 		 "reopens logs.\n");
 	return t.s;
 }

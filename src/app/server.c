@@ -1,6 +1,12 @@
 /*
  * Accept loop and worker threads.  The request path itself is in the proxy
  * module; this file only decides which thread runs it and when to stop.
+ *
+ * Waiting for the workers at a stop: the deadline is on the monotonic
+ * clock (sys_now_mono_ms), so a step of the wall clock can neither cut
+ * the grace period short nor stretch it.  The wait itself is a sys_poll
+ * on a wake pipe with a relative timeout recomputed each round; the last
+ * worker to end during a stop writes one byte into it.
  */
 #include "glassproxy/server.h"
 
@@ -9,9 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/server_int.h"
+
 #define WORKER_STACK                                                           \
 	(512 * 1024) /* the request path keeps big buffers on
 				     the heap, so a small stack is plenty */
+/* Belt and braces: the wait re-checks at least this often. */
+#define WAIT_SLICE_MS 1000
 
 struct worker_slot {
 	struct server *srv;
@@ -27,11 +37,14 @@ struct server {
 	int listen_fd;
 	char address[NET_ADDR_TEXT_MAX];
 
+	/* Readable once no worker is left after a stop (see wake_waiter). */
+	int wake[2];
+
 	pthread_mutex_t lock; /* guards everything below */
-	pthread_cond_t idle;  /* signalled when a worker ends */
 	struct worker_slot *slots;
 	int active;
 	bool stopping;
+	int grace_ms; /* a reload may change it */
 };
 
 int server_open(struct sys *sys, struct log *log, struct proxy *px,
@@ -63,8 +76,11 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 	if (rc < 0)
 		goto close_listener;
 	net_format_addr(&bound, srv->address, sizeof(srv->address));
+	rc = sys_pipe(sys, srv->wake);
+	if (rc < 0)
+		goto close_listener;
+	srv->grace_ms = opts->grace_ms;
 	pthread_mutex_init(&srv->lock, NULL);
-	pthread_cond_init(&srv->idle, NULL);
 	*out = srv;
 	return 0;
 
@@ -82,6 +98,31 @@ const char *server_address(const struct server *srv)
 	return srv->address;
 }
 
+/*
+ * Wake server_wait_workers.  The one place that writes to the wake pipe:
+ * the pipe comes from sys_pipe (net ops) and is written with sys_write
+ * (fs ops) until sys has a pipe write of its own; swap it in here.  The
+ * pipe is non-blocking, so this never blocks under the lock; a full pipe
+ * is readable already.
+ */
+static void wake_waiter(struct server *srv)
+{
+	(void)sys_write(srv->sys, srv->wake[1], "x", 1);
+}
+
+void server_slot_end(struct server *srv, struct worker_slot *slot)
+{
+	pthread_mutex_lock(&srv->lock);
+	slot->fd = -1;
+	srv->active--;
+	/* While stopping no slot is claimed, so 0 stays 0: one byte is
+	 * enough and the pipe never needs draining.  Written under the
+	 * lock: once active is 0 the server may be freed. */
+	if (srv->stopping && srv->active == 0)
+		wake_waiter(srv);
+	pthread_mutex_unlock(&srv->lock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker_slot *slot = arg;
@@ -91,25 +132,20 @@ static void *worker_main(void *arg)
 	int fd = slot->fd;
 
 	proxy_serve(srv->px, fd, &slot->peer);
-	/* Free the slot before closing, so cut_remaining() can never shut
-	 * down a descriptor number that has been closed and reused. */
-	pthread_mutex_lock(&srv->lock);
-	slot->fd = -1;
-	srv->active--;
-	pthread_cond_signal(&srv->idle);
-	pthread_mutex_unlock(&srv->lock);
+	/* Free the slot before closing, so proxy_cut() can never shut down
+	 * a descriptor number that has been closed and reused. */
+	server_slot_end(srv, slot);
 	sys_close(sys, fd);
 	return NULL;
 }
 
-/* Claim a free slot for fd; NULL when max_connections are busy. */
-static struct worker_slot *claim_slot(struct server *srv, int fd,
+struct worker_slot *server_slot_claim(struct server *srv, int fd,
 				      const struct sys_addr *peer)
 {
 	struct worker_slot *slot = NULL;
 
 	pthread_mutex_lock(&srv->lock);
-	for (int i = 0; i < srv->opts.max_connections; i++) {
+	for (int i = 0; !srv->stopping && i < srv->opts.max_connections; i++) {
 		if (srv->slots[i].fd < 0) {
 			slot = &srv->slots[i];
 			slot->srv = srv;
@@ -121,14 +157,6 @@ static struct worker_slot *claim_slot(struct server *srv, int fd,
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return slot;
-}
-
-static void release_slot(struct server *srv, struct worker_slot *slot)
-{
-	pthread_mutex_lock(&srv->lock);
-	slot->fd = -1;
-	srv->active--;
-	pthread_mutex_unlock(&srv->lock);
 }
 
 static bool is_stopping(struct server *srv)
@@ -144,7 +172,7 @@ static bool is_stopping(struct server *srv)
 static void start_worker(struct server *srv, int fd,
 			 const struct sys_addr *peer)
 {
-	struct worker_slot *slot = claim_slot(srv, fd, peer);
+	struct worker_slot *slot = server_slot_claim(srv, fd, peer);
 	pthread_attr_t attr;
 	pthread_t thread;
 	int rc;
@@ -165,39 +193,44 @@ static void start_worker(struct server *srv, int fd,
 		log_event(srv->log, LOG_ERROR,
 			  "cannot start a thread (%s): refusing a client",
 			  strerror(rc));
-		release_slot(srv, slot);
+		server_slot_end(srv, slot);
 		proxy_refuse_busy(srv->px, fd, peer);
 	}
 }
 
-/* Wait until no worker is left, or until deadline (wall ms) passes. */
-static void wait_workers(struct server *srv, int64_t deadline_ms)
+static int workers_left(struct server *srv)
 {
-	pthread_mutex_lock(&srv->lock);
-	while (srv->active > 0) {
-		struct timespec now, until;
-		int64_t now_ms;
+	int n;
 
-		sys_now_wall(srv->sys, &now);
-		now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-		if (deadline_ms >= 0 && now_ms >= deadline_ms)
-			break;
-		/* Re-check at least every 100 ms: the clock is the judge. */
-		int64_t wake = now_ms + 100;
-		if (deadline_ms >= 0 && wake > deadline_ms)
-			wake = deadline_ms;
-		until.tv_sec = (time_t)(wake / 1000);
-		until.tv_nsec = (long)(wake % 1000) * 1000000L;
-		pthread_cond_timedwait(&srv->idle, &srv->lock, &until);
-	}
+	pthread_mutex_lock(&srv->lock);
+	n = srv->active;
 	pthread_mutex_unlock(&srv->lock);
+	return n;
 }
 
-int server_run(struct server *srv)
+int server_wait_workers(struct server *srv, int64_t deadline_ms)
 {
-	struct timespec now;
-	int64_t deadline;
+	struct pollfd wake = {.fd = srv->wake[0], .events = POLLIN};
 
+	while (workers_left(srv) > 0) {
+		int timeout = WAIT_SLICE_MS;
+
+		if (deadline_ms >= 0) {
+			int64_t left = deadline_ms - sys_now_mono_ms(srv->sys);
+			if (left <= 0)
+				return -ETIMEDOUT;
+			if (left < timeout)
+				timeout = (int)left;
+		}
+		/* Readable (or failing) at once means: check again. */
+		sys_poll(srv->sys, &wake, 1, timeout);
+	}
+	return 0;
+}
+
+/* Accept and hand out connections until a stop. */
+static void accept_loop(struct server *srv)
+{
 	for (;;) {
 		struct sys_addr peer;
 		int fd = net_accept(srv->sys, srv->listen_fd, &peer);
@@ -223,17 +256,30 @@ int server_run(struct server *srv)
 		} else
 			start_worker(srv, fd, &peer);
 	}
+}
 
+int server_run(struct server *srv)
+{
+	int grace_ms;
+
+	accept_loop(srv);
+	pthread_mutex_lock(&srv->lock);
+	grace_ms = srv->grace_ms;
+	pthread_mutex_unlock(&srv->lock);
 	log_event(srv->log, LOG_INFO,
 		  "stopping: waiting up to %d ms for requests in flight",
-		  srv->opts.grace_ms);
-	sys_now_wall(srv->sys, &now);
-	deadline = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
-		   srv->opts.grace_ms;
-	wait_workers(srv, deadline);
+		  grace_ms);
+	server_wait_workers(srv, sys_now_mono_ms(srv->sys) + grace_ms);
 	proxy_cut(srv->px);
-	wait_workers(srv, -1);
+	server_wait_workers(srv, -1);
 	return 0;
+}
+
+void server_set_grace_ms(struct server *srv, int grace_ms)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->grace_ms = grace_ms;
+	pthread_mutex_unlock(&srv->lock);
 }
 
 void server_stop(struct server *srv)
@@ -252,7 +298,8 @@ void server_close(struct server *srv)
 	if (!srv)
 		return;
 	sys_close(srv->sys, srv->listen_fd);
-	pthread_cond_destroy(&srv->idle);
+	sys_close(srv->sys, srv->wake[0]);
+	sys_close(srv->sys, srv->wake[1]);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv->slots);
 	free(srv);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,15 @@
 
 struct log {
 	struct sys *sys;
-	pthread_mutex_t lock; /* guards the descriptors during a reopen */
+	/* Guards the paths and descriptors (a reopen or a reconfigure
+	 * swaps them) and write_errors. */
+	pthread_mutex_t lock;
 	char *event_path, *access_path;
 	int event_fd, access_fd;
-	enum log_level level;
-	uint64_t write_errors; /* guarded by lock */
+	/* Read on every log call without the lock, so atomic: a reload may
+	 * change it while other threads log. */
+	atomic_int level;
+	uint64_t write_errors;
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -61,7 +66,7 @@ int log_open(struct sys *sys, const char *event_path, const char *access_path,
 	if (!log)
 		return -ENOMEM;
 	log->sys = sys;
-	log->level = level;
+	atomic_init(&log->level, (int)level);
 	log->event_fd = STDERR_FD;
 	log->access_fd = -1;
 	log->event_path = dup_or_null(event_path, &failed);
@@ -137,6 +142,97 @@ int log_reopen(struct log *log)
 		rc = reopen_one(log->sys, log->access_path, &log->access_fd);
 	pthread_mutex_unlock(&log->lock);
 	return rc;
+}
+
+static bool same_path(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * What a reconfigure installs for one file: when its path changed, a copy
+ * of the new path and its freshly opened descriptor (STDERR_FD or -1 for
+ * a NULL path); nothing otherwise.
+ */
+struct log_target {
+	char *path;
+	int fd;
+	bool changed;
+};
+
+static int prepare_target(struct sys *sys, const char *path, const char *now,
+			  int none_fd, struct log_target *t)
+{
+	int failed = 0;
+
+	t->changed = !same_path(path, now);
+	t->path = NULL;
+	t->fd = -1;
+	if (!t->changed)
+		return 0;
+	t->path = dup_or_null(path, &failed);
+	if (failed)
+		return -ENOMEM;
+	t->fd = path ? open_append(sys, path) : none_fd;
+	if (path && t->fd < 0) {
+		int rc = t->fd;
+		free(t->path);
+		t->path = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+static void drop_target(struct sys *sys, struct log_target *t)
+{
+	if (t->changed && t->fd >= 0 && t->fd != STDERR_FD)
+		sys_file_close(sys, t->fd);
+	free(t->path);
+}
+
+/* Put t in place of *path / *fd; the old descriptor goes to *old_fd. */
+static void swap_target(struct log_target *t, char **path, int *fd, int *old_fd)
+{
+	*old_fd = -1;
+	if (!t->changed)
+		return;
+	free(*path);
+	*path = t->path;
+	*old_fd = *fd;
+	*fd = t->fd;
+	t->path = NULL;
+}
+
+int log_reconfigure(struct log *log, const char *event_path,
+		    const char *access_path, enum log_level level)
+{
+	struct log_target ev, ac;
+	int rc, old_ev, old_ac;
+
+	/* Open what changed before touching anything: all or nothing. */
+	pthread_mutex_lock(&log->lock);
+	rc = prepare_target(log->sys, event_path, log->event_path, STDERR_FD,
+			    &ev);
+	if (rc == 0) {
+		rc = prepare_target(log->sys, access_path, log->access_path, -1,
+				    &ac);
+		if (rc < 0)
+			drop_target(log->sys, &ev);
+	}
+	if (rc < 0) {
+		pthread_mutex_unlock(&log->lock);
+		return rc;
+	}
+	swap_target(&ev, &log->event_path, &log->event_fd, &old_ev);
+	swap_target(&ac, &log->access_path, &log->access_fd, &old_ac);
+	atomic_store(&log->level, (int)level);
+	pthread_mutex_unlock(&log->lock);
+	/* Lines are written under the lock: nobody holds the old ones. */
+	if (old_ev >= 0 && old_ev != STDERR_FD)
+		sys_file_close(log->sys, old_ev);
+	if (old_ac >= 0)
+		sys_file_close(log->sys, old_ac);
+	return 0;
 }
 
 uint64_t log_write_errors(const struct log *log)
@@ -238,7 +334,8 @@ void log_event(struct log *log, enum log_level level, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (!log || level > log->level)
+	if (!log || (int)level > atomic_load_explicit(&log->level,
+						      memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	n = vsnprintf(message, sizeof(message), fmt, ap);
@@ -255,14 +352,21 @@ void log_access(struct log *log, const struct log_access *e)
 {
 	char numbers[96];
 	struct line l;
+	bool separate;
 
 	if (!log)
 		return;
-	/* Without an access log the lines join the event log at info level. */
-	if (log->access_path == NULL && LOG_INFO > log->level)
+	/* Without an access log the lines join the event log at info level.
+	 * (A reconfigure between here and emit() can at worst put one line
+	 * in the other file, never lose it.) */
+	pthread_mutex_lock(&log->lock);
+	separate = log->access_fd >= 0;
+	pthread_mutex_unlock(&log->lock);
+	if (!separate &&
+	    LOG_INFO > atomic_load_explicit(&log->level, memory_order_relaxed))
 		return;
 	line_start(log, &l);
-	if (log->access_path == NULL)
+	if (!separate)
 		append_escaped(&l, "access ");
 	append_escaped(&l, e->client ? e->client : "-");
 	append_escaped(&l, " ");

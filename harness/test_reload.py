@@ -1,0 +1,192 @@
+"""SIGHUP end to end: a reload applies what can change live (log level,
+log paths, lists), refuses a broken configuration as a whole, and keeps the
+listening address with a warning.
+
+These proxies are configured by a config file alone (no -v, no log paths on
+the command line, which would override the file), so that a reload can
+change every one of those settings.  The proxy-side checks (a shorter
+response timeout applies to the next request, ...) live with the proxy's
+tests.
+"""
+import signal
+import subprocess
+import time
+
+import pytest
+
+from client import get
+from conftest import BIN, SLOW, WRAPPER, Proxy
+
+
+class FileProxy(Proxy):
+    """A glassproxy started as `glassproxy -c FILE`; write() edits FILE."""
+
+    def __init__(self, tmp_path, name, text):
+        self.dir = tmp_path / name
+        self.dir.mkdir()
+        self.conf = self.dir / "glassproxy.conf"
+        self.event_log = self.dir / "event.log"
+        self.access_log = self.dir / "access.log"
+        self.stderr_path = self.dir / "stderr.txt"
+        self.args = {}
+        self.write(text)
+        self.cmd = WRAPPER + [BIN, "-c", str(self.conf)]
+        self._stderr = open(self.stderr_path, "wb+")
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=self._stderr)
+        self.host, self.port = self._wait_ready()
+
+    def write(self, text):
+        """The config file: text plus the lines every test needs."""
+        self.conf.write_text("listen 127.0.0.1:0\n"
+                             "log-file %s\n" % self.event_log + text)
+
+    def reload(self):
+        self.signal(signal.SIGHUP)
+
+
+def wait_for_text(path, text, timeout=10):
+    """Wait until the file at path holds text (the proxy writes it from its
+    signal thread after a reload); polling with a deadline."""
+    deadline = time.monotonic() + timeout * SLOW
+    while not (path.exists() and text in path.read_text(errors="replace")):
+        assert time.monotonic() < deadline, "no %r in %s:\n%s" % (
+            text, path, path.read_text(errors="replace") if path.exists() else "(none)")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def file_proxy(tmp_path):
+    started = []
+
+    def start(text=""):
+        p = FileProxy(tmp_path, "proxy%d" % len(started), text)
+        started.append(p)
+        return p
+
+    yield start
+    problems = []
+    for p in started:
+        if p.proc.poll() is not None:
+            problems.append("glassproxy died during the test (exit %s):\n%s"
+                            % (p.proc.returncode, p.stderr()))
+            continue
+        code = p.stop()
+        if code != 0:
+            problems.append("glassproxy exited %s after SIGTERM:\n%s" % (code, p.stderr()))
+        try:
+            p.check_clean()
+        except AssertionError as e:
+            problems.append(str(e))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def test_reload_switches_log_level_and_log_files(file_proxy, origin, tmp_path):
+    p = file_proxy("quiet yes\naccess-log %s\nblock blocked.example\n" % (tmp_path / "a1.log"))
+    assert p.request(get("http://blocked.example/one")).status == 403
+    assert p.request(get(origin.url("/one"))).status == 200
+    wait_for_text(tmp_path / "a1.log", "/one")
+    # Warnings only: the refusal (an info line) is not in the event log.
+    assert "refused" not in p.events()
+
+    new_events = tmp_path / "e2.log"
+    p.conf.write_text("listen 127.0.0.1:0\nlog-file %s\naccess-log %s\n"
+                      "verbose 1\nblock blocked.example\n"
+                      % (new_events, tmp_path / "a2.log"))
+    p.reload()
+    # The reload's own info line lands in the new file at the new level.
+    wait_for_text(new_events, "SIGHUP: configuration and lists reloaded; changed: "
+                  "log-file, access-log, verbose")
+    assert p.request(get("http://blocked.example/two")).status == 403
+    assert p.request(get(origin.url("/two"))).status == 200
+    wait_for_text(tmp_path / "a2.log", "/two")
+    wait_for_text(new_events, "refused")
+    assert "/two" not in (tmp_path / "a1.log").read_text()
+    assert "reloaded" not in p.events()     # the old event log saw nothing more
+
+
+def test_reload_with_a_bad_list_keeps_the_whole_old_configuration(file_proxy, origin, tmp_path):
+    lists = tmp_path / "block.txt"
+    lists.write_text("blocked.example\n")
+    p = file_proxy("block-file %s\n" % lists)
+    assert p.request(get(origin.url("/"))).status == 200
+    # A good new block in the file, a bad line in the list: nothing applies.
+    lists.write_text("blocked.example\na..b\n")
+    p.write("block-file %s\nblock 127.0.0.1\naccess-log %s\n" % (lists, tmp_path / "a2.log"))
+    p.reload()
+    p.wait_event("SIGHUP: reload failed, keeping the old configuration")
+    assert "%s:2:" % lists in p.events()
+    assert p.request(get(origin.url("/still"))).status == 200
+    assert p.request(get("http://blocked.example/")).status == 403
+    assert not (tmp_path / "a2.log").exists()
+
+
+def test_reload_with_a_bad_value_keeps_the_whole_old_configuration(file_proxy, origin, tmp_path):
+    p = file_proxy("")
+    assert p.request(get(origin.url("/"))).status == 200
+    bad_lines = ("response-timeout soon\n", "via-name a\rX-Injected: 1\n",
+                 "parent-proxy up.example\n", "no-such-key 1\n")
+    for n, bad in enumerate(bad_lines):
+        p.write("block 127.0.0.1\n" + bad)
+        p.reload()
+        deadline = time.monotonic() + 10 * SLOW
+        while p.events().count("reload failed") <= n:
+            assert time.monotonic() < deadline, p.events()
+            time.sleep(0.01)
+        assert "%s:4: " % p.conf in p.events()   # FILE:LINE of the bad line
+        assert p.request(get(origin.url("/%d" % n))).status == 200
+    assert "X-Injected: 1\n" not in p.events()   # the CR is shown escaped
+
+
+def test_reload_that_changes_listen_warns_and_keeps_listening(file_proxy, origin):
+    p = file_proxy("")
+    p.conf.write_text("listen 127.0.0.1:1\nlog-file %s\nresponse-timeout 30s\n" % p.event_log)
+    p.reload()
+    p.wait_event("reloaded")
+    events = p.events()
+    assert "warn reload: 'listen' changed; needs a restart, keeping 127.0.0.1:0" in events
+    assert "changed: response-timeout" in events
+    assert p.request(get(origin.url("/after"))).status == 200   # the old address
+
+
+def test_reload_without_changes_says_so(file_proxy, origin):
+    p = file_proxy("response-timeout 30s\n")
+    p.reload()
+    p.wait_event("reloaded; changed: nothing")
+    assert "warn" not in p.events()
+    assert p.request(get(origin.url("/"))).status == 200
+
+
+def test_reloads_while_requests_run(file_proxy, origin, tmp_path):
+    """Log files and level switched under traffic (make tsan watches this):
+    every request still gets its answer and its access line somewhere."""
+    import threading
+    p = file_proxy("access-log %s\n" % (tmp_path / "a0.log"))
+    stop = threading.Event()
+    statuses = []
+
+    def traffic():
+        while not stop.is_set():
+            statuses.append(p.request(get(origin.url("/t"))).status)
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    try:
+        for n in range(1, 9):
+            p.write("access-log %s\n%s" % (tmp_path / ("a%d.log" % (n % 3)),
+                                           "verbose 2\n" if n % 2 else "quiet yes\nverbose 1\n"))
+            p.reload()
+            deadline = time.monotonic() + 10 * SLOW
+            while p.events().count("reloaded") < n:
+                assert time.monotonic() < deadline, p.events()
+                time.sleep(0.01)
+    finally:
+        stop.set()
+        t.join(30)
+    assert statuses and set(statuses) == {200}
+    lines = sum(len((tmp_path / ("a%d.log" % i)).read_text().splitlines())
+                for i in range(3) if (tmp_path / ("a%d.log" % i)).exists())
+    # An access line is written just after its response: the last may lag.
+    assert len(statuses) - 1 <= lines <= len(statuses)

@@ -1,0 +1,574 @@
+/*
+ * Unit tests of the app module over the mock sys: the rules snapshot and
+ * proxy settings built from a typed configuration; a reload that applies a
+ * changed timeout, keeps a changed listen address with a warning, tells a
+ * changed hosts file, and keeps the whole old configuration when anything
+ * is wrong; and the server's wait at a stop, whose deadline follows the
+ * monotonic clock however the wall clock jumps.
+ *
+ * Files come from a small in-memory file system laid over the mock's fs
+ * ops (a test "edits" a file by replacing its text); what is written to
+ * descriptor 2 (the event log on stderr) is kept for the test to read.
+ */
+#include "sys_mock.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "app/app_int.h"
+#include "app/server_int.h"
+#include "glassproxy/util.h"
+
+/* ---- an in-memory file system, and stderr captured ---- */
+
+#define MAX_FILES 8
+#define FIRST_FD  100
+
+static struct {
+	const char *path;
+	const char *text;
+	size_t at; /* read position while open */
+} files[MAX_FILES];
+static char stderr_text[1 << 14];
+static size_t stderr_len;
+static const struct sys_fs_ops *mock_fs;
+static struct sys_fs_ops fake_fs;
+static struct sys fake_sys;
+
+static int fake_open(void *ctx, const char *path, int flags, mode_t mode)
+{
+	(void)ctx, (void)flags, (void)mode;
+	for (int i = 0; i < MAX_FILES; i++)
+		if (files[i].path && strcmp(files[i].path, path) == 0) {
+			files[i].at = 0;
+			return FIRST_FD + i;
+		}
+	return -ENOENT;
+}
+
+static ssize_t fake_read(void *ctx, int fd, void *buf, size_t len)
+{
+	size_t left;
+
+	(void)ctx;
+	assert_in_range(fd, FIRST_FD, FIRST_FD + MAX_FILES - 1);
+	left = strlen(files[fd - FIRST_FD].text) - files[fd - FIRST_FD].at;
+	if (len > left)
+		len = left;
+	memcpy(buf, files[fd - FIRST_FD].text + files[fd - FIRST_FD].at, len);
+	files[fd - FIRST_FD].at += len;
+	return (ssize_t)len;
+}
+
+static ssize_t fake_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	(void)ctx;
+	if (fd == 2) {
+		assert_true(stderr_len + len < sizeof(stderr_text));
+		memcpy(stderr_text + stderr_len, buf, len);
+		stderr_len += len;
+		stderr_text[stderr_len] = '\0';
+		return (ssize_t)len;
+	}
+	return mock_fs->write(ctx, fd, buf, len);
+}
+
+static void put_file(const char *path, const char *text)
+{
+	for (int i = 0; i < MAX_FILES; i++)
+		if (!files[i].path || strcmp(files[i].path, path) == 0) {
+			files[i].path = path;
+			files[i].text = text;
+			return;
+		}
+	fail_msg("too many files");
+}
+
+static void remove_file(const char *path)
+{
+	for (int i = 0; i < MAX_FILES; i++)
+		if (files[i].path && strcmp(files[i].path, path) == 0)
+			files[i].path = NULL;
+}
+
+static struct sys *fake(void)
+{
+	struct sys *mock = sys_mock();
+
+	memset(files, 0, sizeof(files));
+	stderr_len = 0;
+	stderr_text[0] = '\0';
+	mock_fs = mock->fs;
+	fake_fs = *mock->fs;
+	fake_fs.open = fake_open;
+	fake_fs.read = fake_read;
+	fake_fs.write = fake_write;
+	fake_sys = *mock;
+	fake_sys.fs = &fake_fs;
+	return &fake_sys;
+}
+
+/* ---- an app with its configuration loaded, logging to stderr ---- */
+
+static char *conf_argv[] = {"glassproxy", "-c", "/etc/gp.conf", NULL};
+
+struct fixture {
+	struct app app;
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+
+	memset(&f, 0, sizeof(f));
+	f.app.sys = fake();
+	f.app.argc = 3;
+	f.app.argv = conf_argv;
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	config_free(&f->app.cfg);
+	log_close(f->app.log);
+	return 0;
+}
+
+/* Load the config file's current text as the configuration in force. */
+static void start(struct app *app)
+{
+	struct proxy_rules_spec spec;
+
+	assert_int_equal(app_load_config(app, &app->cfg), 0);
+	assert_int_equal(log_open(app->sys, NULL, NULL, LOG_INFO, &app->log),
+			 0);
+	assert_int_equal(app_build_rules(app, &app->cfg, &spec, &app->digests),
+			 0);
+	app_rules_free(&spec);
+	stderr_len = 0;
+	stderr_text[0] = '\0';
+}
+
+static void assert_logged(const char *text)
+{
+	if (!strstr(stderr_text, text))
+		fail_msg("no '%s' in the log:\n%s", text, stderr_text);
+}
+
+/* ---- rules and settings ---- */
+
+static void test_settings_come_from_the_typed_config(void **state)
+{
+	struct fixture *f = *state;
+	struct proxy_settings set;
+
+	put_file("/etc/gp.conf", "connect-timeout 2s\n"
+				 "response-timeout 3s\n"
+				 "request-timeout 4s\n"
+				 "client-idle-timeout 5s\n"
+				 "tunnel-idle-timeout 6s\n"
+				 "upstream-idle-timeout 7s\n"
+				 "max-idle-upstream 8\n"
+				 "max-request-body 9k\n"
+				 "forwarded-for delete\n"
+				 "via-name edge.9\n"
+				 "parent-proxy [::1]:3128\n");
+	start(&f->app);
+	app_settings_from_config(&f->app.cfg, &set);
+	assert_int_equal(set.connect_timeout_ms, 2000);
+	assert_int_equal(set.response_timeout_ms, 3000);
+	assert_int_equal(set.request_timeout_ms, 4000);
+	assert_int_equal(set.client_idle_timeout_ms, 5000);
+	assert_int_equal(set.tunnel_idle_timeout_ms, 6000);
+	assert_int_equal(set.upstream_idle_timeout_ms, 7000);
+	assert_int_equal(set.max_idle_upstream, 8);
+	assert_int_equal(set.max_request_body, 9216);
+	assert_int_equal(set.forwarded, PROXY_FORWARDED_DELETE);
+	assert_string_equal(set.via_name, "edge.9");
+	assert_string_equal(set.parent_host, "::1");
+	assert_int_equal(set.parent_port, 3128);
+}
+
+static void test_rules_report_every_bad_list_and_fail(void **state)
+{
+	struct fixture *f = *state;
+	struct proxy_rules_spec spec;
+
+	put_file("/etc/gp.conf", "block-file /etc/block.txt\n"
+				 "allow-file /etc/missing.txt\n"
+				 "hosts-file /etc/hosts.lab\n");
+	put_file("/etc/block.txt", "good.example\na..b\n");
+	put_file("/etc/hosts.lab", "127.0.0.1 lab.example\n");
+	assert_int_equal(app_load_config(&f->app, &f->app.cfg), 0);
+	assert_int_equal(app_build_rules(&f->app, &f->app.cfg, &spec, NULL),
+			 -EINVAL);
+	assert_null(spec.filter);
+	assert_null(spec.hosts);
+	assert_logged(
+		"glassproxy: /etc/missing.txt: No such file or directory");
+	assert_logged("glassproxy: /etc/block.txt:2: ");
+	put_file("/etc/block.txt", "good.example\n");
+	put_file("/etc/missing.txt", "# empty\n");
+	assert_int_equal(app_build_rules(&f->app, &f->app.cfg, &spec, NULL), 0);
+	assert_non_null(spec.filter);
+	assert_non_null(spec.hosts);
+	assert_null(spec.direct);
+	assert_false(spec.hosts_changed);
+	app_rules_free(&spec);
+}
+
+static void test_rules_carry_the_parsed_connect_ports(void **state)
+{
+	struct fixture *f = *state;
+	struct proxy_rules_spec spec;
+
+	put_file("/etc/gp.conf", "connect-ports 443, 8000-8002\n");
+	start(&f->app);
+	assert_int_equal(app_build_rules(&f->app, &f->app.cfg, &spec, NULL), 0);
+	assert_true(filter_check_port(spec.filter, 443));
+	assert_true(filter_check_port(spec.filter, 8000));
+	assert_true(filter_check_port(spec.filter, 8002));
+	assert_false(filter_check_port(spec.filter, 8003));
+	assert_false(filter_check_port(spec.filter, 444));
+	app_rules_free(&spec);
+}
+
+/* ---- reload ---- */
+
+static void test_reload_applies_a_changed_timeout_and_keeps_listen(void **state)
+{
+	struct fixture *f = *state;
+	struct app_reload r;
+	char addr[NET_ADDR_TEXT_MAX];
+
+	put_file("/etc/gp.conf", "listen 127.0.0.1:8080\n"
+				 "response-timeout 60s\n");
+	start(&f->app);
+	put_file("/etc/gp.conf", "listen 127.0.0.1:9090\n"
+				 "response-timeout 5s\n");
+	assert_int_equal(app_reload_prepare(&f->app, &r), 0);
+	/* what proxy_set_rules would be given */
+	assert_int_equal(r.spec.settings.response_timeout_ms, 5000);
+	assert_int_equal(r.spec.settings.connect_timeout_ms, 10000);
+	assert_false(r.spec.hosts_changed);
+	assert_non_null(r.spec.filter);
+	/* listen needs a restart: the old value stays, with a warning */
+	net_format_addr(&r.cfg.listen, addr, sizeof(addr));
+	assert_string_equal(addr, "127.0.0.1:8080");
+	assert_logged("warn reload: 'listen' changed; needs a restart, keeping "
+		      "127.0.0.1:8080\n");
+	assert_string_equal(r.changed, "response-timeout");
+	assert_int_equal(r.changes, 1);
+	app_reload_discard(&r);
+	/* the configuration in force is untouched until applied */
+	assert_int_equal(f->app.cfg.response_timeout_ms, 60000);
+}
+
+static void test_reload_warns_once_per_restart_option(void **state)
+{
+	struct fixture *f = *state;
+	struct app_reload r;
+
+	put_file("/etc/gp.conf", "max-connections 10\n");
+	start(&f->app);
+	put_file("/etc/gp.conf", "max-connections 20\nserial yes\n"
+				 "shutdown-grace 1s\nverbose 2\n");
+	assert_int_equal(app_reload_prepare(&f->app, &r), 0);
+	assert_logged(
+		"reload: 'serial' changed; needs a restart, keeping no\n");
+	assert_logged("reload: 'max-connections' changed; needs a restart, "
+		      "keeping 10\n");
+	assert_int_equal(r.cfg.max_connections, 10);
+	assert_false(r.cfg.serial);
+	/* these two are live */
+	assert_string_equal(r.changed, "verbose, shutdown-grace");
+	assert_int_equal(r.cfg.shutdown_grace_ms, 1000);
+	assert_int_equal(r.cfg.verbosity, 2);
+	app_reload_discard(&r);
+}
+
+static void test_reload_with_any_error_keeps_everything(void **state)
+{
+	static const char *const bad_configs[] = {
+		"response-timeout soon\n",     "via-name a,b\n",
+		"block-file /etc/block.txt\n", /* a bad line in the list */
+		"allow-file /etc/none.txt\n",  /* an unreadable list */
+		"hosts-file /etc/none.txt\n",  /* an unreadable hosts file */
+		"direct lan.example\n",	       /* direct without a parent */
+	};
+	struct fixture *f = *state;
+	static char text[256]; /* the file's text outlives the loop */
+
+	put_file("/etc/gp.conf", "response-timeout 60s\n");
+	put_file("/etc/block.txt", "a..b\n");
+	start(&f->app);
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(bad_configs); i++) {
+		struct app_reload r;
+
+		util_format(text, sizeof(text), "response-timeout 1s\n%s",
+			    bad_configs[i]);
+		put_file("/etc/gp.conf", text);
+		if (app_reload_prepare(&f->app, &r) != -EINVAL)
+			fail_msg("case %zu was accepted", i);
+		assert_int_equal(f->app.cfg.response_timeout_ms, 60000);
+	}
+	/* app_reload says so, and there is nothing to install */
+	stderr_len = 0;
+	app_reload(&f->app);
+	assert_logged("error SIGHUP: reload failed, keeping the old "
+		      "configuration\n");
+	assert_int_equal(f->app.cfg.response_timeout_ms, 60000);
+}
+
+static void test_reload_tells_a_changed_hosts_file(void **state)
+{
+	struct fixture *f = *state;
+	struct app_reload r;
+
+	put_file("/etc/gp.conf", "hosts-file /etc/hosts.a\n");
+	put_file("/etc/hosts.a", "127.0.0.1 lab.example\n");
+	put_file("/etc/hosts.b", "127.0.0.1 lab.example\n");
+	start(&f->app);
+	/* the same file, the same text: pooled connections stay */
+	assert_int_equal(app_reload_prepare(&f->app, &r), 0);
+	assert_false(r.spec.hosts_changed);
+	assert_string_equal(r.changed, "");
+	app_reload_discard(&r);
+	/* new contents */
+	put_file("/etc/hosts.a", "127.0.0.2 lab.example\n");
+	assert_int_equal(app_reload_prepare(&f->app, &r), 0);
+	assert_true(r.spec.hosts_changed);
+	assert_string_equal(r.changed, "hosts file contents");
+	app_reload_discard(&r);
+	/* another path, even with the same text */
+	put_file("/etc/hosts.a", "127.0.0.1 lab.example\n");
+	put_file("/etc/gp.conf", "hosts-file /etc/hosts.b\n");
+	assert_int_equal(app_reload_prepare(&f->app, &r), 0);
+	assert_true(r.spec.hosts_changed);
+	assert_string_equal(r.changed, "hosts-file");
+	app_reload_discard(&r);
+	/* no hosts file any more */
+	put_file("/etc/gp.conf", "# none\n");
+	assert_int_equal(app_reload_prepare(&f->app, &r), 0);
+	assert_true(r.spec.hosts_changed);
+	app_reload_discard(&r);
+}
+
+static void test_reload_names_changed_list_contents(void **state)
+{
+	struct fixture *f = *state;
+	struct app_reload r;
+
+	put_file("/etc/gp.conf", "block-file /etc/block.txt\n");
+	put_file("/etc/block.txt", "a.example\n");
+	start(&f->app);
+	put_file("/etc/block.txt", "a.example\nb.example\n");
+	assert_int_equal(app_reload_prepare(&f->app, &r), 0);
+	assert_string_equal(r.changed, "list file contents");
+	assert_false(r.spec.hosts_changed);
+	assert_int_equal(filter_pattern_count(r.spec.filter, FILTER_LIST_BLOCK),
+			 2);
+	app_reload_discard(&r);
+}
+
+static void test_reload_apply_installs_the_new_configuration(void **state)
+{
+	struct fixture *f = *state;
+	struct proxy_settings set;
+
+	put_file("/etc/gp.conf", "response-timeout 60s\n");
+	start(&f->app);
+	app_settings_from_config(&f->app.cfg, &set);
+	will_return(mock_pipe, 0);
+	will_return(mock_pipe, 40);
+	will_return(mock_pipe, 41);
+	assert_int_equal(proxy_new(f->app.sys, f->app.log, &set, &f->app.px),
+			 0);
+	put_file("/etc/gp.conf", "response-timeout 5s\nlisten 127.0.0.1:1\n");
+	app_reload(&f->app);
+	assert_logged("info SIGHUP: configuration and lists reloaded; changed: "
+		      "response-timeout\n");
+	assert_int_equal(f->app.cfg.response_timeout_ms, 5000);
+	assert_int_equal(net_addr_port(&f->app.cfg.listen), 8080);
+	/* the same again, without the listen line: nothing changed */
+	put_file("/etc/gp.conf", "response-timeout 5s\n");
+	stderr_len = 0;
+	app_reload(&f->app);
+	assert_logged("reloaded; changed: nothing\n");
+	assert_null(strstr(stderr_text, "warn"));
+	proxy_free(f->app.px);
+	remove_file("/etc/gp.conf");
+}
+
+/* ---- the server's wait at a stop ---- */
+
+/*
+ * A clock whose monotonic readings the test queues (so it can jump) and
+ * whose wall clock fails the test if anything asks it: the deadline must
+ * not depend on it.
+ */
+static int64_t scripted_mono(void *ctx)
+{
+	(void)ctx;
+	return mock_type(int64_t);
+}
+
+static int no_wall_clock(void *ctx, struct timespec *out)
+{
+	(void)ctx, (void)out;
+	fail_msg("the wall clock was read during the wait");
+	return -ENOSYS;
+}
+
+static const struct sys_clock_ops scripted_clock = {
+	.now_mono_ms = scripted_mono,
+	.now_wall = no_wall_clock,
+};
+
+static struct server *open_server(struct sys *sys, struct proxy *px)
+{
+	static struct sys_addr bound;
+	struct server_options opts = {.max_connections = 2, .grace_ms = 10000};
+	struct server *srv = NULL;
+
+	bound = sys_mock_addr4("127.0.0.1", 8080);
+	opts.listen = bound;
+	will_return(mock_socket, 5);
+	will_return(mock_setsockopt, 0);
+	will_return(mock_bind, 0);
+	will_return(mock_listen, 0);
+	will_return(mock_getsockname, 0);
+	will_return(mock_getsockname, &bound);
+	will_return(mock_pipe, 0);
+	will_return(mock_pipe, 7);
+	will_return(mock_pipe, 8);
+	assert_int_equal(server_open(sys, NULL, px, &opts, &srv), 0);
+	assert_string_equal(server_address(srv), "127.0.0.1:8080");
+	return srv;
+}
+
+static struct sys clock_sys;
+
+static struct sys *scripted_sys(void)
+{
+	clock_sys = *sys_mock();
+	clock_sys.clock = &scripted_clock;
+	return &clock_sys;
+}
+
+static void test_wait_deadline_follows_the_monotonic_clock(void **state)
+{
+	struct sys *sys = scripted_sys();
+	struct server *srv = open_server(sys, NULL);
+	struct sys_addr peer = sys_mock_addr4("127.0.0.1", 40000);
+
+	(void)state;
+	assert_non_null(server_slot_claim(srv, 9, &peer));
+	/* deadline 11000: slices of at most a second, then the rest */
+	will_return(scripted_mono, (int64_t)1000);
+	will_poll1(0, 0);
+	will_return(scripted_mono, (int64_t)2000);
+	will_poll1(0, 0);
+	/* the clock jumps 8.5 s ahead (a stall): only 500 ms are left */
+	will_return(scripted_mono, (int64_t)10500);
+	will_poll1(0, 0);
+	will_return(scripted_mono, (int64_t)11000);
+	assert_int_equal(server_wait_workers(srv, 11000), -ETIMEDOUT);
+	assert_string_equal(sys_mock_trace(), "pipe=0[7,8] "
+					      "poll(7:i;1000)=0 "
+					      "poll(7:i;1000)=0 "
+					      "poll(7:i;500)=0");
+	server_close(srv);
+}
+
+static void test_wait_ends_when_the_clock_jumps_past_the_deadline(void **state)
+{
+	struct sys *sys = scripted_sys();
+	struct server *srv = open_server(sys, NULL);
+	struct sys_addr peer = sys_mock_addr4("127.0.0.1", 40000);
+
+	struct worker_slot *slot;
+
+	(void)state;
+	slot = server_slot_claim(srv, 9, &peer);
+	assert_non_null(slot);
+	will_return(scripted_mono, (int64_t)1000);
+	will_poll1(0, 0);
+	will_return(scripted_mono, (int64_t)500000); /* far past 11000 */
+	assert_int_equal(server_wait_workers(srv, 11000), -ETIMEDOUT);
+	assert_string_equal(sys_mock_trace(), "pipe=0[7,8] poll(7:i;1000)=0");
+	/* once nobody is left, no wait: no poll, no clock reading */
+	server_slot_end(srv, slot);
+	assert_int_equal(server_wait_workers(srv, 11000), 0);
+	assert_int_equal(server_wait_workers(srv, -1), 0);
+	assert_string_equal(sys_mock_trace(), "pipe=0[7,8] poll(7:i;1000)=0");
+	server_close(srv);
+}
+
+static void test_last_worker_of_a_stop_wakes_the_wait(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct sys_addr peer = sys_mock_addr4("127.0.0.1", 40000);
+	struct proxy_settings set = {.max_idle_upstream = 1};
+	struct worker_slot *a, *b;
+	struct proxy *px;
+	struct server *srv;
+	size_t len;
+
+	(void)state;
+	will_return(mock_pipe, 0);
+	will_return(mock_pipe, 40);
+	will_return(mock_pipe, 41);
+	assert_int_equal(proxy_new(sys, NULL, &set, &px), 0);
+	srv = open_server(sys, px);
+	a = server_slot_claim(srv, 9, &peer);
+	b = server_slot_claim(srv, 10, &peer);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_null(server_slot_claim(srv, 11, &peer)); /* 2 at most */
+	will_write(1);					/* proxy_stop's byte */
+	will_return(mock_shutdown, 0);			/* the listener */
+	server_stop(srv);
+	assert_null(server_slot_claim(srv, 11, &peer)); /* stopping */
+	server_slot_end(srv, a);
+	sys_mock_written(&len);
+	assert_int_equal(len, 1); /* one left: no wake yet */
+	will_write(1);
+	server_slot_end(srv, b);
+	sys_mock_written(&len);
+	assert_int_equal(len, 2);
+	/* nobody left: returns without polling or reading the clock */
+	assert_int_equal(server_wait_workers(srv, 11000), 0);
+	assert_int_equal(server_wait_workers(srv, -1), 0);
+	assert_false(sys_mock_trace_has("poll(7:i;1000)=0"));
+	server_close(srv);
+	assert_true(sys_mock_is_closed(7));
+	assert_true(sys_mock_is_closed(8));
+	proxy_free(px);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_settings_come_from_the_typed_config),
+		T(test_rules_report_every_bad_list_and_fail),
+		T(test_rules_carry_the_parsed_connect_ports),
+		T(test_reload_applies_a_changed_timeout_and_keeps_listen),
+		T(test_reload_warns_once_per_restart_option),
+		T(test_reload_with_any_error_keeps_everything),
+		T(test_reload_tells_a_changed_hosts_file),
+		T(test_reload_names_changed_list_contents),
+		T(test_reload_apply_installs_the_new_configuration),
+#undef T
+		cmocka_unit_test(
+			test_wait_deadline_follows_the_monotonic_clock),
+		cmocka_unit_test(
+			test_wait_ends_when_the_clock_jumps_past_the_deadline),
+		cmocka_unit_test(test_last_worker_of_a_stop_wakes_the_wait),
+	};
+	return cmocka_run_group_tests_name("app", tests, NULL, NULL);
+}
