@@ -337,6 +337,14 @@ def _show(data, limit=3000):
     return text if len(text) < limit else text[:limit] + "...(%d bytes)" % len(data)
 
 
+def log_entry_matches(want, seen):
+    """"A|B 502" accepts either outcome word: for races the case names,
+    such as a reset that may land on the send or on the receive."""
+    words, _, status = want.rpartition(" ")
+    got_word, _, got_status = seen.rpartition(" ")
+    return status == got_status and got_word in words.split("|")
+
+
 def check_patterns(run, who, got):
     """expect-WHO-match: every pattern is found; -no-match: none is."""
     for pattern in run.case.get("expect-%s-match" % who, []):
@@ -397,7 +405,9 @@ def check_logs(run):
         want = run.log_entries()
         # "OUTCOME STATUS": the last field of an access line and its status.
         seen = ["%s %s" % (l.split()[-1], l.split()[4]) for l in lines]
-        assert seen == want, "access log outcomes %s, expected %s:\n%s" % (seen, want, "\n".join(lines))
+        assert len(seen) == len(want) and all(
+            log_entry_matches(w, s) for w, s in zip(want, seen)), \
+            "access log outcomes %s, expected %s:\n%s" % (seen, want, "\n".join(lines))
     check_patterns(run, "event", run.proxy.events().encode("latin-1", "replace"))
 
 

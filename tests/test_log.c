@@ -648,7 +648,7 @@ static void test_reconfigure_to_and_from_stderr(void **state)
 {
 	struct sys *sys = log_sys();
 	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
-	struct log_access e = {.method = "GET", .detail = "MISS"};
+	struct log_access e = {.method = "GET", .outcome = "MISS"};
 
 	(void)state;
 	/* no paths: events to stderr, access lines into the event log */
