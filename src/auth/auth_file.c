@@ -402,7 +402,8 @@ static void sort_users(struct auth *a, struct parse_ctx *c)
 			first_hash = a->users[i].hash;
 		}
 	}
-	qsort(a->users, a->count, sizeof(*a->users), by_name_then_line);
+	if (a->count > 1) /* users is NULL when there are none */
+		qsort(a->users, a->count, sizeof(*a->users), by_name_then_line);
 	for (size_t i = 1; i < a->count; i++) {
 		if (strcmp(a->users[i].name, a->users[i - 1].name) != 0)
 			continue;
