@@ -590,6 +590,55 @@ static void test_unknown_user_is_hashed_against_the_first_entry(void **state)
 	auth_free(a);
 }
 
+static void test_session_skips_the_hash_for_the_same_value(void **state)
+{
+	struct auth *a = parse_ok(alice_line, 1), *b;
+	struct auth_session sess = {0};
+	char user[AUTH_USER_MAX + 1], hdr[128];
+	const char *good = "Basic YWxpY2U6YWxpY2UgcHc="; /* alice:alice pw */
+
+	(void)state;
+	assert_int_equal(
+		auth_check_session(a, &sess, good, strlen(good), user, 256), 0);
+	assert_string_equal(user, "alice");
+	/* Spoil the stored hash: only a lookup without hashing still says
+	 * yes, so the second answer proves the session was used. */
+	a->users[0].hash[10] ^= 1;
+	assert_int_equal(
+		auth_check_session(a, &sess, good, strlen(good), user, 256), 0);
+	assert_string_equal(user, "alice");
+	/* surrounding blanks do not matter; one byte more does */
+	util_format(hdr, sizeof(hdr), "  %s ", good);
+	assert_int_equal(
+		auth_check_session(a, &sess, hdr, strlen(hdr), user, 256), 0);
+	util_format(hdr, sizeof(hdr), "%sx", good);
+	assert_int_equal(
+		auth_check_session(a, &sess, hdr, strlen(hdr), user, 256),
+		-EINVAL);
+	assert_string_equal(user, "");
+	/* a failure forgets the good value: now it is hashed, and fails */
+	assert_int_equal(
+		auth_check_session(a, &sess, good, strlen(good), user, 256),
+		-EACCES);
+	a->users[0].hash[10] ^= 1;
+	assert_int_equal(
+		auth_check_session(a, &sess, good, strlen(good), user, 256), 0);
+	/* a reloaded file is a new generation: verified again */
+	b = parse_ok("alice:$5$k23TqAkRjthX72wK$fSiQxHz1yBo2Plx.u.VmFFTfLUzu."
+		     "HzZwhBQUCpjkX1\n",
+		     1);
+	assert_int_not_equal(a->generation, b->generation);
+	assert_int_equal(
+		auth_check_session(b, &sess, good, strlen(good), user, 256),
+		-EACCES);
+	auth_session_clear(&sess);
+	assert_int_equal(sess.generation, 0);
+	assert_int_equal(sess.len, 0);
+	assert_int_equal(sess.user[0], 0);
+	auth_free(a);
+	auth_free(b);
+}
+
 static void test_equal_ct(void **state)
 {
 	(void)state;
@@ -768,6 +817,8 @@ int main(void)
 		cmocka_unit_test(test_basic_concurrent),
 		cmocka_unit_test(
 			test_unknown_user_is_hashed_against_the_first_entry),
+		cmocka_unit_test(
+			test_session_skips_the_hash_for_the_same_value),
 		cmocka_unit_test(test_equal_ct),
 		cmocka_unit_test(test_challenge_and_realm),
 		cmocka_unit_test(test_throttle_window_arithmetic),

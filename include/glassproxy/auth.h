@@ -106,6 +106,29 @@ int auth_check_basic(const struct auth *a, const char *header_value, size_t len,
 		     char *user_out, size_t user_cap);
 
 /*
+ * One client connection's last good credentials, so that a keep-alive
+ * connection pays one hash, not one per request (bcrypt at cost 10 is
+ * some 100 ms of CPU; Squid keeps verified credentials for
+ * credentialsttl).  Zero-initialise it with the connection, and call
+ * auth_session_clear() when the connection ends (it wipes the copy).
+ * Only the exact header value verified on this connection, against the
+ * same loaded file, is taken without hashing: a reload (a new struct
+ * auth) makes every connection verify again.
+ */
+struct auth_session {
+	uint64_t generation; /* of the struct auth that verified it; 0 none */
+	size_t len;
+	char value[AUTH_CREDENTIALS_MAX * 4 / 3 + 16];
+	char user[AUTH_USER_MAX + 1];
+};
+
+/* auth_check_basic through a connection's session: same results. */
+int auth_check_session(const struct auth *a, struct auth_session *s,
+		       const char *header_value, size_t len, char *user_out,
+		       size_t user_cap);
+void auth_session_clear(struct auth_session *s);
+
+/*
  * May realm be sent in a quoted-string?  Non-empty, at most
  * AUTH_REALM_MAX bytes, no '"', '\\' or control characters (UTF-8 bytes
  * are fine).  For checking --auth-realm at start-up.

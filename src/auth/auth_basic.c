@@ -193,6 +193,48 @@ wipe:
 	return rc;
 }
 
+int auth_check_session(const struct auth *a, struct auth_session *s,
+		       const char *header_value, size_t len, char *user_out,
+		       size_t user_cap)
+{
+	const char *v = header_value;
+	size_t vlen = len;
+	int rc;
+
+	if (a == NULL || s == NULL || header_value == NULL)
+		return auth_check_basic(a, header_value, len, user_out,
+					user_cap);
+	util_trim(&v, &vlen);
+	if (s->generation == a->generation && vlen <= sizeof(s->value) &&
+	    auth_equal_ct(v, vlen, s->value, s->len))
+		return util_copy(user_out, user_cap, s->user, strlen(s->user)) <
+				       0
+			       ? -ENOSPC
+			       : 0;
+	auth_session_clear(s);
+	rc = auth_check_basic(a, header_value, len, s->user, sizeof(s->user));
+	if (rc != 0) {
+		if (user_cap > 0)
+			user_out[0] = '\0';
+		auth_session_clear(s);
+		return rc;
+	}
+	if (vlen <= sizeof(s->value)) {
+		memcpy(s->value, v, vlen);
+		s->len = vlen;
+		s->generation = a->generation;
+	}
+	return util_copy(user_out, user_cap, s->user, strlen(s->user)) < 0
+		       ? -ENOSPC
+		       : 0;
+}
+
+void auth_session_clear(struct auth_session *s)
+{
+	if (s)
+		auth_wipe(s, sizeof(*s));
+}
+
 bool auth_realm_valid(const char *realm)
 {
 	size_t len;

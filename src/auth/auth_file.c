@@ -11,11 +11,15 @@
 #include <crypt.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define AUTH_ADVICE "use bcrypt or SHA-512 (htpasswd -B)"
+
+/* Generations of parsed files, for struct auth_session. */
+static _Atomic uint64_t generations;
 
 /*
  * Hashed against for unknown users when the file holds no entry: the
@@ -469,6 +473,8 @@ int auth_parse(const char *text, size_t len, const char *source,
 		rc = -EINVAL;
 		goto free_auth;
 	}
+	/* Counted, not the address: a new table can reuse a freed one's. */
+	a->generation = atomic_fetch_add(&generations, 1) + 1;
 	*out = a;
 	return a->count > INT32_MAX ? INT32_MAX : (int)a->count;
 free_auth:

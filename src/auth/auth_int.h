@@ -21,6 +21,8 @@ struct auth {
 	/* What an unknown user is hashed against: the file's first entry,
 	 * or a built-in SHA-512-crypt hash when the file has none. */
 	const char *dummy;
+	/* Unique per parsed file, never 0: what a session was verified by. */
+	uint64_t generation;
 };
 
 /* The kinds of hash a password file can hold, accepted or not. */
