@@ -802,6 +802,53 @@ static void test_throttle_full_table_forgets_the_oldest(void **state)
 	auth_throttle_free(t);
 }
 
+/* Threads failing and checking at once (for TSan): one lock guards all. */
+struct throttle_job {
+	struct auth_throttle *t;
+	int id;
+};
+
+static void *throttle_thread(void *arg)
+{
+	struct throttle_job *job = arg;
+	char text[32];
+
+	util_format(text, sizeof(text), "192.0.2.%d", job->id);
+	struct sockaddr_storage a = ip(text);
+	for (int i = 0; i < 1000; i++) {
+		auth_throttle_fail(job->t, SA(a), i);
+		auth_throttle_check(job->t, SA(a), i);
+	}
+	return NULL;
+}
+
+static void test_throttle_concurrent(void **state)
+{
+	struct auth_throttle *t;
+	struct throttle_job jobs[4];
+	pthread_t th[4];
+
+	(void)state;
+	assert_int_equal(auth_throttle_new(5, 100000, 64, 1, &t), 0);
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (struct throttle_job){t, i + 1};
+		assert_int_equal(
+			pthread_create(&th[i], NULL, throttle_thread, &jobs[i]),
+			0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	/* every address ended over its limit, and the window is the first
+	 * failure's */
+	for (int i = 1; i <= 4; i++) {
+		char text[32];
+		util_format(text, sizeof(text), "192.0.2.%d", i);
+		struct sockaddr_storage a = ip(text);
+		assert_int_equal(auth_throttle_check(t, SA(a), 1000), 99000);
+	}
+	auth_throttle_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,6 +871,7 @@ int main(void)
 		cmocka_unit_test(test_throttle_window_arithmetic),
 		cmocka_unit_test(test_throttle_keys),
 		cmocka_unit_test(test_throttle_full_table_forgets_the_oldest),
+		cmocka_unit_test(test_throttle_concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
