@@ -113,7 +113,8 @@ int auth_check_basic(const struct auth *a, const char *header_value, size_t len,
  * auth_session_clear() when the connection ends (it wipes the copy).
  * Only the exact header value verified on this connection, against the
  * same loaded file, is taken without hashing: a reload (a new struct
- * auth) makes every connection verify again.
+ * auth) makes every connection verify again.  A session belongs to one
+ * connection and is used by one thread at a time; it has no lock.
  */
 struct auth_session {
 	uint64_t generation; /* of the struct auth that verified it; 0 none */
