@@ -29,7 +29,7 @@ WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
 CPPFLAGS = -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
 CFLAGS  ?=
 ALL_CFLAGS = -std=c11 $(WARN) $(OPT) $(SAN) -fno-omit-frame-pointer -MMD -MP $(CFLAGS)
-LDLIBS   = -lpsl -lpthread
+LDLIBS   = -lpsl -lcrypt -lpthread
 TESTLIBS = -lcmocka
 # Test binaries route the library's allocations through counting wrappers
 # (tests/mock/torture.c), so torture loops can prove nothing leaks.

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the filter: the pattern language against a table of tricky
  * hosts, allow/block precedence, list files and their diagnostics, overlap
- * warnings, the seed's demo lists, CONNECT ports, client ACLs, and lookup
+ * warnings, the seed's demo lists, CONNECT and plain-http ports, client
+ * ACLs, unspecified and resolved addresses, and lookup
  * cost with 10,000 patterns (counted in probes, never timed).
  */
 #include <setjmp.h>
@@ -195,7 +196,7 @@ static const struct row rows[] = {
 	{"127.0.0.1", "foo.0x1", I},
 	{"example.com", "123.example.com", M},
 	{"example.com", "1.2.3.4", N},
-	{"0.0.0.0", "0.0.0.0", M},
+	{"255.255.255.255", "255.255.255.255", M},
 	/* IPv4-mapped IPv6 is the same address */
 	{"127.0.0.0/8", "::ffff:127.0.0.1", M},
 	{"127.0.0.0/8", "[::ffff:127.0.0.1]:443", M},
@@ -1246,6 +1247,250 @@ static void test_clients_errors(void **state)
 	}
 }
 
+/* --- unspecified and resolved addresses (issue 15, finding 3) ------------- */
+
+static void test_unspecified_hosts_are_never_a_destination(void **state)
+{
+	static const struct {
+		const char *host, *pattern, *addr;
+	} cases[] = {
+		{"0.0.0.0", "0.0.0.0/8", "0.0.0.0"},
+		{"0.0.0.0:8080", "0.0.0.0/8", "0.0.0.0"},
+		{"0.1.2.3", "0.0.0.0/8", "0.1.2.3"},
+		{"0.255.255.255", "0.0.0.0/8", "0.255.255.255"},
+		{"[::]", "::", "::"},
+		{"[::]:80", "::", "::"},
+		{"::", "::", "::"},
+		{"[0:0:0:0:0:0:0:0]", "::", "::"},
+		{"[::ffff:0.0.0.0]", "0.0.0.0/8", "0.0.0.0"},
+		{"[::ffff:0:0]", "0.0.0.0/8", "0.0.0.0"},
+		{"[::ffff:0.9.9.9]", "0.0.0.0/8", "0.9.9.9"},
+	};
+	/* Even an allow list naming them does not make them a destination. */
+	struct filter *f = one_pattern(FILTER_LIST_ALLOW, "0.0.0.0/0");
+	struct filter *none = filter_new();
+	char text[FILTER_REASON_MAX + 100], want[FILTER_REASON_MAX + 100];
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
+		for (int which = 0; which < 2; which++) {
+			struct filter_verdict v;
+			enum filter_result r =
+				check(which ? f : none, cases[i].host, &v);
+			if (r != FILTER_BLOCK)
+				print_message("host '%s'\n", cases[i].host);
+			assert_int_equal(r, FILTER_BLOCK);
+			assert_int_equal(v.list, FILTER_LIST_BLOCK);
+			assert_string_equal(v.pattern, cases[i].pattern);
+			assert_string_equal(v.source, "built-in");
+			filter_verdict_format(&v, text, sizeof(text));
+			util_format(want, sizeof(want),
+				    "blocked by built-in (%s): %s is an "
+				    "unspecified address, never a destination",
+				    cases[i].pattern, cases[i].addr);
+			assert_string_equal(text, want);
+		}
+	}
+	/* Neighbours are ordinary addresses. */
+	assert_int_equal(check(none, "1.0.0.0", NULL), FILTER_ALLOW);
+	assert_int_equal(check(none, "[::1]", NULL), FILTER_ALLOW);
+	assert_int_equal(check(none, "[::ffff:1.0.0.0]", NULL), FILTER_ALLOW);
+	assert_int_equal(check(none, "[::0.0.0.1]", NULL), FILTER_ALLOW);
+	/* A name is not an address: only what it resolves to can be. */
+	assert_int_equal(check(none, "zero.example", NULL), FILTER_ALLOW);
+	filter_free(f);
+	filter_free(none);
+}
+
+/* filter_check_addr on a v4 or v6 text (v4-mapped included). */
+static enum filter_result check_addr(const struct filter *f, const char *ip,
+				     struct filter_verdict *v)
+{
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 sa = v6(ip);
+		return filter_check_addr(f, (const struct sockaddr *)&sa, v);
+	}
+	struct sockaddr_in sa = v4(ip);
+	return filter_check_addr(f, (const struct sockaddr *)&sa, v);
+}
+
+static void test_check_addr_uses_block_address_rules_only(void **state)
+{
+	static const struct {
+		const char *addr;
+		enum filter_result want;
+		const char *pattern; /* the deciding rule, NULL for none */
+	} cases[] = {
+		{"127.0.0.1", FILTER_BLOCK, "127.0.0.0/8"},
+		{"127.255.0.9", FILTER_BLOCK, "127.0.0.0/8"},
+		{"::ffff:127.0.0.1", FILTER_BLOCK, "127.0.0.0/8"},
+		{"::1", FILTER_BLOCK, "::1"},
+		{"10.1.2.3", FILTER_BLOCK, "10.0.0.0/8"},
+		{"::ffff:10.1.2.3", FILTER_BLOCK, "10.0.0.0/8"},
+		{"fd00::1234", FILTER_BLOCK, "fc00::/7"},
+		{"0.0.0.0", FILTER_BLOCK, "0.0.0.0/8"},
+		{"::", FILTER_BLOCK, "::"},
+		{"::ffff:0.0.0.0", FILTER_BLOCK, "0.0.0.0/8"},
+		{"192.0.2.1", FILTER_ALLOW, NULL},
+		{"::ffff:192.0.2.1", FILTER_ALLOW, NULL},
+		{"2001:db8::1", FILTER_ALLOW, NULL},
+		{"11.0.0.1", FILTER_ALLOW, NULL},
+		/* allow rules are not consulted: no FILTER_NOT_ALLOWED */
+		{"198.51.100.7", FILTER_ALLOW, NULL},
+	};
+	struct filter *f = filter_new();
+	static const char *block[] = {"127.0.0.0/8", "::1",
+				      "10.0.0.0/8",  "fc00::/7",
+				      "localhost",   "evil.example"};
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(block); i++)
+		assert_int_equal(filter_add_pattern(f, FILTER_LIST_BLOCK,
+						    block[i], "--block", 0,
+						    NULL, NULL),
+				 0);
+	/* An allow list of names and one address: addresses ignore it. */
+	assert_int_equal(filter_add_pattern(f, FILTER_LIST_ALLOW, "example.com",
+					    "--allow", 0, NULL, NULL),
+			 0);
+	assert_int_equal(filter_add_pattern(f, FILTER_LIST_ALLOW, "10.9.9.9",
+					    "--allow", 0, NULL, NULL),
+			 0);
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
+		struct filter_verdict v;
+		enum filter_result r = check_addr(f, cases[i].addr, &v);
+		if (r != cases[i].want)
+			print_message("address %s\n", cases[i].addr);
+		assert_int_equal(r, cases[i].want);
+		if (cases[i].pattern == NULL) {
+			assert_null(v.pattern);
+			assert_string_equal(v.reason, "");
+			continue;
+		}
+		assert_string_equal(v.pattern, cases[i].pattern);
+		assert_int_equal(v.list, FILTER_LIST_BLOCK);
+	}
+	/* The verdict names the rule and the address. */
+	struct filter_verdict v;
+	char text[FILTER_REASON_MAX + 100];
+	check_addr(f, "::ffff:127.0.0.5", &v);
+	filter_verdict_format(&v, text, sizeof(text));
+	assert_string_equal(
+		text, "blocked by --block (127.0.0.0/8): address 127.0.0.5");
+	check_addr(f, "fd00::1234", &v);
+	filter_verdict_format(&v, text, sizeof(text));
+	assert_string_equal(
+		text, "blocked by --block (fc00::/7): address fd00::1234");
+	/* The host check on the same literal still answers as before. */
+	assert_int_equal(check(f, "10.9.9.9", NULL), FILTER_BLOCK);
+	filter_free(f);
+}
+
+static void test_check_addr_odd_families_and_no_verdict(void **state)
+{
+	struct filter *f = filter_new();
+	struct sockaddr_un un;
+	struct filter_verdict v;
+
+	(void)state;
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	assert_int_equal(filter_check_addr(f, (const struct sockaddr *)&un, &v),
+			 FILTER_INVALID_HOST);
+	assert_true(strstr(v.reason, "neither IPv4 nor IPv6") != NULL);
+	assert_int_equal(filter_check_addr(f, NULL, &v), FILTER_INVALID_HOST);
+	/* why may be NULL */
+	struct sockaddr_in sa = v4("0.0.0.0");
+	assert_int_equal(
+		filter_check_addr(f, (const struct sockaddr *)&sa, NULL),
+		FILTER_BLOCK);
+	filter_free(f);
+}
+
+/* --- plain-http ports (issue 15, finding 11) ------------------------------ */
+
+static void test_http_ports_default_is_squids_safe_ports(void **state)
+{
+	static const unsigned safe[] = {80,   21,   443,  70,	210,
+					280,  488,  591,  777,	1025,
+					8080, 3128, 8443, 65535};
+	static const unsigned unsafe[] = {0,   1,   20,	 22,   23,    25,
+					  53,  79,  81,	 110,  143,   389,
+					  444, 587, 993, 1024, 65536, 70000};
+	struct filter *f = filter_new();
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(safe); i++) {
+		if (!filter_check_http_port(f, safe[i]))
+			print_message("port %u\n", safe[i]);
+		assert_true(filter_check_http_port(f, safe[i]));
+	}
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(unsafe); i++) {
+		if (filter_check_http_port(f, unsafe[i]))
+			print_message("port %u\n", unsafe[i]);
+		assert_false(filter_check_http_port(f, unsafe[i]));
+	}
+	/* The two lists are independent. */
+	assert_false(filter_check_port(f, 80));
+	filter_free(f);
+}
+
+static void test_http_ports_spec_replaces_default_and_adds_up(void **state)
+{
+	struct filter *f = filter_new();
+	struct diags ds = {0};
+
+	(void)state;
+	assert_int_equal(filter_add_http_ports(f, " 80, 8000-8100",
+					       "--http-ports", 0, collect, &ds),
+			 2);
+	assert_true(filter_check_http_port(f, 80));
+	assert_true(filter_check_http_port(f, 8000));
+	assert_true(filter_check_http_port(f, 8100));
+	assert_false(filter_check_http_port(f, 443));
+	assert_false(filter_check_http_port(f, 8101));
+	assert_false(filter_check_http_port(f, 21));
+	assert_int_equal(
+		filter_add_http_ports(f, "25", "--http-ports", 0, collect, &ds),
+		1);
+	assert_true(filter_check_http_port(f, 25));
+	assert_int_equal(ds.total, 0);
+	/* CONNECT ports are untouched. */
+	assert_true(filter_check_port(f, 443));
+	assert_false(filter_check_port(f, 80));
+	filter_free(f);
+}
+
+static void test_http_ports_errors(void **state)
+{
+	static const char *bad[] = {"",	     "0",    "65536", "80,",
+				    "81-80", "0x50", "80;81"};
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
+		struct filter *f = filter_new();
+		struct diags ds = {0};
+		assert_int_equal(filter_add_http_ports(f, bad[i],
+						       "--http-ports", 0,
+						       collect, &ds),
+				 -EINVAL);
+		assert_int_equal(ds.errors, 1);
+		assert_int_equal(filter_error_count(f), 1);
+		assert_true(starts_with(ds.text[0],
+					"--http-ports: invalid port list: "));
+		/* Nothing was added: Safe_ports still hold. */
+		assert_true(filter_check_http_port(f, 80));
+		assert_false(filter_check_http_port(f, 25));
+		filter_free(f);
+	}
+	struct filter *f = filter_new();
+	struct diags ds = {0};
+	assert_int_equal(filter_add_http_ports(f, NULL, "cfg", 2, collect, &ds),
+			 -EINVAL);
+	assert_string_equal(ds.text[0], "cfg:2: invalid port list");
+	filter_free(f);
+}
+
 /* --- scale ---------------------------------------------------------------- */
 
 #define SCALE 10000
@@ -1432,6 +1677,14 @@ int main(void)
 		cmocka_unit_test(test_clients_default_loopback),
 		cmocka_unit_test(test_clients_acl),
 		cmocka_unit_test(test_clients_errors),
+		cmocka_unit_test(
+			test_unspecified_hosts_are_never_a_destination),
+		cmocka_unit_test(test_check_addr_uses_block_address_rules_only),
+		cmocka_unit_test(test_check_addr_odd_families_and_no_verdict),
+		cmocka_unit_test(test_http_ports_default_is_squids_safe_ports),
+		cmocka_unit_test(
+			test_http_ports_spec_replaces_default_and_adds_up),
+		cmocka_unit_test(test_http_ports_errors),
 		cmocka_unit_test(test_ten_thousand_patterns),
 		cmocka_unit_test(test_concurrent_lookups),
 		cmocka_unit_test(test_reload_pattern),

@@ -2,7 +2,9 @@
  * Unit tests of net over the mock sys: address text both ways, the hosts
  * file, resolution order (literal, hosts file, resolver), connecting with a
  * timeout and falling through to the next address, receiving with a
- * deadline on the fake clock, sending, and listening.
+ * deadline on the fake clock, sending, and listening; vetting resolved
+ * addresses with the filter before connecting (as the proxy does), and the
+ * upstream pool (readable idle connections closed, a loop over dead ones).
  */
 #include "sys_mock.h"
 
@@ -11,6 +13,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "glassproxy/filter.h"
 #include "glassproxy/net.h"
 #include "glassproxy/util.h"
 
@@ -602,6 +605,343 @@ static void test_connect_host_uses_hosts_file_and_literals(void **state)
 	net_hosts_free(hosts);
 }
 
+/* ---- net_connect_vetted: resolved addresses judged before connecting ---- */
+
+/* What the proxy's callback keeps: the filter, and the verdict of the
+ * address it refused (for the 403 page). */
+struct vet_ctx {
+	const struct filter *filter;
+	struct filter_verdict verdict;
+	struct sys_addr refused;
+	unsigned calls;
+};
+
+static bool vet_by_filter(void *arg, const struct sys_addr *a)
+{
+	struct vet_ctx *c = arg;
+
+	c->calls++;
+	if (filter_check_addr(c->filter, (const struct sockaddr *)&a->ss,
+			      &c->verdict) == FILTER_ALLOW)
+		return true;
+	c->refused = *a;
+	return false;
+}
+
+static struct filter *block_filter(void)
+{
+	static const char *block[] = {"127.0.0.0/8", "::1", "10.0.0.0/8",
+				      "fc00::/7", "localhost"};
+	struct filter *f = filter_new();
+
+	assert_non_null(f);
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(block); i++)
+		assert_int_equal(filter_add_pattern(f, FILTER_LIST_BLOCK,
+						    block[i], "--block", 0,
+						    NULL, NULL),
+				 0);
+	/* An allow list of names does not bear on addresses. */
+	assert_int_equal(filter_add_pattern(f, FILTER_LIST_ALLOW, "example",
+					    "--allow", 0, NULL, NULL),
+			 0);
+	return f;
+}
+
+static struct sys_addr addr_any(const char *ip)
+{
+	return strchr(ip, ':') ? sys_mock_addr6(ip, 80)
+			       : sys_mock_addr4(ip, 80);
+}
+
+static void test_connect_vetted_table(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *addrs[3]; /* what the mock resolver answers */
+		const char *refused;  /* NULL: allowed, connects to addrs[0] */
+		const char *rule;
+	} cases[] = {
+		{"public.example", {"192.0.2.1"}, NULL, NULL},
+		{"public6.example", {"2001:db8::1", "192.0.2.2"}, NULL, NULL},
+		{"mapped-ok.example", {"::ffff:192.0.2.3"}, NULL, NULL},
+		{"loop.example", {"127.0.0.1"}, "127.0.0.1:80", "127.0.0.0/8"},
+		{"loop6.example", {"::1"}, "[::1]:80", "::1"},
+		{"mapped.example",
+		 {"::ffff:127.0.0.1"},
+		 "[::ffff:127.0.0.1]:80",
+		 "127.0.0.0/8"},
+		{"zero.example", {"0.0.0.0"}, "0.0.0.0:80", "0.0.0.0/8"},
+		{"zero6.example", {"::"}, "[::]:80", "::"},
+		{"zeromap.example",
+		 {"::ffff:0.0.0.0"},
+		 "[::ffff:0.0.0.0]:80",
+		 "0.0.0.0/8"},
+		{"ula.example", {"fd12::5"}, "[fd12::5]:80", "fc00::/7"},
+		/* one bad address among good ones refuses the name */
+		{"mixed.example",
+		 {"192.0.2.9", "2001:db8::9", "10.9.9.9"},
+		 "10.9.9.9:80",
+		 "10.0.0.0/8"},
+	};
+	struct filter *f = block_filter();
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
+		struct sys *sys = sys_mock();
+		struct sys_addr answer[3], connected;
+		struct vet_ctx vc = {.filter = f};
+		int n = 0;
+
+		while (n < 3 && cases[i].addrs[n]) {
+			answer[n] = addr_any(cases[i].addrs[n]);
+			n++;
+		}
+		expect_string(mock_resolve, host, cases[i].name);
+		will_return(mock_resolve, n);
+		will_return(mock_resolve, answer);
+		if (cases[i].refused == NULL) {
+			will_open_socket(5);
+			will_return(mock_connect, 0);
+			will_return(mock_set_nonblocking, 0);
+		}
+		int rc = net_connect_vetted(sys, NULL, cases[i].name, 80, 1000,
+					    vet_by_filter, &vc, &connected);
+		if (cases[i].refused == NULL) {
+			assert_int_equal(rc, 5);
+			assert_int_equal(vc.calls, (unsigned)n);
+			continue;
+		}
+		assert_int_equal(rc, -EACCES);
+		/* refused before any socket was opened */
+		assert_string_equal(sys_mock_trace(), "");
+		assert_addr_text(&vc.refused, cases[i].refused);
+		assert_int_equal(vc.verdict.result, FILTER_BLOCK);
+		assert_string_equal(vc.verdict.pattern, cases[i].rule);
+	}
+	filter_free(f);
+}
+
+static void test_connect_vetted_hosts_file_and_literals(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct net_hosts *hosts = parse_hosts(NULL);
+	struct filter *f = block_filter();
+	struct vet_ctx vc = {.filter = f};
+	char text[FILTER_REASON_MAX + 100];
+
+	(void)state;
+	/* origin.test is 10.0.0.1 and 10.0.0.2 in the hosts file: refused
+	 * without asking the resolver or opening a socket */
+	assert_int_equal(net_connect_vetted(sys, hosts, "origin.test", 80, 1000,
+					    vet_by_filter, &vc, NULL),
+			 -EACCES);
+	assert_addr_text(&vc.refused, "10.0.0.1:80");
+	filter_verdict_format(&vc.verdict, text, sizeof(text));
+	assert_string_equal(
+		text, "blocked by --block (10.0.0.0/8): address 10.0.0.1");
+	/* v6.test is ::1 */
+	assert_int_equal(net_connect_vetted(sys, hosts, "v6.test", 80, 1000,
+					    vet_by_filter, &vc, NULL),
+			 -EACCES);
+	/* a literal is vetted too */
+	assert_int_equal(net_connect_vetted(sys, hosts, "0.0.0.0", 80, 1000,
+					    vet_by_filter, &vc, NULL),
+			 -EACCES);
+	assert_string_equal(sys_mock_trace(), "");
+	/* multi.test is 2001:db8::5 and 192.0.2.7: fine */
+	will_open_socket(7);
+	will_return(mock_connect, -ECONNREFUSED);
+	will_open_socket(8);
+	will_return(mock_connect, 0);
+	will_return(mock_set_nonblocking, 0);
+	vc.calls = 0;
+	assert_int_equal(net_connect_vetted(sys, hosts, "multi.test", 80, 1000,
+					    vet_by_filter, &vc, NULL),
+			 8);
+	assert_int_equal(vc.calls, 2);
+	/* no vet: net_connect_host's behaviour */
+	will_open_socket(9);
+	will_return(mock_connect, 0);
+	will_return(mock_set_nonblocking, 0);
+	assert_int_equal(net_connect_vetted(sys, hosts, "origin.test", 80, 1000,
+					    NULL, NULL, NULL),
+			 9);
+	/* resolution errors pass through before any vetting */
+	expect_string(mock_resolve, host, "nx.example");
+	will_return(mock_resolve, -ENOENT);
+	vc.calls = 0;
+	assert_int_equal(net_connect_vetted(sys, hosts, "nx.example", 80, 1000,
+					    vet_by_filter, &vc, NULL),
+			 -ENOENT);
+	assert_int_equal(vc.calls, 0);
+	filter_free(f);
+	net_hosts_free(hosts);
+}
+
+/* ---- the upstream pool ---- */
+
+static struct net_pool *new_pool(struct sys *sys, size_t max, int timeout)
+{
+	struct net_pool *pool;
+
+	assert_int_equal(net_pool_new(sys, max, timeout, &pool), 0);
+	return pool;
+}
+
+static void
+test_pool_readable_idle_connection_is_closed_not_reused(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct net_pool *pool = new_pool(sys, 8, 60000);
+
+	(void)state;
+	net_pool_put(pool, "http://o:80", 5);
+	net_pool_put(pool, "http://o:80", 6);
+	net_pool_put(pool, "http://other:80", 7);
+	/* 6 has stray bytes (or an end of stream): closed; 5 is quiet */
+	will_poll1(1, POLLIN);
+	will_poll1(0, 0);
+	assert_int_equal(net_pool_take(pool, "http://o:80"), 5);
+	assert_string_equal(sys_mock_trace(),
+			    "poll(6:i;0)=1 close(6) poll(5:i;0)=0");
+	assert_false(sys_mock_is_closed(5));
+	assert_int_equal(net_pool_idle(pool), 1);
+	/* a hang-up or an error counts as readable too */
+	net_pool_put(pool, "http://o:80", 5);
+	will_poll1(1, POLLHUP);
+	assert_int_equal(net_pool_take(pool, "http://o:80"), -ENOENT);
+	assert_true(sys_mock_is_closed(5));
+	/* a failing poll does not hand the connection out either */
+	net_pool_put(pool, "http://other:80", 9);
+	will_return(mock_poll, -EBADF);
+	will_poll1(0, 0);
+	assert_int_equal(net_pool_take(pool, "http://other:80"), 7);
+	assert_true(sys_mock_is_closed(9));
+	assert_int_equal(net_pool_idle(pool), 0);
+	assert_int_equal(net_pool_take(pool, "http://o:80"), -ENOENT);
+	net_pool_free(pool);
+}
+
+static void test_pool_take_sweeps_expired_and_skips_other_keys(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct net_pool *pool = new_pool(sys, 8, 1000);
+
+	(void)state;
+	sys_mock_set_clock(10000, 0);
+	net_pool_put(pool, "http://a:80", 5);
+	net_pool_put(pool, "http://b:80", 6);
+	sys_mock_advance_ms(600);
+	net_pool_put(pool, "http://a:80", 7);
+	sys_mock_advance_ms(500); /* 5 and 6 have waited 1100 ms */
+	will_poll1(0, 0);
+	assert_int_equal(net_pool_take(pool, "http://a:80"), 7);
+	assert_true(sys_mock_is_closed(5));
+	assert_true(sys_mock_is_closed(6));
+	assert_int_equal(net_pool_idle(pool), 0);
+	net_pool_free(pool);
+}
+
+static void test_pool_sweep_closes_readable_and_expired(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct net_pool *pool = new_pool(sys, 8, 1000);
+
+	(void)state;
+	sys_mock_set_clock(0, 0);
+	assert_int_equal(net_pool_sweep(pool), 0); /* empty: no poll */
+	net_pool_put(pool, "http://a:80", 5);
+	sys_mock_advance_ms(900);
+	net_pool_put(pool, "http://a:80", 6);
+	net_pool_put(pool, "http://b:80", 7);
+	net_pool_put(pool, "http://c:80", 8);
+	sys_mock_advance_ms(200); /* 5 expired */
+	/* one poll over all four: 7 got stray bytes, the rest are quiet */
+	will_return(mock_poll, 1);
+	will_return(mock_poll, 0);
+	will_return(mock_poll, 0);
+	will_return(mock_poll, POLLIN);
+	will_return(mock_poll, 0);
+	assert_int_equal(net_pool_sweep(pool), 2);
+	assert_true(sys_mock_trace_has("poll(5:i,6:i,7:i,8:i;0)=1"));
+	assert_true(sys_mock_is_closed(5));
+	assert_true(sys_mock_is_closed(7));
+	assert_int_equal(net_pool_idle(pool), 2);
+	/* a failed poll still closes the expired ones, and nothing else */
+	sys_mock_advance_ms(850); /* 6 and 8 have waited 1050 ms */
+	net_pool_put(pool, "http://d:80", 9);
+	will_return(mock_poll, -ENOMEM);
+	assert_int_equal(net_pool_sweep(pool), 2);
+	assert_false(sys_mock_is_closed(9));
+	assert_int_equal(net_pool_idle(pool), 1);
+	net_pool_free(pool);
+	assert_true(sys_mock_is_closed(9));
+}
+
+/* A sys whose poll calls every idle connection readable but one, counts
+ * closes and notes how deep the stack is at each poll. */
+#define DEAD_RUN 10000
+#define LIVE_FD	 100
+
+static struct sys_net_ops dead_ops;
+static struct sys dead_sys;
+static unsigned dead_polls, dead_closes;
+static uintptr_t stack_lo, stack_hi;
+
+static int dead_poll(void *ctx, struct pollfd *fds, nfds_t n, int timeout)
+{
+	volatile char here = 0;
+	uintptr_t at = (uintptr_t)&here;
+
+	(void)ctx, (void)timeout;
+	assert_int_equal(n, 1);
+	dead_polls++;
+	if (stack_lo == 0 || at < stack_lo)
+		stack_lo = at;
+	if (at > stack_hi)
+		stack_hi = at;
+	fds[0].revents = fds[0].fd == LIVE_FD ? 0 : POLLIN;
+	return fds[0].revents ? 1 : 0;
+}
+
+static int dead_close(void *ctx, int fd)
+{
+	(void)ctx;
+	assert_int_not_equal(fd, LIVE_FD);
+	dead_closes++;
+	return 0;
+}
+
+static void test_pool_ten_thousand_dead_connections_take_a_loop(void **state)
+{
+	struct net_pool *pool;
+
+	(void)state;
+	dead_sys = *sys_mock();
+	dead_ops = *dead_sys.net;
+	dead_ops.poll = dead_poll;
+	dead_ops.close = dead_close;
+	dead_sys.net = &dead_ops;
+	dead_polls = dead_closes = 0;
+	stack_lo = stack_hi = 0;
+	assert_int_equal(net_pool_new(&dead_sys, DEAD_RUN + 1, 60000, &pool),
+			 0);
+	/* The one live connection is parked first, so it is tried last. */
+	net_pool_put(pool, "http://o:80", LIVE_FD);
+	for (int i = 0; i < DEAD_RUN; i++)
+		net_pool_put(pool, "http://o:80", 1000 + i);
+	assert_int_equal(net_pool_take(pool, "http://o:80"), LIVE_FD);
+	assert_int_equal(dead_closes, DEAD_RUN);
+	assert_int_equal(dead_polls, DEAD_RUN + 1);
+	assert_int_equal(net_pool_idle(pool), 0);
+	/* A recursion would be 10,000 frames deep by the last poll (about a
+	 * megabyte at -O0); a loop polls from the same frame every time. */
+	print_message("stack spread over %u polls: %lu bytes\n", dead_polls,
+		      (unsigned long)(stack_hi - stack_lo));
+	assert_true(stack_hi - stack_lo < 1024);
+	net_pool_free(pool);
+}
+
 /* ---- net_recv / net_send_all ---- */
 
 static void test_recv_data_ready(void **state)
@@ -1012,6 +1352,15 @@ int main(void)
 			test_connect_host_resolution_failure_opens_nothing),
 		cmocka_unit_test(
 			test_connect_host_uses_hosts_file_and_literals),
+		cmocka_unit_test(test_connect_vetted_table),
+		cmocka_unit_test(test_connect_vetted_hosts_file_and_literals),
+		cmocka_unit_test(
+			test_pool_readable_idle_connection_is_closed_not_reused),
+		cmocka_unit_test(
+			test_pool_take_sweeps_expired_and_skips_other_keys),
+		cmocka_unit_test(test_pool_sweep_closes_readable_and_expired),
+		cmocka_unit_test(
+			test_pool_ten_thousand_dead_connections_take_a_loop),
 		cmocka_unit_test(test_recv_data_ready),
 		cmocka_unit_test(test_recv_times_out_on_the_fake_clock),
 		cmocka_unit_test(test_recv_negative_timeout_does_not_poll),

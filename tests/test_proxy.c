@@ -157,8 +157,7 @@ static ssize_t hooked_send(void *ctx, int fd, const void *buf, size_t len,
 }
 
 /* proxy_stop() wakes the idle connections through the stop pipe. */
-static ssize_t hooked_pipe_write(void *ctx, int fd, const void *buf,
-				 size_t len)
+static ssize_t hooked_pipe_write(void *ctx, int fd, const void *buf, size_t len)
 {
 	(void)ctx, (void)buf;
 	assert_int_equal(fd, STOP_WR);

@@ -19,11 +19,19 @@
  *    neither, a host is served.  The verdict names the deciding rule (list,
  *    pattern as written, source, line).  Strings in a verdict belong to the
  *    filter and live as long as it does.
+ *  - The unspecified addresses (0.0.0.0/8, ::, and their v4-mapped forms
+ *    such as ::ffff:0.0.0.0) are never a destination: FILTER_BLOCK by the
+ *    built-in rule, whatever the lists say (Linux routes them to the local
+ *    host, past any rule written for 127.0.0.0/8).
  *  - Hosts are judged as given (no DNS).  Case, one trailing dot, a :port and
  *    IPv6 brackets do not matter.  A host that is not a plain DNS name or IP
  *    literal (userinfo '@', '%', non-ASCII, an empty label) or that spells an
  *    IPv4 address in anything but dotted decimal (0x7f.1, 2130706433,
  *    017.0.0.1, 127.1) is FILTER_INVALID_HOST, never a way around a rule.
+ *  - Addresses a name resolves to are judged separately, by
+ *    filter_check_addr() against the BLOCK list's address rules only, so
+ *    that a name pointing into a blocked network is refused too; allow
+ *    rules stay on names as written.
  *  - Pattern syntax and semantics: docs/filter.md.
  *
  * Return convention: 0 or a positive count on success, a negative errno
@@ -82,7 +90,10 @@ struct filter_verdict {
 	const char *source;  /* owned by the filter */
 	unsigned line;	     /* 0 when not from a file */
 	/* FILTER_INVALID_HOST: why, naming the host, e.g. "'0x7f.1' spells
-	 * IPv4 127.0.0.1 in a non-canonical form"; "" otherwise. */
+	 * IPv4 127.0.0.1 in a non-canonical form".  FILTER_BLOCK of an
+	 * address: which one, "address 10.1.2.3" (filter_check_addr) or
+	 * "0.0.0.0 is an unspecified address, never a destination" (source
+	 * "built-in", pattern "0.0.0.0/8" or "::").  "" otherwise. */
 	char reason[FILTER_REASON_MAX];
 };
 
@@ -130,6 +141,17 @@ int filter_add_connect_ports(struct filter *f, const char *spec,
 			     const char *source, unsigned line,
 			     filter_report_fn *report, void *arg);
 
+/*
+ * Allow plain-http requests (not CONNECT) to the ports of a spec, with the
+ * syntax, diagnostics and adding up of filter_add_connect_ports().  Until
+ * the first call, Squid's Safe_ports: 80, 21, 443, 70, 210, 280, 488,
+ * 591, 777 and 1025-65535 (so not http://host:25/, an SMTP server).
+ * Returns the number of ranges added.
+ */
+int filter_add_http_ports(struct filter *f, const char *spec,
+			  const char *source, unsigned line,
+			  filter_report_fn *report, void *arg);
+
 /* Errors reported since filter_new(); a filter with errors must not be used
  * (a reload keeps the old one). */
 size_t filter_error_count(const struct filter *f);
@@ -149,12 +171,30 @@ enum filter_result filter_check_host(const struct filter *f, const char *host,
 /* May a CONNECT go to this port? */
 bool filter_check_port(const struct filter *f, unsigned port);
 
+/* May a plain-http request go to this port?  (403 when not.) */
+bool filter_check_http_port(const struct filter *f, unsigned port);
+
+/*
+ * Judge an address a name resolved to (DNS or the hosts file), before
+ * connecting to it: FILTER_BLOCK when it is unspecified or inside an
+ * address rule of the BLOCK list, FILTER_INVALID_HOST for a family that is
+ * neither AF_INET nor AF_INET6, FILTER_ALLOW otherwise (allow rules are not
+ * consulted: they judge names).  A v4-mapped IPv6 address is judged as the
+ * IPv4 address it carries.  Fills *why (may be NULL); never allocates.
+ */
+enum filter_result filter_check_addr(const struct filter *f,
+				     const struct sockaddr *sa,
+				     struct filter_verdict *why);
+
 /* May this peer (AF_INET or AF_INET6; anything else is refused) use us? */
 bool filter_check_client(const struct filter *f, const struct sockaddr *addr);
 
 /*
  * Describe a verdict for a 403 page and the log:
  *   "blocked by lists/block.txt:3 (facebook)"
+ *   "blocked by --block (127.0.0.0/8): address 127.0.0.1"
+ *   "blocked by built-in (0.0.0.0/8): 0.0.0.0 is an unspecified address,
+ *    never a destination"
  *   "allowed by --allow (google)"      "allowed (no rule matched)"
  *   "not in the allow list"            "invalid host: <reason>"
  * util_format conventions: length written, or -ENOSPC when cut short.

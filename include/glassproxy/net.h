@@ -11,12 +11,14 @@
  *   -ENOENT        the name does not resolve (hosts file or resolver)
  *   -EAGAIN        the resolver failed temporarily
  *   -ECONNREFUSED  every address refused the connection
+ *   -EACCES        the caller's vet callback refused a resolved address
  *   -ETIMEDOUT     the connect or the wait for data took too long
  *   -ECONNRESET, -EPIPE  the peer went away
  */
 #ifndef GLASSPROXY_NET_H
 #define GLASSPROXY_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -83,6 +85,27 @@ int net_connect_host(struct sys *sys, const struct net_hosts *hosts,
 		     struct sys_addr *connected);
 
 /*
+ * May the proxy connect to this resolved address?  Given every address a
+ * name resolved to (hosts file or resolver), before any connection is
+ * made.  net knows nothing of the rules: the caller's policy (the proxy:
+ * filter_check_addr) lives behind arg.
+ */
+typedef bool net_vet_fn(void *arg, const struct sys_addr *addr);
+
+/*
+ * net_connect_host with a vet: host is resolved, vet (may be NULL: vet
+ * nothing) is asked about every address first, and only if it accepts all
+ * of them are they tried in turn.  One refusal refuses the name, as
+ * Squid's dst ACLs match a name when any of its addresses matches: a name
+ * that also points into a blocked network cannot be used to reach it by
+ * making the other addresses fail.  Then -EACCES, with no socket opened;
+ * arg is where the callback keeps which address it refused and why.
+ */
+int net_connect_vetted(struct sys *sys, const struct net_hosts *hosts,
+		       const char *host, uint16_t port, int timeout_ms,
+		       net_vet_fn *vet, void *arg, struct sys_addr *connected);
+
+/*
  * Wait until fd is readable (or timeout_ms passes), then receive.  Returns
  * the byte count, 0 at end of stream, -ETIMEDOUT, or another error.  A
  * negative timeout waits forever.
@@ -123,10 +146,19 @@ void net_pool_free(struct net_pool *pool);
 
 /*
  * An idle connection for key, or -ENOENT.  Connections that timed out, or
- * that the peer has closed meanwhile (readable while idle), are closed on
- * the way rather than handed out.
+ * that became readable while idle (the peer closed them, or sent stray
+ * bytes that would reach the next client), are closed on the way rather
+ * than handed out: each candidate is checked with a zero-timeout poll.
  */
 int net_pool_take(struct net_pool *pool, const char *key);
+
+/*
+ * Close every idle connection that has timed out or become readable (one
+ * zero-timeout poll over all of them) and return how many were closed.
+ * For a periodic caller (the server's housekeeping), so dead connections
+ * do not hold descriptors and pool slots until their timeout.
+ */
+size_t net_pool_sweep(struct net_pool *pool);
 
 /* Park a connection whose last response ended cleanly. */
 void net_pool_put(struct net_pool *pool, const char *key, int fd);

@@ -50,7 +50,8 @@ void filter_free(struct filter *f)
 	filter_trie_free(&f->trie);
 	for (unsigned l = 0; l < FILTER_LISTS; l++)
 		filter_cidr_set_free(&f->cidrs[l]);
-	free(f->ports);
+	free(f->connect_ports.ranges);
+	free(f->http_ports.ranges);
 	free(f);
 }
 
@@ -289,77 +290,135 @@ int filter_add_client(struct filter *f, const char *cidr, const char *source,
 	return filter_add_cidr_rule(&c, FILTER_LIST_CLIENT, &parsed, written);
 }
 
+/* Append the ranges of spec to a port set; a bad spec adds nothing. */
+static int add_ports(struct filter_ctx *c, struct filter_ports *set,
+		     const char *spec)
+{
+	struct filter_port_range *ranges;
+	char why[FILTER_REASON_MAX];
+	size_t n;
+	int rc;
+
+	if (spec == NULL) {
+		filter_diag(c, FILTER_DIAG_ERROR, "invalid port list");
+		return -EINVAL;
+	}
+	rc = filter_parse_ports(spec, strlen(spec), &ranges, &n, why,
+				sizeof(why));
+	if (rc < 0) {
+		filter_diag(c, FILTER_DIAG_ERROR, "invalid port list: %s", why);
+		return rc;
+	}
+	if (set->n + n > set->cap) {
+		size_t cap = set->n + n;
+		struct filter_port_range *p =
+			realloc(set->ranges, cap * sizeof(*p));
+		if (p == NULL) {
+			free(ranges);
+			filter_diag(c, FILTER_DIAG_ERROR, "out of memory");
+			return -ENOMEM;
+		}
+		set->ranges = p;
+		set->cap = cap;
+	}
+	memcpy(set->ranges + set->n, ranges, n * sizeof(*ranges));
+	set->n += n;
+	free(ranges);
+	return (int)n;
+}
+
 int filter_add_connect_ports(struct filter *f, const char *spec,
 			     const char *source, unsigned line,
 			     filter_report_fn *report, void *arg)
 {
 	struct filter_ctx c = {f, source ? source : "(ports)", line, report,
 			       arg};
-	struct filter_port_range *ranges;
-	char why[FILTER_REASON_MAX];
-	size_t n;
-	int rc;
 
 	if (f == NULL)
 		return -EINVAL;
-	if (spec == NULL) {
-		filter_diag(&c, FILTER_DIAG_ERROR, "invalid port list");
+	return add_ports(&c, &f->connect_ports, spec);
+}
+
+int filter_add_http_ports(struct filter *f, const char *spec,
+			  const char *source, unsigned line,
+			  filter_report_fn *report, void *arg)
+{
+	struct filter_ctx c = {f, source ? source : "(ports)", line, report,
+			       arg};
+
+	if (f == NULL)
 		return -EINVAL;
-	}
-	rc = filter_parse_ports(spec, strlen(spec), &ranges, &n, why,
-				sizeof(why));
-	if (rc < 0) {
-		filter_diag(&c, FILTER_DIAG_ERROR, "invalid port list: %s",
-			    why);
-		return rc;
-	}
-	if (f->nports + n > f->cap_ports) {
-		size_t cap = f->nports + n;
-		struct filter_port_range *p =
-			realloc(f->ports, cap * sizeof(*p));
-		if (p == NULL) {
-			free(ranges);
-			filter_diag(&c, FILTER_DIAG_ERROR, "out of memory");
-			return -ENOMEM;
-		}
-		f->ports = p;
-		f->cap_ports = cap;
-	}
-	memcpy(f->ports + f->nports, ranges, n * sizeof(*ranges));
-	f->nports += n;
-	free(ranges);
-	return (int)n;
+	return add_ports(&c, &f->http_ports, spec);
+}
+
+static bool in_ports(const struct filter_port_range *r, size_t n, unsigned port)
+{
+	for (size_t i = 0; i < n; i++)
+		if (port >= r[i].lo && port <= r[i].hi)
+			return true;
+	return false;
 }
 
 bool filter_check_port(const struct filter *f, unsigned port)
 {
+	/* Squid's default SSL_ports: CONNECT exists for TLS on 443. */
+	static const struct filter_port_range ssl_ports[] = {{443, 443}};
+	const struct filter_ports *set = &f->connect_ports;
+
 	if (port == 0 || port > 65535)
 		return false;
-	/* Squid's default SSL_ports: CONNECT exists for TLS on 443. */
-	if (f->nports == 0)
-		return port == 443;
-	for (size_t i = 0; i < f->nports; i++)
-		if (port >= f->ports[i].lo && port <= f->ports[i].hi)
-			return true;
-	return false;
+	if (set->n == 0)
+		return in_ports(ssl_ports, UTIL_ARRAY_LEN(ssl_ports), port);
+	return in_ports(set->ranges, set->n, port);
+}
+
+bool filter_check_http_port(const struct filter *f, unsigned port)
+{
+	/* Squid's default Safe_ports: http, ftp, https, gopher, wais,
+	 * http-mgmt, gss-http, filemaker, multiling http, and every
+	 * unprivileged port.  Not 25 (SMTP), 22, 23, 110, 143, ...: a proxy
+	 * must not let a web page talk to a mail server in its place. */
+	static const struct filter_port_range safe_ports[] = {
+		{80, 80},   {21, 21},	{443, 443}, {70, 70},	{210, 210},
+		{280, 280}, {488, 488}, {591, 591}, {777, 777}, {1025, 65535},
+	};
+	const struct filter_ports *set = &f->http_ports;
+
+	if (port == 0 || port > 65535)
+		return false;
+	if (set->n == 0)
+		return in_ports(safe_ports, UTIL_ARRAY_LEN(safe_ports), port);
+	return in_ports(set->ranges, set->n, port);
+}
+
+/* The 16-byte filter form of a socket address (IPv4 mapped); -EINVAL
+ * for a family that is neither IPv4 nor IPv6. */
+static int addr_of(const struct sockaddr *sa, uint8_t a[16])
+{
+	if (sa == NULL)
+		return -EINVAL;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		filter_map_ipv4(ntohl(in->sin_addr.s_addr), a);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+			(const struct sockaddr_in6 *)sa;
+		/* A v4-mapped address (::ffff:a.b.c.d) is already in the
+		 * form the IPv4 rules are stored in. */
+		memcpy(a, in6->sin6_addr.s6_addr, 16);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 bool filter_check_client(const struct filter *f, const struct sockaddr *sa)
 {
 	uint8_t a[16];
 
-	if (sa == NULL)
+	if (addr_of(sa, a) < 0)
 		return false;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		filter_map_ipv4(ntohl(in->sin_addr.s_addr), a);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 =
-			(const struct sockaddr_in6 *)sa;
-		memcpy(a, in6->sin6_addr.s6_addr, 16);
-	} else {
-		return false;
-	}
 	if (f->count[FILTER_LIST_CLIENT] == 0) {
 		/* Loopback only: 127.0.0.0/8 (also as ::ffff:127.0.0.0/104,
 		 * the form a dual-stack socket reports) and ::1. */
@@ -383,6 +442,56 @@ static void set_rule(const struct filter *f, struct filter_verdict *v,
 	v->line = f->rules[rule].line;
 }
 
+static void verdict_init(struct filter_verdict *v)
+{
+	v->result = FILTER_ALLOW;
+	v->list = FILTER_LIST_ALLOW;
+	v->pattern = NULL;
+	v->source = NULL;
+	v->line = 0;
+	v->reason[0] = '\0';
+}
+
+/* The address as text for a reason: "0.0.0.0", "::", "127.0.0.1". */
+static void addr_text(const uint8_t a[16], char *dst, size_t cap)
+{
+	struct filter_cidr c;
+
+	memcpy(c.addr, a, 16);
+	c.plen = 128;
+	if (filter_cidr_format(&c, dst, cap) < 0)
+		util_format(dst, cap, "(address)");
+}
+
+/*
+ * The unspecified addresses, 0.0.0.0/8 (also v4-mapped, ::ffff:0.0.0.0/104)
+ * and ::, name "this host" to the kernel: Linux connects a socket aimed at
+ * them to the local machine, past every rule written for 127.0.0.0/8 and
+ * ::1.  They are never a destination, whatever the lists say; the verdict
+ * names the built-in rule.  True (and *v filled) when a is one of them.
+ */
+static bool unspecified(const uint8_t a[16], struct filter_verdict *v)
+{
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+	static const uint8_t zero[16] = {0};
+	char text[64];
+
+	if (memcmp(a, zero, 16) == 0)
+		v->pattern = "::";
+	else if (memcmp(a, mapped, 12) == 0 && a[12] == 0)
+		v->pattern = "0.0.0.0/8";
+	else
+		return false;
+	addr_text(a, text, sizeof(text));
+	v->result = FILTER_BLOCK;
+	v->list = FILTER_LIST_BLOCK;
+	v->source = FILTER_BUILTIN_SOURCE;
+	v->line = 0;
+	util_format(v->reason, sizeof(v->reason),
+		    "%s is an unspecified address, never a destination", text);
+	return true;
+}
+
 enum filter_result filter_check_host_stats(const struct filter *f,
 					   const char *host, size_t len,
 					   struct filter_verdict *out,
@@ -394,12 +503,7 @@ enum filter_result filter_check_host_stats(const struct filter *f,
 
 	if (out == NULL)
 		out = &scratch;
-	out->result = FILTER_ALLOW;
-	out->list = FILTER_LIST_ALLOW;
-	out->pattern = NULL;
-	out->source = NULL;
-	out->line = 0;
-	out->reason[0] = '\0';
+	verdict_init(out);
 	if (filter_parse_host(host, len, &h, out->reason, sizeof(out->reason)) <
 	    0) {
 		out->result = FILTER_INVALID_HOST;
@@ -408,6 +512,8 @@ enum filter_result filter_check_host_stats(const struct filter *f,
 	if (h.kind == FILTER_HOST_NAME) {
 		filter_match_name(f, &h.name, best, st);
 	} else {
+		if (unspecified(h.addr, out))
+			return out->result;
 		for (unsigned l = 0; l < 2; l++)
 			best[l] = filter_cidr_lookup(&f->cidrs[l], h.addr, st);
 	}
@@ -418,6 +524,38 @@ enum filter_result filter_check_host_stats(const struct filter *f,
 	else if (f->count[FILTER_LIST_ALLOW])
 		out->result = FILTER_NOT_ALLOWED;
 	return out->result;
+}
+
+enum filter_result filter_check_addr(const struct filter *f,
+				     const struct sockaddr *sa,
+				     struct filter_verdict *why)
+{
+	struct filter_verdict scratch;
+	uint8_t a[16];
+	uint32_t rule;
+	char text[64];
+
+	if (why == NULL)
+		why = &scratch;
+	verdict_init(why);
+	if (addr_of(sa, a) < 0) {
+		why->result = FILTER_INVALID_HOST;
+		util_format(why->reason, sizeof(why->reason),
+			    "address family %d is neither IPv4 nor IPv6",
+			    sa ? (int)sa->sa_family : -1);
+		return why->result;
+	}
+	if (unspecified(a, why))
+		return why->result;
+	/* Only block rules: allow rules speak of names as written, and an
+	 * address a name resolves to is no evidence the name is allowed. */
+	rule = filter_cidr_lookup(&f->cidrs[FILTER_LIST_BLOCK], a, NULL);
+	if (rule == 0)
+		return why->result;
+	set_rule(f, why, FILTER_BLOCK, rule);
+	addr_text(a, text, sizeof(text));
+	util_format(why->reason, sizeof(why->reason), "address %s", text);
+	return why->result;
 }
 
 enum filter_result filter_check_host(const struct filter *f, const char *host,
@@ -437,10 +575,10 @@ int filter_verdict_format(const struct filter_verdict *v, char *dst, size_t cap)
 			return util_format(dst, cap,
 					   "allowed (no rule matched)");
 		filter_where(v->source, v->line, where, sizeof(where));
-		return util_format(dst, cap, "%s by %s (%s)",
-				   v->result == FILTER_BLOCK ? "blocked"
-							     : "allowed",
-				   where, v->pattern);
+		return util_format(
+			dst, cap, "%s by %s (%s)%s%s",
+			v->result == FILTER_BLOCK ? "blocked" : "allowed",
+			where, v->pattern, v->reason[0] ? ": " : "", v->reason);
 	case FILTER_NOT_ALLOWED:
 		return util_format(dst, cap, "not in the allow list");
 	case FILTER_INVALID_HOST:

@@ -14,7 +14,7 @@
  *    ("registrable domain") patterns.
  *  - per list, a set of CIDRs hashed by (prefix length, masked address):
  *    a lookup probes once per distinct prefix length in use.
- *  - the CONNECT port ranges.
+ *  - the CONNECT and the plain-http port ranges.
  * All IP addresses are 16 bytes; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d,
  * prefix length + 96), so that a v4 rule also catches the v4-mapped IPv6
  * spelling of the same address.
@@ -31,6 +31,10 @@
 #define FILTER_NAME_MAX	  253 /* RFC 1035 text form, without the final dot */
 #define FILTER_LABELS_MAX 127
 #define FILTER_LABEL_MAX  63
+
+/* The source named by verdicts of rules no list holds (the unspecified
+ * addresses). */
+#define FILTER_BUILTIN_SOURCE "built-in"
 
 /* Rules of the client ACL live in the same table, in a third "list". */
 #define FILTER_LIST_CLIENT 2
@@ -150,6 +154,12 @@ struct filter_port_range {
 	uint16_t lo, hi;
 };
 
+/* The ports one kind of request may go to; empty means "the default". */
+struct filter_ports {
+	struct filter_port_range *ranges;
+	size_t n, cap;
+};
+
 struct filter {
 	const psl_ctx_t *psl; /* libpsl's built-in list; NULL if none */
 	struct filter_rule *rules;
@@ -160,8 +170,8 @@ struct filter {
 	struct filter_cidr_set cidrs[FILTER_LISTS];
 	size_t count[FILTER_LISTS]; /* patterns per list */
 	size_t nlabel_rules[2];	    /* dotless patterns per list */
-	struct filter_port_range *ports;
-	size_t nports, cap_ports;
+	struct filter_ports connect_ports; /* CONNECT */
+	struct filter_ports http_ports;	   /* plain http:// requests */
 	size_t errors;
 };
 

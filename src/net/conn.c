@@ -97,9 +97,9 @@ close_fd:
 	return rc;
 }
 
-int net_connect_host(struct sys *sys, const struct net_hosts *hosts,
-		     const char *host, uint16_t port, int timeout_ms,
-		     struct sys_addr *connected)
+int net_connect_vetted(struct sys *sys, const struct net_hosts *hosts,
+		       const char *host, uint16_t port, int timeout_ms,
+		       net_vet_fn *vet, void *arg, struct sys_addr *connected)
 {
 	struct sys_addr addrs[MAX_ADDRS];
 	int n, rc = -ENOENT;
@@ -107,6 +107,11 @@ int net_connect_host(struct sys *sys, const struct net_hosts *hosts,
 	n = net_resolve(sys, hosts, host, port, addrs, MAX_ADDRS);
 	if (n < 0)
 		return n;
+	/* All first, then connect: vetting as we go would let a name with
+	 * one good address that refuses reach the next, blocked one. */
+	for (int i = 0; vet && i < n; i++)
+		if (!vet(arg, &addrs[i]))
+			return -EACCES;
 	for (int i = 0; i < n; i++) {
 		rc = net_connect_addr(sys, &addrs[i], timeout_ms);
 		if (rc >= 0) {
@@ -116,6 +121,14 @@ int net_connect_host(struct sys *sys, const struct net_hosts *hosts,
 		}
 	}
 	return rc;
+}
+
+int net_connect_host(struct sys *sys, const struct net_hosts *hosts,
+		     const char *host, uint16_t port, int timeout_ms,
+		     struct sys_addr *connected)
+{
+	return net_connect_vetted(sys, hosts, host, port, timeout_ms, NULL,
+				  NULL, connected);
 }
 
 ssize_t net_recv(struct sys *sys, int fd, void *buf, size_t len, int timeout_ms)

@@ -3,6 +3,14 @@
  * one mutex.  A linear scan is the right tool at this size (tens of idle
  * connections, one short critical section per request); the bound keeps it
  * that way.
+ *
+ * An idle HTTP/1.1 connection has nothing to say until it is sent a
+ * request.  One that has become readable holds either an end of stream (the
+ * origin closed it) or stray bytes: an extra response, or the rest of a
+ * body the proxy framed differently.  Handing it to the next client would
+ * give that client someone else's bytes (issue 15, finding 5), so it is
+ * closed instead: by net_pool_take before handing it out, and by
+ * net_pool_sweep while it waits.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,9 +28,12 @@ struct idle_conn {
 
 struct net_pool {
 	struct sys *sys;
-	pthread_mutex_t lock; /* guards idle[] and count */
+	pthread_mutex_t lock; /* guards idle[], count, pfds[] and dead[] */
 	struct idle_conn *idle;
 	size_t count, max_idle;
+	/* net_pool_sweep's scratch, max_idle each, made once */
+	struct pollfd *pfds;
+	int *dead;
 	int idle_timeout_ms;
 };
 
@@ -33,8 +44,15 @@ int net_pool_new(struct sys *sys, size_t max_idle, int idle_timeout_ms,
 
 	if (!pool)
 		return -ENOMEM;
-	pool->idle = calloc(max_idle ? max_idle : 1, sizeof(*pool->idle));
-	if (!pool->idle) {
+	size_t n = max_idle ? max_idle : 1;
+
+	pool->idle = calloc(n, sizeof(*pool->idle));
+	pool->pfds = calloc(n, sizeof(*pool->pfds));
+	pool->dead = calloc(n, sizeof(*pool->dead));
+	if (!pool->idle || !pool->pfds || !pool->dead) {
+		free(pool->idle);
+		free(pool->pfds);
+		free(pool->dead);
 		free(pool);
 		return -ENOMEM;
 	}
@@ -54,6 +72,8 @@ void net_pool_free(struct net_pool *pool)
 		sys_close(pool->sys, pool->idle[i].fd);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->idle);
+	free(pool->pfds);
+	free(pool->dead);
 	free(pool);
 }
 
@@ -66,10 +86,7 @@ static int remove_at(struct net_pool *pool, size_t i)
 	return fd;
 }
 
-/*
- * An idle HTTP connection has nothing to say: if it is readable, the peer
- * closed it (or broke protocol), so it is no use to anyone.
- */
+/* Quiet: no bytes, no end of stream, no error since it was parked. */
 static bool still_usable(struct sys *sys, int fd)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -78,45 +95,88 @@ static bool still_usable(struct sys *sys, int fd)
 }
 
 /*
- * Take the newest live entry for key out of the pool, closing the expired
- * ones met on the way (up to a handful, outside the lock).
+ * Under the lock: remove an idle connection for key and return it (or
+ * -ENOENT).  With sweep, also move up to cap expired ones into stale[];
+ * without, stop at the first match, so that a run of dead connections
+ * costs one short scan each, not one of the whole pool.
  */
-static int take_one(struct net_pool *pool, const char *key)
+static int take_locked(struct net_pool *pool, const char *key, bool sweep,
+		       int *stale, size_t *n_stale, size_t cap)
 {
 	int64_t now = sys_now_mono_ms(pool->sys);
-	int stale[16], found = -ENOENT;
-	size_t n_stale = 0;
+	int found = -ENOENT;
 
-	pthread_mutex_lock(&pool->lock);
 	for (size_t i = pool->count; i-- > 0;) {
 		struct idle_conn *c = &pool->idle[i];
 		bool expired = now - c->since_ms >= pool->idle_timeout_ms;
 
-		if (expired && n_stale < UTIL_ARRAY_LEN(stale)) {
-			stale[n_stale++] = remove_at(pool, i);
+		if (expired && sweep && *n_stale < cap) {
+			stale[(*n_stale)++] = remove_at(pool, i);
 			continue;
 		}
-		if (found < 0 && !expired && strcmp(c->key, key) == 0)
+		if (found < 0 && !expired && strcmp(c->key, key) == 0) {
 			found = remove_at(pool, i);
+			if (!sweep)
+				break;
+		}
 	}
-	pthread_mutex_unlock(&pool->lock);
-
-	/* Close outside the lock: close() can take a while on a busy socket. */
-	for (size_t i = 0; i < n_stale; i++)
-		sys_close(pool->sys, stale[i]);
 	return found;
 }
 
+/*
+ * A loop, not a recursion per dead connection: with --max-idle-upstream
+ * 65536 a recursion could overflow a worker's stack in a build that does
+ * not turn the tail call into a jump (-O0, -O1).
+ */
 int net_pool_take(struct net_pool *pool, const char *key)
 {
-	/* A loop, not a recursion: the pool may hold thousands of dead ones. */
-	for (;;) {
-		int fd = take_one(pool, key);
+	for (bool first = true;; first = false) {
+		int stale[16], found;
+		size_t n_stale = 0;
 
-		if (fd < 0 || still_usable(pool->sys, fd))
-			return fd;
-		sys_close(pool->sys, fd);
+		pthread_mutex_lock(&pool->lock);
+		found = take_locked(pool, key, first, stale, &n_stale,
+				    UTIL_ARRAY_LEN(stale));
+		pthread_mutex_unlock(&pool->lock);
+
+		/* Close outside the lock: close() can take a while on a busy
+		 * socket. */
+		for (size_t i = 0; i < n_stale; i++)
+			sys_close(pool->sys, stale[i]);
+		if (found < 0 || still_usable(pool->sys, found))
+			return found;
+		sys_close(pool->sys, found); /* then try the next one */
 	}
+}
+
+size_t net_pool_sweep(struct net_pool *pool)
+{
+	int64_t now = sys_now_mono_ms(pool->sys);
+	size_t n_dead = 0;
+	int ready;
+
+	pthread_mutex_lock(&pool->lock);
+	/* One zero-timeout poll over every idle connection.  Under the lock,
+	 * because a connection taken meanwhile could be closed and its number
+	 * reused by another socket; the poll does not wait. */
+	for (size_t i = 0; i < pool->count; i++)
+		pool->pfds[i] = (struct pollfd){.fd = pool->idle[i].fd,
+						.events = POLLIN};
+	ready = pool->count ? sys_poll(pool->sys, pool->pfds,
+				       (nfds_t)pool->count, 0)
+			    : 0;
+	for (size_t i = pool->count; i-- > 0;) {
+		bool expired =
+			now - pool->idle[i].since_ms >= pool->idle_timeout_ms;
+		bool readable = ready > 0 && pool->pfds[i].revents != 0;
+
+		if (expired || readable)
+			pool->dead[n_dead++] = remove_at(pool, i);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	for (size_t i = 0; i < n_dead; i++)
+		sys_close(pool->sys, pool->dead[i]);
+	return n_dead;
 }
 
 void net_pool_put(struct net_pool *pool, const char *key, int fd)
@@ -170,11 +230,18 @@ void net_pool_flush(struct net_pool *pool)
 int net_pool_set_limits(struct net_pool *pool, size_t max_idle,
 			int idle_timeout_ms)
 {
-	struct idle_conn *fresh =
-		calloc(max_idle ? max_idle : 1, sizeof(*fresh));
+	/* The idle list and net_pool_sweep's scratch grow or shrink as one. */
+	size_t n = max_idle ? max_idle : 1;
+	struct idle_conn *idle = calloc(n, sizeof(*idle));
+	struct pollfd *pfds = calloc(n, sizeof(*pfds));
+	int *dead = calloc(n, sizeof(*dead));
 
-	if (!fresh)
+	if (!idle || !pfds || !dead) {
+		free(idle);
+		free(pfds);
+		free(dead);
 		return -ENOMEM;
+	}
 	pthread_mutex_lock(&pool->lock);
 	/* Over the new bound: close the oldest, as net_pool_put() would. */
 	while (pool->count > max_idle) {
@@ -185,9 +252,13 @@ int net_pool_set_limits(struct net_pool *pool, size_t max_idle,
 				oldest = i;
 		sys_close(pool->sys, remove_at(pool, oldest));
 	}
-	memcpy(fresh, pool->idle, pool->count * sizeof(*fresh));
+	memcpy(idle, pool->idle, pool->count * sizeof(*idle));
 	free(pool->idle);
-	pool->idle = fresh;
+	free(pool->pfds);
+	free(pool->dead);
+	pool->idle = idle;
+	pool->pfds = pfds;
+	pool->dead = dead;
 	pool->max_idle = max_idle;
 	pool->idle_timeout_ms = idle_timeout_ms;
 	pthread_mutex_unlock(&pool->lock);
