@@ -106,10 +106,10 @@ struct cache_store_entry {
 
 struct cache_store_stats {
 	uint64_t entries, bytes, max_size;
-	uint64_t evictions;	/* entries evicted for space or variants */
-	uint64_t damaged;	/* entries found damaged and removed */
-	uint64_t recovered;	/* entries indexed by the last open */
-	uint64_t tmp_removed;	/* leftovers removed from DIR/tmp by open */
+	uint64_t evictions;   /* entries evicted for space or variants */
+	uint64_t damaged;     /* entries found damaged and removed */
+	uint64_t recovered;   /* entries indexed by the last open */
+	uint64_t tmp_removed; /* leftovers removed from DIR/tmp by open */
 };
 
 /*
@@ -171,9 +171,8 @@ void cache_store_variants_free(struct cache_store_variants *v);
  * Open one variant: -ENOENT on a miss (absent, another key's entry, or a
  * damaged file, which is removed).  Marks the entry recently used.
  */
-int cache_store_open(struct cache_store *st, const char *key,
-		     const char *hash, uint64_t variant,
-		     struct cache_store_reader **out);
+int cache_store_open(struct cache_store *st, const char *key, const char *hash,
+		     uint64_t variant, struct cache_store_reader **out);
 const struct cache_store_entry *
 cache_store_reader_entry(const struct cache_store_reader *r);
 /* pread from the body: off is relative to the body's start. */
@@ -204,7 +203,7 @@ enum cache_store_fill_role {
 };
 
 enum cache_store_fill_result {
-	CACHE_STORE_FILL_STORED = 1,	 /* the filler committed: look up again */
+	CACHE_STORE_FILL_STORED = 1, /* the filler committed: look up again */
 	CACHE_STORE_FILL_NOT_STORED = 2, /* go upstream on your own */
 };
 

@@ -96,9 +96,8 @@ void cs_unlink_victims(struct cache_store *st, struct cs_victim *victims)
 		/* Committed anew since it was evicted: that file is live. */
 		again = cs_index_find(&st->idx, v->hash, v->variant) != NULL;
 		pthread_mutex_unlock(&st->idx.lock);
-		if (!again &&
-		    cs_entry_path(st, v->hash, v->variant, path, sizeof(path)) >=
-			    0)
+		if (!again && cs_entry_path(st, v->hash, v->variant, path,
+					    sizeof(path)) >= 0)
 			sys_unlink(st->sys, path);
 		pthread_mutex_unlock(nl);
 		victims = v->next;
@@ -115,7 +114,7 @@ void cs_unlink_victims(struct cache_store *st, struct cs_victim *victims)
  * format version; other codes are I/O errors.
  */
 int cs_read_header(struct sys *sys, int fd, unsigned char **out,
-		       struct cs_header *h)
+		   struct cs_header *h)
 {
 	unsigned char *buf = malloc(CS_HEAD_READ);
 	struct stat sb;
@@ -201,11 +200,10 @@ static int store_alloc(struct sys *sys, const struct cache_store_opts *opts,
 	if (!st)
 		return -ENOMEM;
 	/* Room for "/ab/cd/<64 hex>-<16 hex>.<seq>" behind the dir. */
-	if (n == 0 || n > CS_PATH_MAX - 128 ||
-	    !(st->dir = malloc(n + 1))) {
+	if (n == 0 || n > CS_PATH_MAX - 128 || !(st->dir = malloc(n + 1))) {
 		free(st);
 		return n == 0 || n > CS_PATH_MAX - 128 ? -ENAMETOOLONG
-						      : -ENOMEM;
+						       : -ENOMEM;
 	}
 	memcpy(st->dir, opts->dir, n + 1);
 	if (cs_index_init(&st->idx, opts->max_size, opts->max_object_size)) {
@@ -291,12 +289,16 @@ static int writer_alloc(struct cache_store *st, const char *key,
 	size_t key_len = strlen(key);
 	size_t hlen = cs_header_len(key_len, vary_len, fields_len);
 	struct cache_store_writer *w;
-	struct cs_header h = {
-		.version = CS_VERSION, .header_len = (uint32_t)hlen,
-		.variant = cs_fnv1a(vary, vary_len), .meta = *meta,
-		.key = key, .key_len = key_len, .vary = vary,
-		.vary_len = vary_len, .fields = fields,
-		.fields_len = fields_len};
+	struct cs_header h = {.version = CS_VERSION,
+			      .header_len = (uint32_t)hlen,
+			      .variant = cs_fnv1a(vary, vary_len),
+			      .meta = *meta,
+			      .key = key,
+			      .key_len = key_len,
+			      .vary = vary,
+			      .vary_len = vary_len,
+			      .fields = fields,
+			      .fields_len = fields_len};
 
 	if (hlen == 0)
 		return -EFBIG;
@@ -581,8 +583,8 @@ void cache_store_variants_free(struct cache_store_variants *v)
  * Take the entry that generation gen was out of the index, and its file off
  * the disk when unlink_file, unless it has been replaced meanwhile.
  */
-static void discard(struct cache_store *st, const char *hash,
-		    uint64_t variant, uint64_t gen, bool unlink_file)
+static void discard(struct cache_store *st, const char *hash, uint64_t variant,
+		    uint64_t gen, bool unlink_file)
 {
 	pthread_mutex_t *nl = cs_name_lock(st, hash);
 	char path[CS_PATH_MAX];
@@ -683,9 +685,8 @@ static int open_verified(struct cache_store *st, const char *key,
 	return rc;
 }
 
-int cache_store_open(struct cache_store *st, const char *key,
-		     const char *hash, uint64_t variant,
-		     struct cache_store_reader **out)
+int cache_store_open(struct cache_store *st, const char *key, const char *hash,
+		     uint64_t variant, struct cache_store_reader **out)
 {
 	struct cache_store_reader *r;
 	uint64_t gen;
@@ -739,8 +740,8 @@ void cache_store_reader_close(struct cache_store_reader *r)
 
 /* ---- replacing headers, removing ---- */
 
-static int copy_body(struct cache_store_reader *r,
-		     struct cache_store_writer *w, unsigned char *buf)
+static int copy_body(struct cache_store_reader *r, struct cache_store_writer *w,
+		     unsigned char *buf)
 {
 	uint64_t off = 0;
 
@@ -788,8 +789,8 @@ free_buf:
 static int remove_indexed(struct cs_index *idx, const char *key,
 			  const char *hash, struct cs_victim **victims)
 {
-	struct cs_entry **pp = &idx->buckets[cs_hkey(hash) &
-					     (idx->n_buckets - 1)];
+	struct cs_entry **pp =
+		&idx->buckets[cs_hkey(hash) & (idx->n_buckets - 1)];
 	int n = 0;
 
 	cs_index_tombstone(idx, hash);

@@ -48,8 +48,8 @@ uint64_t cs_hkey(const char *hash)
 }
 
 struct cs_entry *cs_entry_new(const char *hash, uint64_t variant,
-			      const char *key, size_t key_len,
-			      const char *vary, size_t vary_len)
+			      const char *key, size_t key_len, const char *vary,
+			      size_t vary_len)
 {
 	struct cs_entry *e = calloc(1, sizeof(*e));
 
@@ -185,8 +185,7 @@ static void evict(struct cs_index *idx, struct cs_entry *e,
 }
 
 /* The least recently used variant of hash when it has too many. */
-static struct cs_entry *variant_overflow(struct cs_index *idx,
-					 const char *hash)
+static struct cs_entry *variant_overflow(struct cs_index *idx, const char *hash)
 {
 	struct cs_entry *e = idx->buckets[bucket_of(idx, hash)], *oldest = NULL;
 	size_t n = 0;
@@ -297,8 +296,8 @@ static void fill_unref(struct cs_index *idx, struct cache_store_fill *f)
 	free(f);
 }
 
-static struct cache_store_fill *fill_new(struct cs_index *idx,
-					 const char *hash, uint64_t variant)
+static struct cache_store_fill *fill_new(struct cs_index *idx, const char *hash,
+					 uint64_t variant)
 {
 	struct cache_store_fill *f = calloc(1, sizeof(*f));
 

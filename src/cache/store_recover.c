@@ -18,7 +18,7 @@ struct scan {
 	struct cache_store *st;
 	char path[CS_PATH_MAX]; /* the directory being listed */
 	size_t path_len;
-	const char *fan;	/* "abcd": what the names must start with */
+	const char *fan; /* "abcd": what the names must start with */
 	char fanbuf[5];
 	struct cs_entry **found;
 	size_t n, cap;
@@ -61,7 +61,8 @@ static int remember(struct scan *sc, struct cs_entry *e)
 {
 	if (sc->n == sc->cap) {
 		size_t cap = sc->cap ? sc->cap * 2 : 1024;
-		struct cs_entry **more = realloc(sc->found, cap * sizeof(*more));
+		struct cs_entry **more =
+			realloc(sc->found, cap * sizeof(*more));
 		if (!more)
 			return -ENOMEM;
 		sc->found = more;
@@ -135,7 +136,8 @@ static int scan_dir(struct scan *sc, const char *name, unsigned char d_type,
 	size_t saved = sc->path_len;
 	int rc;
 
-	if (!hex_name(name, 2) || (d_type != SYS_DT_DIR && d_type != SYS_DT_UNKNOWN))
+	if (!hex_name(name, 2) ||
+	    (d_type != SYS_DT_DIR && d_type != SYS_DT_UNKNOWN))
 		return 0; /* DIR/tmp, or something the store does not own */
 	rc = util_format(sc->path + saved, sizeof(sc->path) - saved, "/%s",
 			 name);
@@ -185,8 +187,8 @@ int cs_recover(struct cache_store *st)
 	sc->st = st;
 	sc->fan = sc->fanbuf;
 	sc->now = sys_now_mono_ms(st->sys);
-	sc->path_len = (size_t)util_format(sc->path, sizeof(sc->path), "%s",
-					   st->dir);
+	sc->path_len =
+		(size_t)util_format(sc->path, sizeof(sc->path), "%s", st->dir);
 	rc = sys_list_dir(st->sys, st->dir, scan_level1, sc);
 	if (rc == 0)
 		qsort(sc->found, sc->n, sizeof(*sc->found), by_response_time);

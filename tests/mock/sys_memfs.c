@@ -253,7 +253,7 @@ static ssize_t memfs_pread(void *ctx, int fd, void *buf, size_t len,
 {
 	LOCKED_ENTER(m);
 	struct ofile *f = get_fd(m, fd);
-	ssize_t n = !f ? -EBADF
+	ssize_t n = !f		 ? -EBADF
 		    : offset < 0 ? -EINVAL
 				 : read_at(f->node, buf, len, (size_t)offset);
 	pthread_mutex_unlock(&m->lock);
@@ -321,8 +321,7 @@ static int memfs_close(void *ctx, int fd)
 	return rc;
 }
 
-static int rename_locked(struct sys_memfs *m, const char *from,
-			 const char *to)
+static int rename_locked(struct sys_memfs *m, const char *from, const char *to)
 {
 	struct name *src = find(m, from), *dst;
 	int rc = parent_ok(m, to);
@@ -389,8 +388,8 @@ static int memfs_rmdir(void *ctx, const char *path)
 {
 	LOCKED_ENTER(m);
 	struct name *nm = find(m, path);
-	int rc = !nm		       ? -ENOENT
-		 : !nm->node->dir      ? -ENOTDIR
+	int rc = !nm			 ? -ENOENT
+		 : !nm->node->dir	 ? -ENOTDIR
 		 : has_children(m, path) ? -ENOTEMPTY
 					 : 0;
 	if (rc == 0)
@@ -468,8 +467,8 @@ static int snapshot_locked(struct sys_memfs *m, const char *dir,
 		if (strcmp(p, dir) == 0 || strncmp(p, dir, len) != 0 ||
 		    (len > 1 && p[len] != '/') || strchr(rest, '/'))
 			continue;
-		s->types[s->n] = m->names[i].node->dir ? SYS_DT_DIR
-						       : SYS_DT_REG;
+		s->types[s->n] =
+			m->names[i].node->dir ? SYS_DT_DIR : SYS_DT_REG;
 		s->names[s->n++] = strdup(rest);
 	}
 	return 0;
@@ -586,8 +585,7 @@ struct sys *sys_memfs_sys(struct sys_memfs *m)
 	return &m->sys;
 }
 
-void sys_memfs_set_clock(struct sys_memfs *m, int64_t mono_ms,
-			 time_t wall_sec)
+void sys_memfs_set_clock(struct sys_memfs *m, int64_t mono_ms, time_t wall_sec)
 {
 	pthread_mutex_lock(&m->lock);
 	m->mono_ms = mono_ms;

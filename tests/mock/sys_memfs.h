@@ -38,8 +38,7 @@ struct sys_memfs *sys_memfs_new(void);
 void sys_memfs_free(struct sys_memfs *m);
 struct sys *sys_memfs_sys(struct sys_memfs *m);
 
-void sys_memfs_set_clock(struct sys_memfs *m, int64_t mono_ms,
-			 time_t wall_sec);
+void sys_memfs_set_clock(struct sys_memfs *m, int64_t mono_ms, time_t wall_sec);
 void sys_memfs_advance_ms(struct sys_memfs *m, int64_t ms);
 
 /* n = 0 turns faults off.  The count starts at the next call (1). */
