@@ -339,8 +339,9 @@ static void test_bad_arguments(void **state)
 	const char *bad[] = {
 		"0123", "0123456789ABCDEF", "../../etc/passwd",
 		"0123456789abcdeg",
-		"00000000000000000000000000000000000000000000000000"
-		"000000000000000"};
+		/* 65 digits: one too many */
+		("00000000000000000000000000000000000000000000000000"
+		 "000000000000000")};
 	char *big = calloc(1, CACHE_STORE_HEADER_MAX);
 
 	open_store(1 << 20);
