@@ -190,7 +190,7 @@ int cs_recover(struct cache_store *st)
 	sc->path_len =
 		(size_t)util_format(sc->path, sizeof(sc->path), "%s", st->dir);
 	rc = sys_list_dir(st->sys, st->dir, scan_level1, sc);
-	if (rc == 0)
+	if (rc == 0 && sc->n > 1) /* qsort(NULL, 0, ...) is undefined */
 		qsort(sc->found, sc->n, sizeof(*sc->found), by_response_time);
 	/* Single-threaded still, but the insert's contract wants the lock. */
 	pthread_mutex_lock(&st->idx.lock);
