@@ -194,29 +194,35 @@ static int make_dirs(struct cache_store *st)
 static int store_alloc(struct sys *sys, const struct cache_store_opts *opts,
 		       struct cache_store **out)
 {
-	struct cache_store *st = calloc(1, sizeof(*st));
 	size_t n = strlen(opts->dir);
+	struct cache_store *st;
 
+	/* Room for "/ab/cd/<64 hex>-<16 hex>.<seq>" behind the dir. */
+	if (n == 0)
+		return -EINVAL;
+	if (n > CS_PATH_MAX - 128)
+		return -ENAMETOOLONG;
+	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	/* Room for "/ab/cd/<64 hex>-<16 hex>.<seq>" behind the dir. */
-	if (n == 0 || n > CS_PATH_MAX - 128 || !(st->dir = malloc(n + 1))) {
-		free(st);
-		return n == 0 || n > CS_PATH_MAX - 128 ? -ENAMETOOLONG
-						       : -ENOMEM;
-	}
+	st->dir = malloc(n + 1);
+	if (!st->dir)
+		goto free_store;
 	memcpy(st->dir, opts->dir, n + 1);
-	if (cs_index_init(&st->idx, opts->max_size, opts->max_object_size)) {
-		free(st->dir);
-		free(st);
-		return -ENOMEM;
-	}
+	if (cs_index_init(&st->idx, opts->max_size, opts->max_object_size))
+		goto free_dir;
 	for (size_t i = 0; i < CS_NAME_LOCKS; i++)
 		pthread_mutex_init(&st->name_locks[i], NULL);
 	st->sys = sys;
 	st->fsync = opts->fsync;
 	*out = st;
 	return 0;
+
+free_dir:
+	free(st->dir);
+free_store:
+	free(st);
+	return -ENOMEM;
 }
 
 int cache_store_open_dir(struct sys *sys, const struct cache_store_opts *opts,
@@ -597,7 +603,8 @@ static void discard(struct cache_store *st, const char *hash, uint64_t variant,
 	if (e && e->gen == gen) {
 		cs_index_unlink_entry(&st->idx, e);
 		cs_entry_free(e);
-		st->idx.damaged++;
+		if (unlink_file)
+			st->idx.damaged++; /* not for a file already gone */
 		ours = true;
 	}
 	pthread_mutex_unlock(&st->idx.lock);
