@@ -108,6 +108,27 @@ void cs_unlink_victims(struct cache_store *st, struct cs_victim *victims)
 /* ---- reading a header block (readers and recovery) ---- */
 
 /*
+ * Is the file exactly header block + body long?  A first read that stopped
+ * short of CS_HEAD_READ ended at end of file, so it already gave the size
+ * (most entries are small: this saves recovery an fstat per file);
+ * otherwise, or when that does not add up, fstat says.
+ */
+static int check_size(struct sys *sys, int fd, const struct cs_header *h,
+		      ssize_t first_read)
+{
+	uint64_t want = h->header_len + h->body_len;
+	struct stat sb;
+	int rc;
+
+	if (first_read < CS_HEAD_READ && (uint64_t)first_read == want)
+		return 0;
+	rc = sys_fstat(sys, fd, &sb);
+	if (rc < 0)
+		return rc;
+	return sb.st_size >= 0 && (uint64_t)sb.st_size == want ? 0 : -EBADMSG;
+}
+
+/*
  * Read and verify the header block of the open entry fd into a fresh
  * buffer.  A file whose size is not header + body exactly (truncated, or
  * something appended) is -EBADMSG like bad bytes; -EPROTO for another
@@ -117,17 +138,13 @@ int cs_read_header(struct sys *sys, int fd, unsigned char **out,
 		   struct cs_header *h)
 {
 	unsigned char *buf = malloc(CS_HEAD_READ);
-	struct stat sb;
+	ssize_t first, n;
 	uint32_t hlen;
-	ssize_t n;
 	int rc;
 
 	if (!buf)
 		return -ENOMEM;
-	rc = sys_fstat(sys, fd, &sb);
-	if (rc < 0)
-		goto free_buf;
-	n = sys_pread(sys, fd, buf, CS_HEAD_READ, 0);
+	n = first = sys_pread(sys, fd, buf, CS_HEAD_READ, 0);
 	rc = n < 0 ? (int)n : cs_header_peek(buf, (size_t)n, &hlen);
 	if (rc < 0)
 		goto free_buf;
@@ -143,9 +160,8 @@ int cs_read_header(struct sys *sys, int fd, unsigned char **out,
 			goto free_buf;
 	}
 	rc = cs_header_decode(buf, (size_t)n, h);
-	if (rc == 0 && (sb.st_size < 0 || h->body_len > (uint64_t)sb.st_size ||
-			(uint64_t)sb.st_size - h->body_len != hlen))
-		rc = -EBADMSG;
+	if (rc == 0)
+		rc = check_size(sys, fd, h, first);
 	if (rc < 0)
 		goto free_buf;
 	*out = buf;
