@@ -26,7 +26,7 @@ ALLOWED = {
             "sys", "util"},
 }
 # Public headers that belong to a module of another name.
-HEADER_OWNER = {"config": "app", "server": "app"}
+HEADER_OWNER = {"config": "app", "server": "app", "cache_store": "cache"}
 PURE = {"parse", "filter", "util"}
 
 OS_CALLS = (

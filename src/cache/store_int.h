@@ -1,0 +1,180 @@
+/*
+ * Internals of the cache store shared by store.c (files: writes, reads,
+ * recovery), store_index.c (the in-memory index, eviction, fills) and
+ * store_format.c (the header block), and reachable by tests/test_cache_store.c.
+ * See docs/cache-store.md for the byte layout and the protocols.
+ */
+#ifndef GLASSPROXY_CACHE_STORE_INT_H
+#define GLASSPROXY_CACHE_STORE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "glassproxy/cache_store.h"
+#include "glassproxy/util.h"
+
+#define CS_PATH_MAX 4096
+#define CS_COPY_CHUNK (64 * 1024) /* bounded copies (304 updates) */
+
+/* hash was validated (at most CACHE_STORE_HASH_MAX): it always fits. */
+static inline void cs_copy_hash(char *dst, const char *hash)
+{
+	(void)util_copy(dst, CACHE_STORE_HASH_MAX + 1, hash, strlen(hash));
+}
+
+/* ---- the header block (store_format.c) ---- */
+
+#define CS_MAGIC       "GPXSTORE"
+#define CS_MAGIC_LEN   8
+#define CS_VERSION     1
+#define CS_FIXED_LEN   80 /* bytes before the key */
+#define CS_CRC_LEN     4
+#define CS_HEAD_READ   4096 /* first read of a header block */
+#define CS_VARIANT_HEX 16
+
+/* A decoded header block; the byte strings point into the block. */
+struct cs_header {
+	uint32_t version;
+	uint32_t header_len;
+	uint64_t body_len;
+	uint64_t variant;
+	struct cache_store_meta meta;
+	const char *key;
+	size_t key_len;
+	const char *vary;
+	size_t vary_len;
+	const char *fields;
+	size_t fields_len;
+};
+
+uint32_t cs_crc32c(uint32_t crc, const void *buf, size_t len);
+uint64_t cs_fnv1a(const void *buf, size_t len);
+/* Bytes the header block of these strings takes (0: too big). */
+size_t cs_header_len(size_t key_len, size_t vary_len, size_t fields_len);
+/* Encode h into buf[h->header_len] (h->header_len set by the caller). */
+void cs_header_encode(const struct cs_header *h, unsigned char *buf);
+/*
+ * How long the header block starting with buf[len] is (reads the fixed
+ * part only): 0 and *len_out, or -EBADMSG (bad magic or length) or
+ * -EPROTO (another format version).
+ */
+int cs_header_peek(const unsigned char *buf, size_t len, uint32_t *len_out);
+/* Decode and verify a whole block: 0, -EBADMSG or -EPROTO. */
+int cs_header_decode(const unsigned char *buf, size_t len,
+		     struct cs_header *out);
+/* Set the body length of an encoded block and checksum it again. */
+void cs_header_seal(unsigned char *buf, uint32_t header_len,
+		    uint64_t body_len);
+
+/* ---- the index (store_index.c) ---- */
+
+struct cs_entry {
+	char hash[CACHE_STORE_HASH_MAX + 1];
+	uint64_t variant;
+	uint64_t gen; /* unique per commit: tells a replaced entry apart */
+	uint64_t size, body_len;
+	struct cache_store_meta meta;
+	int64_t last_use_ms;
+	char *key; /* key and vary in one allocation */
+	char *vary;
+	size_t vary_len;
+	struct cs_entry *lru_prev, *lru_next; /* head: most recently used */
+	struct cs_entry *chain;		      /* the bucket's next */
+};
+
+#define CS_TOMBSTONES 64
+#define CS_NAME_LOCKS 64
+
+struct cs_index {
+	pthread_mutex_t lock; /* guards everything below; never held over I/O */
+	struct cs_entry **buckets;
+	size_t n_buckets, n_entries;
+	struct cs_entry *lru_head, *lru_tail;
+	uint64_t bytes, max_size, max_object_size;
+	uint64_t next_gen;
+	/* Recent removals, so a write that began before one cannot commit. */
+	uint64_t epoch;
+	struct {
+		uint64_t epoch, hkey;
+	} tomb[CS_TOMBSTONES];
+	uint64_t evictions, damaged;
+	struct cache_store_fill *fills; /* fills in progress */
+};
+
+struct cache_store {
+	struct sys *sys;
+	char *dir;
+	bool fsync;
+	struct cs_index idx;
+	/*
+	 * Name locks serialise the file operations on one hash (rename into
+	 * place, unlink) with the index update that goes with them, so a late
+	 * unlink never removes a newer entry of the same name.  Striped by
+	 * hash; taken before idx.lock, never the other way round.
+	 */
+	pthread_mutex_t name_locks[CS_NAME_LOCKS];
+	uint64_t tmp_seq; /* guarded by idx.lock */
+	uint64_t recovered, tmp_removed;
+};
+
+/* A victim taken out of the index, to be unlinked outside its lock. */
+struct cs_victim {
+	char hash[CACHE_STORE_HASH_MAX + 1];
+	uint64_t variant;
+	struct cs_victim *next;
+};
+
+int cs_index_init(struct cs_index *idx, uint64_t max_size,
+		  uint64_t max_object_size);
+void cs_index_free(struct cs_index *idx);
+uint64_t cs_hkey(const char *hash);
+/* Callers of the functions below hold idx->lock. */
+struct cs_entry *cs_index_find(struct cs_index *idx, const char *hash,
+			       uint64_t variant);
+/*
+ * Insert a fresh entry (replacing one of the same name) as the most
+ * recently used.  Entries pushed out (size, variants) go to *victims.
+ */
+int cs_index_insert(struct cs_index *idx, struct cs_entry *e,
+		    struct cs_victim **victims);
+void cs_index_unlink_entry(struct cs_index *idx, struct cs_entry *e);
+void cs_index_touch(struct cs_index *idx, struct cs_entry *e, int64_t now);
+/* Evict from the LRU end down to max_size. */
+void cs_index_shrink(struct cs_index *idx, struct cs_victim **victims);
+struct cs_entry *cs_entry_new(const char *hash, uint64_t variant,
+			      const char *key, size_t key_len,
+			      const char *vary, size_t vary_len);
+void cs_entry_free(struct cs_entry *e);
+/* Removals (tombstones) since epoch touching hash: a write must not land. */
+bool cs_index_removed_since(struct cs_index *idx, const char *hash,
+			    uint64_t epoch);
+void cs_index_tombstone(struct cs_index *idx, const char *hash);
+void cs_fills_free(struct cs_index *idx);
+
+/* ---- files (store.c, store_recover.c) ---- */
+
+bool cs_is_hex(char c);
+bool cs_valid_hash(const char *hash);
+/*
+ * Read and verify the header block of the entry open as fd into a fresh
+ * buffer *out (decoded into *h, which points into it).  -EBADMSG also when
+ * the file is not exactly header + body long; -EPROTO for another version.
+ */
+int cs_read_header(struct sys *sys, int fd, unsigned char **out,
+		   struct cs_header *h);
+/* A code from cs_read_header() that means "remove this file". */
+bool cs_damaged(int rc);
+/* Rebuild the index from DIR/??/??/ (store_recover.c). */
+int cs_recover(struct cache_store *st);
+
+/* Unlink every victim's file under its name lock, unless re-committed. */
+void cs_unlink_victims(struct cache_store *st, struct cs_victim *victims);
+pthread_mutex_t *cs_name_lock(struct cache_store *st, const char *hash);
+/* DIR/ab/cd/<hash>-<variant> into buf[cap]. */
+int cs_entry_path(const struct cache_store *st, const char *hash,
+		  uint64_t variant, char *buf, size_t cap);
+
+#endif
