@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "cache/store_int.h"
-#include "glassproxy/cache_store.h"
+#include "glassproxy/cache.h"
 #include "glassproxy/sys.h"
 #include "glassproxy/util.h"
 
@@ -59,7 +59,7 @@ static void key_of(unsigned i, char *key, size_t kcap, char *hash,
 		   size_t hcap)
 {
 	util_format(key, kcap, "http://bench.example/objects/%u?v=1", i);
-	util_format(hash, hcap, "%016" PRIx64, cs_fnv1a(key, strlen(key)));
+	util_format(hash, hcap, "%016" PRIx64, cache_st_fnv1a(key, strlen(key)));
 }
 
 static int fill(struct cache_store *st, unsigned from, unsigned n)

@@ -26,7 +26,7 @@ ALLOWED = {
             "sys", "util"},
 }
 # Public headers that belong to a module of another name.
-HEADER_OWNER = {"config": "app", "server": "app", "cache_store": "cache"}
+HEADER_OWNER = {"config": "app", "server": "app"}
 PURE = {"parse", "filter", "util"}
 
 OS_CALLS = (
@@ -158,6 +158,7 @@ PREFIXES = {
     "tunnel": ("tunnel_",),
     "proxy": ("proxy_",),
     "cache": ("cache_",),
+    "auth": ("auth_",),
 }
 
 

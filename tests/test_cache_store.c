@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "cache/store_int.h"
-#include "glassproxy/cache_store.h"
+#include "glassproxy/cache.h"
 
 #define DIR    "/cache"
 #define HASH_A "0123456789abcdef"
@@ -430,7 +430,7 @@ static void test_short_writes_still_store_whole_entries(void **state)
 
 static uint64_t entry_size(const char *key, const char *vary, const char *body)
 {
-	return cs_header_len(strlen(key), strlen(vary), strlen(FIELDS)) +
+	return cache_st_header_len(strlen(key), strlen(vary), strlen(FIELDS)) +
 	       strlen(body);
 }
 
@@ -615,7 +615,7 @@ static void patch(const char *path, size_t off, char byte, bool fix_crc)
 	if (fix_crc) {
 		hlen = (uint32_t)(u[12] | u[13] << 8 | u[14] << 16 |
 				  (uint32_t)u[15] << 24);
-		crc = cs_crc32c(0, file, hlen - CS_CRC_LEN);
+		crc = cache_st_crc32c(0, file, hlen - CS_CRC_LEN);
 		for (int i = 0; i < 4; i++)
 			u[hlen - 4 + i] = (unsigned char)(crc >> (8 * i));
 	}

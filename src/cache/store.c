@@ -1,8 +1,8 @@
 /*
  * The cache store's files: the write protocol (temporary, append, seal,
  * fsync, rename), readers, header updates, removal, and recovery at open.
- * See include/glassproxy/cache_store.h for the contract and
- * docs/cache-store.md for the format and the reasoning.
+ * See include/glassproxy/cache.h (its store section) for the contract and
+ * docs/cache.md (section Store) for the format and the reasoning.
  *
  * Lock order: a name lock (per hash stripe), then idx.lock.  idx.lock is
  * only ever held around memory work; name locks are held across the one or
@@ -27,7 +27,7 @@ struct cache_store_writer {
 	struct cache_store_meta meta;
 	unsigned char *head; /* the encoded header block */
 	uint32_t head_len;
-	struct cs_entry *entry; /* what the index gets at commit */
+	struct cache_st_entry *entry; /* what the index gets at commit */
 };
 
 struct cache_store_reader {
@@ -46,34 +46,34 @@ void cache_store_opts_default(struct cache_store_opts *opts)
 	opts->fsync = true;
 }
 
-bool cs_is_hex(char c)
+bool cache_st_is_hex(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
 /* Hashes become file names: only lower-case hex, 8 to 64 digits. */
-bool cs_valid_hash(const char *hash)
+bool cache_st_valid_hash(const char *hash)
 {
 	size_t n = 0;
 
 	if (!hash)
 		return false;
 	for (; hash[n]; n++)
-		if (n >= CACHE_STORE_HASH_MAX || !cs_is_hex(hash[n]))
+		if (n >= CACHE_STORE_HASH_MAX || !cache_st_is_hex(hash[n]))
 			return false;
 	return n >= 8;
 }
 
-int cs_entry_path(const struct cache_store *st, const char *hash,
-		  uint64_t variant, char *buf, size_t cap)
+int cache_st_entry_path(const struct cache_store *st, const char *hash,
+			uint64_t variant, char *buf, size_t cap)
 {
 	return util_format(buf, cap, "%s/%.2s/%.2s/%s-%016" PRIx64, st->dir,
 			   hash, hash + 2, hash, variant);
 }
 
-pthread_mutex_t *cs_name_lock(struct cache_store *st, const char *hash)
+pthread_mutex_t *cache_st_name_lock(struct cache_store *st, const char *hash)
 {
-	return &st->name_locks[cs_hkey(hash) % CS_NAME_LOCKS];
+	return &st->name_locks[cache_st_hkey(hash) % CS_NAME_LOCKS];
 }
 
 static int mkdir_ok(struct sys *sys, const char *path)
@@ -82,22 +82,24 @@ static int mkdir_ok(struct sys *sys, const char *path)
 	return rc == -EEXIST ? 0 : rc;
 }
 
-void cs_unlink_victims(struct cache_store *st, struct cs_victim *victims)
+void cache_st_unlink_victims(struct cache_store *st,
+			     struct cache_st_victim *victims)
 {
 	char path[CS_PATH_MAX];
 
 	while (victims) {
-		struct cs_victim *v = victims;
-		pthread_mutex_t *nl = cs_name_lock(st, v->hash);
+		struct cache_st_victim *v = victims;
+		pthread_mutex_t *nl = cache_st_name_lock(st, v->hash);
 		bool again;
 
 		pthread_mutex_lock(nl);
 		pthread_mutex_lock(&st->idx.lock);
 		/* Committed anew since it was evicted: that file is live. */
-		again = cs_index_find(&st->idx, v->hash, v->variant) != NULL;
+		again = cache_st_index_find(&st->idx, v->hash, v->variant) !=
+			NULL;
 		pthread_mutex_unlock(&st->idx.lock);
-		if (!again && cs_entry_path(st, v->hash, v->variant, path,
-					    sizeof(path)) >= 0)
+		if (!again && cache_st_entry_path(st, v->hash, v->variant, path,
+						  sizeof(path)) >= 0)
 			sys_unlink(st->sys, path);
 		pthread_mutex_unlock(nl);
 		victims = v->next;
@@ -113,7 +115,7 @@ void cs_unlink_victims(struct cache_store *st, struct cs_victim *victims)
  * (most entries are small: this saves recovery an fstat per file);
  * otherwise, or when that does not add up, fstat says.
  */
-static int check_size(struct sys *sys, int fd, const struct cs_header *h,
+static int check_size(struct sys *sys, int fd, const struct cache_st_header *h,
 		      ssize_t first_read)
 {
 	uint64_t want = h->header_len + h->body_len;
@@ -134,8 +136,8 @@ static int check_size(struct sys *sys, int fd, const struct cs_header *h,
  * something appended) is -EBADMSG like bad bytes; -EPROTO for another
  * format version; other codes are I/O errors.
  */
-int cs_read_header(struct sys *sys, int fd, unsigned char **out,
-		   struct cs_header *h)
+int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
+			 struct cache_st_header *h)
 {
 	unsigned char *buf = malloc(CS_HEAD_READ);
 	ssize_t first, n;
@@ -145,7 +147,7 @@ int cs_read_header(struct sys *sys, int fd, unsigned char **out,
 	if (!buf)
 		return -ENOMEM;
 	n = first = sys_pread(sys, fd, buf, CS_HEAD_READ, 0);
-	rc = n < 0 ? (int)n : cs_header_peek(buf, (size_t)n, &hlen);
+	rc = n < 0 ? (int)n : cache_st_header_peek(buf, (size_t)n, &hlen);
 	if (rc < 0)
 		goto free_buf;
 	if (hlen > (size_t)n) {
@@ -159,7 +161,7 @@ int cs_read_header(struct sys *sys, int fd, unsigned char **out,
 		if (rc < 0)
 			goto free_buf;
 	}
-	rc = cs_header_decode(buf, (size_t)n, h);
+	rc = cache_st_header_decode(buf, (size_t)n, h);
 	if (rc == 0)
 		rc = check_size(sys, fd, h, first);
 	if (rc < 0)
@@ -172,7 +174,7 @@ free_buf:
 	return rc;
 }
 
-bool cs_damaged(int rc)
+bool cache_st_damaged(int rc)
 {
 	return rc == -EBADMSG || rc == -EPROTO;
 }
@@ -225,7 +227,8 @@ static int store_alloc(struct sys *sys, const struct cache_store_opts *opts,
 	if (!st->dir)
 		goto free_store;
 	memcpy(st->dir, opts->dir, n + 1);
-	if (cs_index_init(&st->idx, opts->max_size, opts->max_object_size))
+	if (cache_st_index_init(&st->idx, opts->max_size,
+				opts->max_object_size))
 		goto free_dir;
 	for (size_t i = 0; i < CS_NAME_LOCKS; i++)
 		pthread_mutex_init(&st->name_locks[i], NULL);
@@ -252,7 +255,7 @@ int cache_store_open_dir(struct sys *sys, const struct cache_store_opts *opts,
 	rc = make_dirs(st);
 	if (rc < 0)
 		goto close_store;
-	rc = cs_recover(st);
+	rc = cache_st_recover(st);
 	if (rc < 0)
 		goto close_store;
 	*out = st;
@@ -267,7 +270,7 @@ void cache_store_close(struct cache_store *st)
 {
 	if (!st)
 		return;
-	cs_index_free(&st->idx);
+	cache_st_index_free(&st->idx);
 	for (size_t i = 0; i < CS_NAME_LOCKS; i++)
 		pthread_mutex_destroy(&st->name_locks[i]);
 	free(st->dir);
@@ -277,14 +280,14 @@ void cache_store_close(struct cache_store *st)
 void cache_store_set_limits(struct cache_store *st, uint64_t max_size,
 			    uint64_t max_object_size)
 {
-	struct cs_victim *victims = NULL;
+	struct cache_st_victim *victims = NULL;
 
 	pthread_mutex_lock(&st->idx.lock);
 	st->idx.max_size = max_size;
 	st->idx.max_object_size = max_object_size;
-	cs_index_shrink(&st->idx, &victims);
+	cache_st_index_shrink(&st->idx, &victims);
 	pthread_mutex_unlock(&st->idx.lock);
-	cs_unlink_victims(st, victims);
+	cache_st_unlink_victims(st, victims);
 }
 
 void cache_store_get_stats(struct cache_store *st,
@@ -309,18 +312,18 @@ static int writer_alloc(struct cache_store *st, const char *key,
 			size_t fields_len, struct cache_store_writer **out)
 {
 	size_t key_len = strlen(key);
-	size_t hlen = cs_header_len(key_len, vary_len, fields_len);
+	size_t hlen = cache_st_header_len(key_len, vary_len, fields_len);
 	struct cache_store_writer *w;
-	struct cs_header h = {.version = CS_VERSION,
-			      .header_len = (uint32_t)hlen,
-			      .variant = cs_fnv1a(vary, vary_len),
-			      .meta = *meta,
-			      .key = key,
-			      .key_len = key_len,
-			      .vary = vary,
-			      .vary_len = vary_len,
-			      .fields = fields,
-			      .fields_len = fields_len};
+	struct cache_st_header h = {.version = CS_VERSION,
+				    .header_len = (uint32_t)hlen,
+				    .variant = cache_st_fnv1a(vary, vary_len),
+				    .meta = *meta,
+				    .key = key,
+				    .key_len = key_len,
+				    .vary = vary,
+				    .vary_len = vary_len,
+				    .fields = fields,
+				    .fields_len = fields_len};
 
 	if (hlen == 0)
 		return -EFBIG;
@@ -328,20 +331,21 @@ static int writer_alloc(struct cache_store *st, const char *key,
 	if (!w)
 		return -ENOMEM;
 	w->head = malloc(hlen);
-	w->entry = cs_entry_new(hash, h.variant, key, key_len, vary, vary_len);
+	w->entry = cache_st_entry_new(hash, h.variant, key, key_len, vary,
+				      vary_len);
 	if (!w->head || !w->entry) {
 		free(w->head);
-		cs_entry_free(w->entry);
+		cache_st_entry_free(w->entry);
 		free(w);
 		return -ENOMEM;
 	}
-	cs_header_encode(&h, w->head);
+	cache_st_header_encode(&h, w->head);
 	w->head_len = (uint32_t)hlen;
 	w->st = st;
 	w->fd = -1;
 	w->variant = h.variant;
 	w->meta = *meta;
-	cs_copy_hash(w->hash, hash);
+	cache_st_copy_hash(w->hash, hash);
 	*out = w;
 	return 0;
 }
@@ -349,7 +353,7 @@ static int writer_alloc(struct cache_store *st, const char *key,
 static void writer_free(struct cache_store_writer *w)
 {
 	free(w->head);
-	cs_entry_free(w->entry);
+	cache_st_entry_free(w->entry);
 	free(w);
 }
 
@@ -405,7 +409,7 @@ int cache_store_write_begin(struct cache_store *st, const char *key,
 	struct cache_store_writer *w;
 	int rc;
 
-	if (!cs_valid_hash(hash) || !key)
+	if (!cache_st_valid_hash(hash) || !key)
 		return -EINVAL;
 	rc = writer_alloc(st, key, hash, vary, vary_len, meta, fields,
 			  fields_len, &w);
@@ -465,7 +469,7 @@ static int writer_seal(struct cache_store_writer *w)
 	w->fd = -1;
 	if (rc < 0)
 		return rc;
-	cs_header_seal(w->head, w->head_len, w->written);
+	cache_st_header_seal(w->head, w->head_len, w->written);
 	fd = sys_open(sys, w->tmp, O_WRONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return fd;
@@ -495,18 +499,20 @@ static int make_fanout(struct cache_store *st, const char *hash)
 
 /* Rename into place and index it, as one step for the name lock. */
 static int writer_publish(struct cache_store_writer *w,
-			  struct cs_victim **victims)
+			  struct cache_st_victim **victims)
 {
 	struct cache_store *st = w->st;
-	pthread_mutex_t *nl = cs_name_lock(st, w->hash);
+	pthread_mutex_t *nl = cache_st_name_lock(st, w->hash);
 	char path[CS_PATH_MAX];
-	int rc = cs_entry_path(st, w->hash, w->variant, path, sizeof(path));
+	int rc = cache_st_entry_path(st, w->hash, w->variant, path,
+				     sizeof(path));
 
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(nl);
 	pthread_mutex_lock(&st->idx.lock);
-	rc = cs_index_removed_since(&st->idx, w->hash, w->epoch) ? -ESTALE : 0;
+	rc = cache_st_index_removed_since(&st->idx, w->hash, w->epoch) ? -ESTALE
+								       : 0;
 	pthread_mutex_unlock(&st->idx.lock);
 	if (rc == 0)
 		rc = sys_rename(st->sys, w->tmp, path);
@@ -517,7 +523,7 @@ static int writer_publish(struct cache_store_writer *w,
 		w->entry->meta = w->meta;
 		w->entry->last_use_ms = sys_now_mono_ms(st->sys);
 		pthread_mutex_lock(&st->idx.lock);
-		cs_index_insert(&st->idx, w->entry, victims);
+		cache_st_index_insert(&st->idx, w->entry, victims);
 		pthread_mutex_unlock(&st->idx.lock);
 		w->entry = NULL; /* the index owns it */
 	}
@@ -528,7 +534,7 @@ static int writer_publish(struct cache_store_writer *w,
 int cache_store_write_commit(struct cache_store_writer *w, uint64_t body_len)
 {
 	struct cache_store *st = w->st;
-	struct cs_victim *victims = NULL;
+	struct cache_st_victim *victims = NULL;
 	int rc = w->failed;
 
 	if (rc == 0 && body_len != w->written)
@@ -542,7 +548,7 @@ int cache_store_write_commit(struct cache_store_writer *w, uint64_t body_len)
 	if (rc < 0 && !w->failed)
 		writer_drop(w, rc);
 	writer_free(w);
-	cs_unlink_victims(st, victims);
+	cache_st_unlink_victims(st, victims);
 	return rc;
 }
 
@@ -560,15 +566,15 @@ void cache_store_write_abort(struct cache_store_writer *w)
 int cache_store_lookup(struct cache_store *st, const char *key,
 		       const char *hash, struct cache_store_variants *out)
 {
-	struct cs_entry *e, *found[CACHE_STORE_MAX_VARIANTS];
+	struct cache_st_entry *e, *found[CACHE_STORE_MAX_VARIANTS];
 	size_t n = 0, bytes = 0;
 	char *p;
 
 	memset(out, 0, sizeof(*out));
-	if (!cs_valid_hash(hash))
+	if (!cache_st_valid_hash(hash))
 		return -EINVAL;
 	pthread_mutex_lock(&st->idx.lock);
-	e = st->idx.buckets[cs_hkey(hash) & (st->idx.n_buckets - 1)];
+	e = st->idx.buckets[cache_st_hkey(hash) & (st->idx.n_buckets - 1)];
 	for (; e && n < CACHE_STORE_MAX_VARIANTS; e = e->chain)
 		if (strcmp(e->hash, hash) == 0 && strcmp(e->key, key) == 0) {
 			found[n++] = e;
@@ -608,24 +614,24 @@ void cache_store_variants_free(struct cache_store_variants *v)
 static void discard(struct cache_store *st, const char *hash, uint64_t variant,
 		    uint64_t gen, bool unlink_file)
 {
-	pthread_mutex_t *nl = cs_name_lock(st, hash);
+	pthread_mutex_t *nl = cache_st_name_lock(st, hash);
 	char path[CS_PATH_MAX];
-	struct cs_entry *e;
+	struct cache_st_entry *e;
 	bool ours = false;
 
 	pthread_mutex_lock(nl);
 	pthread_mutex_lock(&st->idx.lock);
-	e = cs_index_find(&st->idx, hash, variant);
+	e = cache_st_index_find(&st->idx, hash, variant);
 	if (e && e->gen == gen) {
-		cs_index_unlink_entry(&st->idx, e);
-		cs_entry_free(e);
+		cache_st_index_unlink_entry(&st->idx, e);
+		cache_st_entry_free(e);
 		if (unlink_file)
 			st->idx.damaged++; /* not for a file already gone */
 		ours = true;
 	}
 	pthread_mutex_unlock(&st->idx.lock);
 	if (ours && unlink_file &&
-	    cs_entry_path(st, hash, variant, path, sizeof(path)) >= 0)
+	    cache_st_entry_path(st, hash, variant, path, sizeof(path)) >= 0)
 		sys_unlink(st->sys, path);
 	pthread_mutex_unlock(nl);
 }
@@ -635,13 +641,13 @@ static uint64_t index_claim(struct cache_store *st, const char *key,
 			    const char *hash, uint64_t variant)
 {
 	int64_t now = sys_now_mono_ms(st->sys);
-	struct cs_entry *e;
+	struct cache_st_entry *e;
 	uint64_t gen = 0;
 
 	pthread_mutex_lock(&st->idx.lock);
-	e = cs_index_find(&st->idx, hash, variant);
+	e = cache_st_index_find(&st->idx, hash, variant);
 	if (e && strcmp(e->key, key) == 0) {
-		cs_index_touch(&st->idx, e, now);
+		cache_st_index_touch(&st->idx, e, now);
 		gen = e->gen;
 	}
 	pthread_mutex_unlock(&st->idx.lock);
@@ -649,7 +655,7 @@ static uint64_t index_claim(struct cache_store *st, const char *key,
 }
 
 static int reader_fill(struct cache_store_reader *r, int fd,
-		       unsigned char *head, const struct cs_header *h)
+		       unsigned char *head, const struct cache_st_header *h)
 {
 	r->key = malloc(h->key_len + 1);
 	if (!r->key)
@@ -677,8 +683,8 @@ static int open_verified(struct cache_store *st, const char *key,
 {
 	char path[CS_PATH_MAX];
 	unsigned char *head = NULL;
-	struct cs_header h;
-	int fd, rc = cs_entry_path(st, hash, variant, path, sizeof(path));
+	struct cache_st_header h;
+	int fd, rc = cache_st_entry_path(st, hash, variant, path, sizeof(path));
 
 	if (rc < 0)
 		return rc;
@@ -688,10 +694,10 @@ static int open_verified(struct cache_store *st, const char *key,
 			discard(st, hash, variant, gen, false);
 		return fd;
 	}
-	rc = cs_read_header(st->sys, fd, &head, &h);
+	rc = cache_st_read_header(st->sys, fd, &head, &h);
 	if (rc == 0 && h.variant != variant)
 		rc = -EBADMSG;
-	if (cs_damaged(rc)) {
+	if (cache_st_damaged(rc)) {
 		discard(st, hash, variant, gen, true);
 		rc = -ENOENT;
 	}
@@ -715,7 +721,7 @@ int cache_store_open(struct cache_store *st, const char *key, const char *hash,
 	uint64_t gen;
 	int rc;
 
-	if (!cs_valid_hash(hash) || !key)
+	if (!cache_st_valid_hash(hash) || !key)
 		return -EINVAL;
 	gen = index_claim(st, key, hash, variant);
 	if (gen == 0)
@@ -729,7 +735,7 @@ int cache_store_open(struct cache_store *st, const char *key, const char *hash,
 		return rc;
 	}
 	r->st = st;
-	cs_copy_hash(r->hash, hash);
+	cache_st_copy_hash(r->hash, hash);
 	*out = r;
 	return 0;
 }
@@ -809,17 +815,17 @@ free_buf:
 }
 
 /* Take key's variants out of the index into *victims: how many. */
-static int remove_indexed(struct cs_index *idx, const char *key,
-			  const char *hash, struct cs_victim **victims)
+static int remove_indexed(struct cache_st_index *idx, const char *key,
+			  const char *hash, struct cache_st_victim **victims)
 {
-	struct cs_entry **pp =
-		&idx->buckets[cs_hkey(hash) & (idx->n_buckets - 1)];
+	struct cache_st_entry **pp =
+		&idx->buckets[cache_st_hkey(hash) & (idx->n_buckets - 1)];
 	int n = 0;
 
-	cs_index_tombstone(idx, hash);
+	cache_st_index_tombstone(idx, hash);
 	while (*pp) {
-		struct cs_entry *e = *pp;
-		struct cs_victim *v;
+		struct cache_st_entry *e = *pp;
+		struct cache_st_victim *v;
 		if (strcmp(e->hash, hash) != 0 || strcmp(e->key, key) != 0) {
 			pp = &e->chain;
 			continue;
@@ -831,8 +837,8 @@ static int remove_indexed(struct cs_index *idx, const char *key,
 			v->next = *victims;
 			*victims = v;
 		}
-		cs_index_unlink_entry(idx, e); /* moves *pp along */
-		cs_entry_free(e);
+		cache_st_index_unlink_entry(idx, e); /* moves *pp along */
+		cache_st_entry_free(e);
 		n++;
 	}
 	return n;
@@ -842,21 +848,21 @@ int cache_store_remove(struct cache_store *st, const char *key,
 		       const char *hash)
 {
 	pthread_mutex_t *nl;
-	struct cs_victim *victims = NULL;
+	struct cache_st_victim *victims = NULL;
 	char path[CS_PATH_MAX];
 	int n;
 
-	if (!cs_valid_hash(hash) || !key)
+	if (!cache_st_valid_hash(hash) || !key)
 		return -EINVAL;
-	nl = cs_name_lock(st, hash);
+	nl = cache_st_name_lock(st, hash);
 	pthread_mutex_lock(nl);
 	pthread_mutex_lock(&st->idx.lock);
 	n = remove_indexed(&st->idx, key, hash, &victims);
 	pthread_mutex_unlock(&st->idx.lock);
 	while (victims) {
-		struct cs_victim *v = victims;
-		if (cs_entry_path(st, v->hash, v->variant, path,
-				  sizeof(path)) >= 0)
+		struct cache_st_victim *v = victims;
+		if (cache_st_entry_path(st, v->hash, v->variant, path,
+					sizeof(path)) >= 0)
 			sys_unlink(st->sys, path);
 		victims = v->next;
 		free(v);

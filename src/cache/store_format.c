@@ -1,6 +1,6 @@
 /*
  * The cache entry's header block: encoding, decoding and its checksum.  Pure
- * byte work, no I/O.  The layout (docs/cache-store.md has the table): an
+ * byte work, no I/O.  The layout (docs/cache.md, section Store, has the table): an
  * 80-byte fixed part, little-endian integers, then key, variant fields and
  * stored fields, then a CRC-32C of every byte before it.
  */
@@ -24,7 +24,7 @@ static void crc_init(void)
 	}
 }
 
-uint32_t cs_crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t cache_st_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 
@@ -35,7 +35,7 @@ uint32_t cs_crc32c(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
-uint64_t cs_fnv1a(const void *buf, size_t len)
+uint64_t cache_st_fnv1a(const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -49,7 +49,7 @@ uint64_t cs_fnv1a(const void *buf, size_t len)
 
 uint64_t cache_store_variant_id(const void *vary, size_t vary_len)
 {
-	return cs_fnv1a(vary, vary_len);
+	return cache_st_fnv1a(vary, vary_len);
 }
 
 static void put32(unsigned char *p, uint32_t v)
@@ -82,7 +82,7 @@ static uint64_t get64(const unsigned char *p)
 	return v;
 }
 
-size_t cs_header_len(size_t key_len, size_t vary_len, size_t fields_len)
+size_t cache_st_header_len(size_t key_len, size_t vary_len, size_t fields_len)
 {
 	size_t max = CACHE_STORE_HEADER_MAX;
 
@@ -94,7 +94,7 @@ size_t cs_header_len(size_t key_len, size_t vary_len, size_t fields_len)
 	return CS_FIXED_LEN + key_len + vary_len + fields_len + CS_CRC_LEN;
 }
 
-void cs_header_encode(const struct cs_header *h, unsigned char *buf)
+void cache_st_header_encode(const struct cache_st_header *h, unsigned char *buf)
 {
 	unsigned char *p = buf + CS_FIXED_LEN;
 
@@ -119,10 +119,11 @@ void cs_header_encode(const struct cs_header *h, unsigned char *buf)
 	p += h->vary_len;
 	memcpy(p, h->fields, h->fields_len);
 	p += h->fields_len;
-	put32(p, cs_crc32c(0, buf, h->header_len - CS_CRC_LEN));
+	put32(p, cache_st_crc32c(0, buf, h->header_len - CS_CRC_LEN));
 }
 
-int cs_header_peek(const unsigned char *buf, size_t len, uint32_t *len_out)
+int cache_st_header_peek(const unsigned char *buf, size_t len,
+			 uint32_t *len_out)
 {
 	uint32_t hlen;
 
@@ -137,17 +138,17 @@ int cs_header_peek(const unsigned char *buf, size_t len, uint32_t *len_out)
 	return 0;
 }
 
-int cs_header_decode(const unsigned char *buf, size_t len,
-		     struct cs_header *out)
+int cache_st_header_decode(const unsigned char *buf, size_t len,
+			   struct cache_st_header *out)
 {
 	uint32_t hlen;
-	int rc = cs_header_peek(buf, len, &hlen);
+	int rc = cache_st_header_peek(buf, len, &hlen);
 
 	if (rc < 0)
 		return rc;
 	if (len < hlen)
 		return -EBADMSG;
-	if (cs_crc32c(0, buf, hlen - CS_CRC_LEN) != get32(buf + hlen - 4))
+	if (cache_st_crc32c(0, buf, hlen - CS_CRC_LEN) != get32(buf + hlen - 4))
 		return -EBADMSG;
 	out->version = CS_VERSION;
 	out->header_len = hlen;
@@ -155,7 +156,8 @@ int cs_header_decode(const unsigned char *buf, size_t len,
 	out->vary_len = get32(buf + 20);
 	out->fields_len = get32(buf + 24);
 	/* The checksum vouches for the bytes, the lengths must still add up. */
-	if (cs_header_len(out->key_len, out->vary_len, out->fields_len) != hlen)
+	if (cache_st_header_len(out->key_len, out->vary_len, out->fields_len) !=
+	    hlen)
 		return -EBADMSG;
 	out->meta.status = (uint16_t)(buf[28] | (buf[29] << 8));
 	out->meta.flags = get32(buf + 32);
@@ -167,14 +169,15 @@ int cs_header_decode(const unsigned char *buf, size_t len,
 	out->key = (const char *)buf + CS_FIXED_LEN;
 	out->vary = out->key + out->key_len;
 	out->fields = out->vary + out->vary_len;
-	if (out->variant != cs_fnv1a(out->vary, out->vary_len))
+	if (out->variant != cache_st_fnv1a(out->vary, out->vary_len))
 		return -EBADMSG;
 	return 0;
 }
 
-void cs_header_seal(unsigned char *buf, uint32_t header_len, uint64_t body_len)
+void cache_st_header_seal(unsigned char *buf, uint32_t header_len,
+			  uint64_t body_len)
 {
 	put64(buf + 64, body_len);
 	put32(buf + header_len - CS_CRC_LEN,
-	      cs_crc32c(0, buf, header_len - CS_CRC_LEN));
+	      cache_st_crc32c(0, buf, header_len - CS_CRC_LEN));
 }

@@ -12,8 +12,8 @@
 
 #define INITIAL_BUCKETS 1024
 
-int cs_index_init(struct cs_index *idx, uint64_t max_size,
-		  uint64_t max_object_size)
+int cache_st_index_init(struct cache_st_index *idx, uint64_t max_size,
+			uint64_t max_object_size)
 {
 	memset(idx, 0, sizeof(*idx));
 	idx->buckets = calloc(INITIAL_BUCKETS, sizeof(*idx->buckets));
@@ -27,31 +27,31 @@ int cs_index_init(struct cs_index *idx, uint64_t max_size,
 	return 0;
 }
 
-void cs_index_free(struct cs_index *idx)
+void cache_st_index_free(struct cache_st_index *idx)
 {
-	struct cs_entry *e = idx->lru_head;
+	struct cache_st_entry *e = idx->lru_head;
 
 	while (e) {
-		struct cs_entry *next = e->lru_next;
-		cs_entry_free(e);
+		struct cache_st_entry *next = e->lru_next;
+		cache_st_entry_free(e);
 		e = next;
 	}
-	cs_fills_free(idx);
+	cache_st_fills_free(idx);
 	free(idx->buckets);
 	pthread_mutex_destroy(&idx->lock);
 }
 
 /* The hash string's own hash: callers' hashes are hex, tests' may be not. */
-uint64_t cs_hkey(const char *hash)
+uint64_t cache_st_hkey(const char *hash)
 {
-	return cs_fnv1a(hash, strlen(hash));
+	return cache_st_fnv1a(hash, strlen(hash));
 }
 
-struct cs_entry *cs_entry_new(const char *hash, uint64_t variant,
-			      const char *key, size_t key_len, const char *vary,
-			      size_t vary_len)
+struct cache_st_entry *cache_st_entry_new(const char *hash, uint64_t variant,
+					  const char *key, size_t key_len,
+					  const char *vary, size_t vary_len)
 {
-	struct cs_entry *e = calloc(1, sizeof(*e));
+	struct cache_st_entry *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return NULL;
@@ -66,12 +66,12 @@ struct cs_entry *cs_entry_new(const char *hash, uint64_t variant,
 	e->vary = e->key + key_len + 1;
 	memcpy(e->vary, vary, vary_len);
 	e->vary_len = vary_len;
-	cs_copy_hash(e->hash, hash);
+	cache_st_copy_hash(e->hash, hash);
 	e->variant = variant;
 	return e;
 }
 
-void cs_entry_free(struct cs_entry *e)
+void cache_st_entry_free(struct cache_st_entry *e)
 {
 	if (!e)
 		return;
@@ -79,15 +79,15 @@ void cs_entry_free(struct cs_entry *e)
 	free(e);
 }
 
-static size_t bucket_of(const struct cs_index *idx, const char *hash)
+static size_t bucket_of(const struct cache_st_index *idx, const char *hash)
 {
-	return (size_t)(cs_hkey(hash) & (idx->n_buckets - 1));
+	return (size_t)(cache_st_hkey(hash) & (idx->n_buckets - 1));
 }
 
-struct cs_entry *cs_index_find(struct cs_index *idx, const char *hash,
-			       uint64_t variant)
+struct cache_st_entry *cache_st_index_find(struct cache_st_index *idx,
+					   const char *hash, uint64_t variant)
 {
-	struct cs_entry *e = idx->buckets[bucket_of(idx, hash)];
+	struct cache_st_entry *e = idx->buckets[bucket_of(idx, hash)];
 
 	for (; e; e = e->chain)
 		if (e->variant == variant && strcmp(e->hash, hash) == 0)
@@ -96,10 +96,10 @@ struct cs_entry *cs_index_find(struct cs_index *idx, const char *hash,
 }
 
 /* Double the table when it is full; a failed allocation keeps the old one. */
-static void maybe_grow(struct cs_index *idx)
+static void maybe_grow(struct cache_st_index *idx)
 {
 	size_t n = idx->n_buckets * 2;
-	struct cs_entry **fresh;
+	struct cache_st_entry **fresh;
 
 	if (idx->n_entries < idx->n_buckets)
 		return;
@@ -107,9 +107,9 @@ static void maybe_grow(struct cs_index *idx)
 	if (!fresh)
 		return; /* longer chains, still correct */
 	for (size_t i = 0; i < idx->n_buckets; i++) {
-		struct cs_entry *e = idx->buckets[i], *next;
+		struct cache_st_entry *e = idx->buckets[i], *next;
 		for (; e; e = next) {
-			size_t b = (size_t)(cs_hkey(e->hash) & (n - 1));
+			size_t b = (size_t)(cache_st_hkey(e->hash) & (n - 1));
 			next = e->chain;
 			e->chain = fresh[b];
 			fresh[b] = e;
@@ -120,7 +120,7 @@ static void maybe_grow(struct cs_index *idx)
 	idx->n_buckets = n;
 }
 
-static void lru_remove(struct cs_index *idx, struct cs_entry *e)
+static void lru_remove(struct cache_st_index *idx, struct cache_st_entry *e)
 {
 	if (e->lru_prev)
 		e->lru_prev->lru_next = e->lru_next;
@@ -133,7 +133,7 @@ static void lru_remove(struct cs_index *idx, struct cs_entry *e)
 	e->lru_prev = e->lru_next = NULL;
 }
 
-static void lru_push_head(struct cs_index *idx, struct cs_entry *e)
+static void lru_push_head(struct cache_st_index *idx, struct cache_st_entry *e)
 {
 	e->lru_prev = NULL;
 	e->lru_next = idx->lru_head;
@@ -145,9 +145,10 @@ static void lru_push_head(struct cs_index *idx, struct cs_entry *e)
 }
 
 /* Take e out of the table and the LRU list (the caller frees it). */
-void cs_index_unlink_entry(struct cs_index *idx, struct cs_entry *e)
+void cache_st_index_unlink_entry(struct cache_st_index *idx,
+				 struct cache_st_entry *e)
 {
-	struct cs_entry **pp = &idx->buckets[bucket_of(idx, e->hash)];
+	struct cache_st_entry **pp = &idx->buckets[bucket_of(idx, e->hash)];
 
 	while (*pp && *pp != e)
 		pp = &(*pp)->chain;
@@ -158,7 +159,8 @@ void cs_index_unlink_entry(struct cs_index *idx, struct cs_entry *e)
 	idx->bytes -= e->size;
 }
 
-void cs_index_touch(struct cs_index *idx, struct cs_entry *e, int64_t now)
+void cache_st_index_touch(struct cache_st_index *idx, struct cache_st_entry *e,
+			  int64_t now)
 {
 	e->last_use_ms = now;
 	lru_remove(idx, e);
@@ -166,12 +168,12 @@ void cs_index_touch(struct cs_index *idx, struct cs_entry *e, int64_t now)
 }
 
 /* Turn an indexed entry into a victim; a failed allocation leaks a file. */
-static void evict(struct cs_index *idx, struct cs_entry *e,
-		  struct cs_victim **victims)
+static void evict(struct cache_st_index *idx, struct cache_st_entry *e,
+		  struct cache_st_victim **victims)
 {
-	struct cs_victim *v = malloc(sizeof(*v));
+	struct cache_st_victim *v = malloc(sizeof(*v));
 
-	cs_index_unlink_entry(idx, e);
+	cache_st_index_unlink_entry(idx, e);
 	idx->evictions++;
 	if (v) {
 		memcpy(v->hash, e->hash, sizeof(v->hash));
@@ -181,13 +183,15 @@ static void evict(struct cs_index *idx, struct cs_entry *e,
 	}
 	/* else: the file stays, unindexed, until the next recovery drops it
 	 * or a later commit of the same name replaces it. */
-	cs_entry_free(e);
+	cache_st_entry_free(e);
 }
 
 /* The least recently used variant of hash when it has too many. */
-static struct cs_entry *variant_overflow(struct cs_index *idx, const char *hash)
+static struct cache_st_entry *variant_overflow(struct cache_st_index *idx,
+					       const char *hash)
 {
-	struct cs_entry *e = idx->buckets[bucket_of(idx, hash)], *oldest = NULL;
+	struct cache_st_entry *e = idx->buckets[bucket_of(idx, hash)],
+			      *oldest = NULL;
 	size_t n = 0;
 
 	for (; e; e = e->chain) {
@@ -200,17 +204,18 @@ static struct cs_entry *variant_overflow(struct cs_index *idx, const char *hash)
 	return n > CACHE_STORE_MAX_VARIANTS ? oldest : NULL;
 }
 
-int cs_index_insert(struct cs_index *idx, struct cs_entry *e,
-		    struct cs_victim **victims)
+int cache_st_index_insert(struct cache_st_index *idx, struct cache_st_entry *e,
+			  struct cache_st_victim **victims)
 {
-	struct cs_entry *old = cs_index_find(idx, e->hash, e->variant);
-	struct cs_entry *extra;
+	struct cache_st_entry *old =
+		cache_st_index_find(idx, e->hash, e->variant);
+	struct cache_st_entry *extra;
 	size_t b;
 
 	if (old) {
 		/* Replaced by a rename: the old file is gone already. */
-		cs_index_unlink_entry(idx, old);
-		cs_entry_free(old);
+		cache_st_index_unlink_entry(idx, old);
+		cache_st_entry_free(old);
 	}
 	maybe_grow(idx);
 	b = bucket_of(idx, e->hash);
@@ -223,11 +228,12 @@ int cs_index_insert(struct cs_index *idx, struct cs_entry *e,
 	extra = variant_overflow(idx, e->hash);
 	if (extra)
 		evict(idx, extra, victims);
-	cs_index_shrink(idx, victims);
+	cache_st_index_shrink(idx, victims);
 	return 0;
 }
 
-void cs_index_shrink(struct cs_index *idx, struct cs_victim **victims)
+void cache_st_index_shrink(struct cache_st_index *idx,
+			   struct cache_st_victim **victims)
 {
 	while (idx->bytes > idx->max_size && idx->lru_tail)
 		evict(idx, idx->lru_tail, victims);
@@ -235,17 +241,17 @@ void cs_index_shrink(struct cs_index *idx, struct cs_victim **victims)
 
 /* ---- tombstones: removals a write in progress must not undo ---- */
 
-void cs_index_tombstone(struct cs_index *idx, const char *hash)
+void cache_st_index_tombstone(struct cache_st_index *idx, const char *hash)
 {
 	idx->epoch++;
 	idx->tomb[idx->epoch % CS_TOMBSTONES].epoch = idx->epoch;
-	idx->tomb[idx->epoch % CS_TOMBSTONES].hkey = cs_hkey(hash);
+	idx->tomb[idx->epoch % CS_TOMBSTONES].hkey = cache_st_hkey(hash);
 }
 
-bool cs_index_removed_since(struct cs_index *idx, const char *hash,
-			    uint64_t epoch)
+bool cache_st_index_removed_since(struct cache_st_index *idx, const char *hash,
+				  uint64_t epoch)
 {
-	uint64_t hkey = cs_hkey(hash);
+	uint64_t hkey = cache_st_hkey(hash);
 
 	if (idx->epoch == epoch)
 		return false;
@@ -269,7 +275,7 @@ struct cache_store_fill {
 	struct cache_store_fill *next;
 };
 
-void cs_fills_free(struct cs_index *idx)
+void cache_st_fills_free(struct cache_st_index *idx)
 {
 	struct cache_store_fill *f = idx->fills, *next;
 
@@ -282,7 +288,7 @@ void cs_fills_free(struct cs_index *idx)
 	idx->fills = NULL;
 }
 
-static void fill_unref(struct cs_index *idx, struct cache_store_fill *f)
+static void fill_unref(struct cache_st_index *idx, struct cache_store_fill *f)
 {
 	struct cache_store_fill **pp = &idx->fills;
 
@@ -296,14 +302,14 @@ static void fill_unref(struct cs_index *idx, struct cache_store_fill *f)
 	free(f);
 }
 
-static struct cache_store_fill *fill_new(struct cs_index *idx, const char *hash,
-					 uint64_t variant)
+static struct cache_store_fill *fill_new(struct cache_st_index *idx,
+					 const char *hash, uint64_t variant)
 {
 	struct cache_store_fill *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return NULL;
-	cs_copy_hash(f->hash, hash);
+	cache_st_copy_hash(f->hash, hash);
 	f->variant = variant;
 	f->refs = 1;
 	pthread_cond_init(&f->cond, NULL);
@@ -315,7 +321,7 @@ static struct cache_store_fill *fill_new(struct cs_index *idx, const char *hash,
 int cache_store_fill_begin(struct cache_store *st, const char *hash,
 			   uint64_t variant, struct cache_store_fill **out)
 {
-	struct cs_index *idx = &st->idx;
+	struct cache_st_index *idx = &st->idx;
 	struct cache_store_fill *f;
 	int rc = CACHE_STORE_FILL_WAITER;
 
@@ -354,7 +360,7 @@ static struct timespec deadline_after(struct sys *sys, int timeout_ms)
 int cache_store_fill_wait(struct cache_store *st, struct cache_store_fill *f,
 			  int timeout_ms)
 {
-	struct cs_index *idx = &st->idx;
+	struct cache_st_index *idx = &st->idx;
 	struct timespec until = deadline_after(st->sys, timeout_ms);
 	int rc = 0;
 
@@ -374,7 +380,7 @@ int cache_store_fill_wait(struct cache_store *st, struct cache_store_fill *f,
 void cache_store_fill_end(struct cache_store *st, struct cache_store_fill *f,
 			  bool stored)
 {
-	struct cs_index *idx = &st->idx;
+	struct cache_st_index *idx = &st->idx;
 
 	pthread_mutex_lock(&idx->lock);
 	f->done = true;

@@ -2,7 +2,7 @@
  * Internals of the cache store shared by store.c (files: writes, reads,
  * recovery), store_index.c (the in-memory index, eviction, fills) and
  * store_format.c (the header block), and reachable by tests/test_cache_store.c.
- * See docs/cache-store.md for the byte layout and the protocols.
+ * See docs/cache.md (section Store) for the byte layout and the protocols.
  */
 #ifndef GLASSPROXY_CACHE_STORE_INT_H
 #define GLASSPROXY_CACHE_STORE_INT_H
@@ -13,14 +13,14 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "glassproxy/cache_store.h"
+#include "glassproxy/cache.h"
 #include "glassproxy/util.h"
 
 #define CS_PATH_MAX 4096
 #define CS_COPY_CHUNK (64 * 1024) /* bounded copies (304 updates) */
 
 /* hash was validated (at most CACHE_STORE_HASH_MAX): it always fits. */
-static inline void cs_copy_hash(char *dst, const char *hash)
+static inline void cache_st_copy_hash(char *dst, const char *hash)
 {
 	(void)util_copy(dst, CACHE_STORE_HASH_MAX + 1, hash, strlen(hash));
 }
@@ -36,7 +36,7 @@ static inline void cs_copy_hash(char *dst, const char *hash)
 #define CS_VARIANT_HEX 16
 
 /* A decoded header block; the byte strings point into the block. */
-struct cs_header {
+struct cache_st_header {
 	uint32_t version;
 	uint32_t header_len;
 	uint64_t body_len;
@@ -50,28 +50,28 @@ struct cs_header {
 	size_t fields_len;
 };
 
-uint32_t cs_crc32c(uint32_t crc, const void *buf, size_t len);
-uint64_t cs_fnv1a(const void *buf, size_t len);
+uint32_t cache_st_crc32c(uint32_t crc, const void *buf, size_t len);
+uint64_t cache_st_fnv1a(const void *buf, size_t len);
 /* Bytes the header block of these strings takes (0: too big). */
-size_t cs_header_len(size_t key_len, size_t vary_len, size_t fields_len);
+size_t cache_st_header_len(size_t key_len, size_t vary_len, size_t fields_len);
 /* Encode h into buf[h->header_len] (h->header_len set by the caller). */
-void cs_header_encode(const struct cs_header *h, unsigned char *buf);
+void cache_st_header_encode(const struct cache_st_header *h, unsigned char *buf);
 /*
  * How long the header block starting with buf[len] is (reads the fixed
  * part only): 0 and *len_out, or -EBADMSG (bad magic or length) or
  * -EPROTO (another format version).
  */
-int cs_header_peek(const unsigned char *buf, size_t len, uint32_t *len_out);
+int cache_st_header_peek(const unsigned char *buf, size_t len, uint32_t *len_out);
 /* Decode and verify a whole block: 0, -EBADMSG or -EPROTO. */
-int cs_header_decode(const unsigned char *buf, size_t len,
-		     struct cs_header *out);
+int cache_st_header_decode(const unsigned char *buf, size_t len,
+		     struct cache_st_header *out);
 /* Set the body length of an encoded block and checksum it again. */
-void cs_header_seal(unsigned char *buf, uint32_t header_len,
+void cache_st_header_seal(unsigned char *buf, uint32_t header_len,
 		    uint64_t body_len);
 
 /* ---- the index (store_index.c) ---- */
 
-struct cs_entry {
+struct cache_st_entry {
 	char hash[CACHE_STORE_HASH_MAX + 1];
 	uint64_t variant;
 	uint64_t gen; /* unique per commit: tells a replaced entry apart */
@@ -81,18 +81,18 @@ struct cs_entry {
 	char *key; /* key and vary in one allocation */
 	char *vary;
 	size_t vary_len;
-	struct cs_entry *lru_prev, *lru_next; /* head: most recently used */
-	struct cs_entry *chain;		      /* the bucket's next */
+	struct cache_st_entry *lru_prev, *lru_next; /* head: most recently used */
+	struct cache_st_entry *chain;		      /* the bucket's next */
 };
 
 #define CS_TOMBSTONES 64
 #define CS_NAME_LOCKS 64
 
-struct cs_index {
+struct cache_st_index {
 	pthread_mutex_t lock; /* guards everything below; never held over I/O */
-	struct cs_entry **buckets;
+	struct cache_st_entry **buckets;
 	size_t n_buckets, n_entries;
-	struct cs_entry *lru_head, *lru_tail;
+	struct cache_st_entry *lru_head, *lru_tail;
 	uint64_t bytes, max_size, max_object_size;
 	uint64_t next_gen;
 	/* Recent removals, so a write that began before one cannot commit. */
@@ -108,7 +108,7 @@ struct cache_store {
 	struct sys *sys;
 	char *dir;
 	bool fsync;
-	struct cs_index idx;
+	struct cache_st_index idx;
 	/*
 	 * Name locks serialise the file operations on one hash (rename into
 	 * place, unlink) with the index update that goes with them, so a late
@@ -121,60 +121,60 @@ struct cache_store {
 };
 
 /* A victim taken out of the index, to be unlinked outside its lock. */
-struct cs_victim {
+struct cache_st_victim {
 	char hash[CACHE_STORE_HASH_MAX + 1];
 	uint64_t variant;
-	struct cs_victim *next;
+	struct cache_st_victim *next;
 };
 
-int cs_index_init(struct cs_index *idx, uint64_t max_size,
+int cache_st_index_init(struct cache_st_index *idx, uint64_t max_size,
 		  uint64_t max_object_size);
-void cs_index_free(struct cs_index *idx);
-uint64_t cs_hkey(const char *hash);
+void cache_st_index_free(struct cache_st_index *idx);
+uint64_t cache_st_hkey(const char *hash);
 /* Callers of the functions below hold idx->lock. */
-struct cs_entry *cs_index_find(struct cs_index *idx, const char *hash,
+struct cache_st_entry *cache_st_index_find(struct cache_st_index *idx, const char *hash,
 			       uint64_t variant);
 /*
  * Insert a fresh entry (replacing one of the same name) as the most
  * recently used.  Entries pushed out (size, variants) go to *victims.
  */
-int cs_index_insert(struct cs_index *idx, struct cs_entry *e,
-		    struct cs_victim **victims);
-void cs_index_unlink_entry(struct cs_index *idx, struct cs_entry *e);
-void cs_index_touch(struct cs_index *idx, struct cs_entry *e, int64_t now);
+int cache_st_index_insert(struct cache_st_index *idx, struct cache_st_entry *e,
+		    struct cache_st_victim **victims);
+void cache_st_index_unlink_entry(struct cache_st_index *idx, struct cache_st_entry *e);
+void cache_st_index_touch(struct cache_st_index *idx, struct cache_st_entry *e, int64_t now);
 /* Evict from the LRU end down to max_size. */
-void cs_index_shrink(struct cs_index *idx, struct cs_victim **victims);
-struct cs_entry *cs_entry_new(const char *hash, uint64_t variant,
+void cache_st_index_shrink(struct cache_st_index *idx, struct cache_st_victim **victims);
+struct cache_st_entry *cache_st_entry_new(const char *hash, uint64_t variant,
 			      const char *key, size_t key_len,
 			      const char *vary, size_t vary_len);
-void cs_entry_free(struct cs_entry *e);
+void cache_st_entry_free(struct cache_st_entry *e);
 /* Removals (tombstones) since epoch touching hash: a write must not land. */
-bool cs_index_removed_since(struct cs_index *idx, const char *hash,
+bool cache_st_index_removed_since(struct cache_st_index *idx, const char *hash,
 			    uint64_t epoch);
-void cs_index_tombstone(struct cs_index *idx, const char *hash);
-void cs_fills_free(struct cs_index *idx);
+void cache_st_index_tombstone(struct cache_st_index *idx, const char *hash);
+void cache_st_fills_free(struct cache_st_index *idx);
 
 /* ---- files (store.c, store_recover.c) ---- */
 
-bool cs_is_hex(char c);
-bool cs_valid_hash(const char *hash);
+bool cache_st_is_hex(char c);
+bool cache_st_valid_hash(const char *hash);
 /*
  * Read and verify the header block of the entry open as fd into a fresh
  * buffer *out (decoded into *h, which points into it).  -EBADMSG also when
  * the file is not exactly header + body long; -EPROTO for another version.
  */
-int cs_read_header(struct sys *sys, int fd, unsigned char **out,
-		   struct cs_header *h);
-/* A code from cs_read_header() that means "remove this file". */
-bool cs_damaged(int rc);
+int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
+		   struct cache_st_header *h);
+/* A code from cache_st_read_header() that means "remove this file". */
+bool cache_st_damaged(int rc);
 /* Rebuild the index from DIR/??/??/ (store_recover.c). */
-int cs_recover(struct cache_store *st);
+int cache_st_recover(struct cache_store *st);
 
 /* Unlink every victim's file under its name lock, unless re-committed. */
-void cs_unlink_victims(struct cache_store *st, struct cs_victim *victims);
-pthread_mutex_t *cs_name_lock(struct cache_store *st, const char *hash);
+void cache_st_unlink_victims(struct cache_store *st, struct cache_st_victim *victims);
+pthread_mutex_t *cache_st_name_lock(struct cache_store *st, const char *hash);
 /* DIR/ab/cd/<hash>-<variant> into buf[cap]. */
-int cs_entry_path(const struct cache_store *st, const char *hash,
+int cache_st_entry_path(const struct cache_store *st, const char *hash,
 		  uint64_t variant, char *buf, size_t cap);
 
 #endif

@@ -20,7 +20,7 @@ struct scan {
 	size_t path_len;
 	const char *fan; /* "abcd": what the names must start with */
 	char fanbuf[5];
-	struct cs_entry **found;
+	struct cache_st_entry **found;
 	size_t n, cap;
 	int64_t now;
 };
@@ -30,7 +30,7 @@ static bool hex_name(const char *name, size_t len)
 	if (strlen(name) != len)
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if (!cs_is_hex(name[i]))
+		if (!cache_st_is_hex(name[i]))
 			return false;
 	return true;
 }
@@ -47,7 +47,7 @@ static bool parse_name(const struct scan *sc, const char *name, char *hash,
 		return false;
 	memcpy(hash, name, hlen);
 	hash[hlen] = '\0';
-	if (!cs_valid_hash(hash) || memcmp(hash, sc->fan, 4) != 0)
+	if (!cache_st_valid_hash(hash) || memcmp(hash, sc->fan, 4) != 0)
 		return false;
 	for (int i = 1; i <= 16; i++) {
 		char c = dash[i];
@@ -57,11 +57,11 @@ static bool parse_name(const struct scan *sc, const char *name, char *hash,
 	return true;
 }
 
-static int remember(struct scan *sc, struct cs_entry *e)
+static int remember(struct scan *sc, struct cache_st_entry *e)
 {
 	if (sc->n == sc->cap) {
 		size_t cap = sc->cap ? sc->cap * 2 : 1024;
-		struct cs_entry **more =
+		struct cache_st_entry **more =
 			realloc(sc->found, cap * sizeof(*more));
 		if (!more)
 			return -ENOMEM;
@@ -78,25 +78,26 @@ static int recover_file(struct scan *sc, const char *path, const char *hash,
 {
 	struct sys *sys = sc->st->sys;
 	unsigned char *head;
-	struct cs_header h;
-	struct cs_entry *e;
+	struct cache_st_header h;
+	struct cache_st_entry *e;
 	int fd = sys_open(sys, path, O_RDONLY | O_CLOEXEC, 0);
 	int rc;
 
 	if (fd < 0)
 		return fd == -ENOENT ? 0 : fd;
-	rc = cs_read_header(sys, fd, &head, &h);
+	rc = cache_st_read_header(sys, fd, &head, &h);
 	sys_file_close(sys, fd);
 	if (rc == 0 && h.variant != variant)
 		rc = -EBADMSG;
-	if (cs_damaged(rc)) {
+	if (cache_st_damaged(rc)) {
 		sys_unlink(sys, path);
 		sc->st->idx.damaged++;
 		return 0;
 	}
 	if (rc < 0)
 		return rc;
-	e = cs_entry_new(hash, variant, h.key, h.key_len, h.vary, h.vary_len);
+	e = cache_st_entry_new(hash, variant, h.key, h.key_len, h.vary,
+			       h.vary_len);
 	rc = e ? remember(sc, e) : -ENOMEM;
 	if (rc == 0) {
 		e->size = h.header_len + h.body_len;
@@ -104,7 +105,7 @@ static int recover_file(struct scan *sc, const char *path, const char *hash,
 		e->meta = h.meta;
 		e->last_use_ms = sc->now;
 	} else {
-		cs_entry_free(e);
+		cache_st_entry_free(e);
 	}
 	free(head);
 	return rc;
@@ -168,17 +169,19 @@ static int scan_level1(void *arg, const char *name, unsigned char d_type)
 
 static int by_response_time(const void *a, const void *b)
 {
-	const struct cs_entry *x = *(const struct cs_entry *const *)a;
-	const struct cs_entry *y = *(const struct cs_entry *const *)b;
+	const struct cache_st_entry *x =
+		*(const struct cache_st_entry *const *)a;
+	const struct cache_st_entry *y =
+		*(const struct cache_st_entry *const *)b;
 
 	return (x->meta.response_time > y->meta.response_time) -
 	       (x->meta.response_time < y->meta.response_time);
 }
 
-int cs_recover(struct cache_store *st)
+int cache_st_recover(struct cache_store *st)
 {
 	struct scan *sc = calloc(1, sizeof(*sc));
-	struct cs_victim *victims = NULL;
+	struct cache_st_victim *victims = NULL;
 	size_t i = 0;
 	int rc;
 
@@ -195,12 +198,12 @@ int cs_recover(struct cache_store *st)
 	/* Single-threaded still, but the insert's contract wants the lock. */
 	pthread_mutex_lock(&st->idx.lock);
 	for (; rc == 0 && i < sc->n; i++)
-		cs_index_insert(&st->idx, sc->found[i], &victims);
+		cache_st_index_insert(&st->idx, sc->found[i], &victims);
 	st->recovered = i;
 	pthread_mutex_unlock(&st->idx.lock);
 	for (; i < sc->n; i++)
-		cs_entry_free(sc->found[i]);
-	cs_unlink_victims(st, victims);
+		cache_st_entry_free(sc->found[i]);
+	cache_st_unlink_victims(st, victims);
 	free(sc->found);
 	free(sc);
 	return rc;
