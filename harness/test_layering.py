@@ -234,3 +234,70 @@ def test_the_prefix_checker_fails_on_a_bad_name(tmp_path):
     assert unprefixed("proxy", names) == ["conn_init"]
     assert sorted(unprefixed("net", names)) == ["conn_init", "proxy_fine", "proxy_uses"]
     assert "net" not in ALLOWED["auth"]
+
+
+# ---- short functions where the request path is read top to bottom ----
+
+FUNCTION_START = re.compile(r"^(?:[A-Za-z_][\w \*\t]*?\b)?([A-Za-z_]\w*)\s*\(")
+MAX_FUNCTION_LINES = 60
+SHORT_FUNCTION_PLACES = ("src/proxy", "src/app", "src/main.c")
+
+
+def function_lengths(text):
+    """(name, first line, lines) of every top-level function definition:
+    a column-0 line opening a parameter list whose declarator ends in '{'
+    (alone on the next line, or at the end of the signature), up to the
+    next column-0 '}'."""
+    lines = text.split("\n")
+    found, i = [], 0
+    while i < len(lines):
+        m = FUNCTION_START.match(lines[i])
+        if m and not lines[i].startswith(("typedef", "#", "static const",
+                                          "const ")):
+            j = i
+            while j < len(lines) - 1 and not lines[j].rstrip().endswith(
+                    (";", "{", ")")) and j - i < 12:
+                j += 1
+            if j + 1 < len(lines) and lines[j + 1] == "{" or \
+                    lines[j].rstrip().endswith("{"):
+                k = j
+                while k < len(lines) and lines[k] != "}":
+                    k += 1
+                found.append((m.group(1), i + 1, k - i + 1))
+                i = k + 1
+                continue
+        i += 1
+    return found
+
+
+def too_long(paths):
+    bad = []
+    for path in paths:
+        for name, line, n in function_lengths(open(path).read()):
+            if n > MAX_FUNCTION_LINES:
+                bad.append("%s:%d: %s is %d lines (at most %d: split it)" % (
+                    os.path.relpath(path, ROOT), line, name, n,
+                    MAX_FUNCTION_LINES))
+    return bad
+
+
+def test_no_function_on_the_request_path_is_over_60_lines():
+    paths = []
+    for place in SHORT_FUNCTION_PLACES:
+        full = os.path.join(ROOT, place)
+        if os.path.isdir(full):
+            paths += [os.path.join(full, n) for n in sorted(os.listdir(full))
+                      if n.endswith(".c")]
+        else:
+            paths.append(full)
+    assert not too_long(paths), "\n".join(too_long(paths))
+
+
+def test_the_length_checker_catches_a_long_function(tmp_path):
+    body = "\n".join("\tx += %d;" % i for i in range(61))
+    src = tmp_path / "long.c"
+    src.write_text("static int\nshort_one(void)\n{\n\treturn 0;\n}\n\n"
+                   "int long_one(int x)\n{\n%s\n\treturn x;\n}\n" % body)
+    lengths = {name: n for name, _, n in function_lengths(src.read_text())}
+    assert lengths == {"short_one": 4, "long_one": 65}
+    assert too_long([str(src)]) and "long_one is 65 lines" in too_long([str(src)])[0]
