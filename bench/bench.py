@@ -134,19 +134,21 @@ def run_wrk(t, path, clients, seconds):
     cpu = cpu_seconds(pids) - cpu0
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
     requests = _num(r"(\d+) requests in", out, 0)
-    errors = _num(r"Non-2xx or 3xx responses: (\d+)", out, 0)
+    # A peer that closes after every answer without saying so (tinyproxy)
+    # makes wrk count a read error per request, though each was answered:
+    # those closes are not failures; refused connections and timeouts are.
+    non2xx = _num(r"Non-2xx or 3xx responses: (\d+)", out, 0)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if sock:
-        errors += sum(int(x) for x in sock.groups())
-
+    connect, read, write, tmo = (int(x) for x in sock.groups()) if sock else (0, 0, 0, 0)
+    errors = non2xx + connect + write + tmo
     def latency(key):
         m = re.match(r"([\d.]+)(us|ms|s)$", lat.get(key, ""))
         return round(_ms(*m.groups()), 3) if m else None
 
     # wrk counts 503s as requests: rps is the rate of good answers only.
     rps_all = _num(r"Requests/sec:\s+([\d.]+)", out)
-    rps = round(rps_all * (1 - errors / requests), 1) if requests and rps_all else None
-    return {"rps": rps, "rps_all": rps_all, "p50_ms": latency("50"),
+    rps = round(rps_all * (1 - non2xx / requests), 1) if requests and rps_all else None
+    return {"rps": rps, "rps_all": rps_all, "closes": read, "p50_ms": latency("50"),
             "p99_ms": latency("99"), "errors": int(errors),
             "cpu_per_10k": round(cpu / requests * 10000, 3) if requests else None}
 
@@ -190,15 +192,16 @@ def run_idle(t, path, idle, seconds):
     rss0 = status_kib(pids, "VmRSS")
     batch = conns.Batch(("127.0.0.1", t.server.port), idle, wave=100)
     first = batch.exchange(t.request(path))
-    kept = len(batch.open())
     rss1 = status_kib(pids, "VmRSS")
     load = run_wrk(t, path, 10, seconds)
     again = batch.exchange(t.request(path))
     batch.close()
-    return {"kept": kept, "first_200": sum(1 for s in first if s == 200),
+    # Kept = answered again after the load: a peer that closes idle (or
+    # every) connection, or refused them with 503, did not keep them.
+    kept = sum(1 for s in again if s == 200)
+    return {"first_200": sum(1 for s in first if s == 200), "served_after": kept,
             "kib_per_conn": round((rss1 - rss0) / kept, 2) if kept else None,
-            "rps": load["rps"], "errors": load["errors"],
-            "served_after": sum(1 for s in again if s == 200)}
+            "rps": load["rps"], "errors": load["errors"]}
 
 
 def run_burst(t, path, clients):
@@ -256,11 +259,11 @@ ROWS = [
     ("tunnel-100m MB/s", "tunnel-100m", "mbps", True),
     ("tunnel-100m RSS growth KiB", "tunnel-100m", "rss_growth_kib", True),
     ("hit-1k 10 clients req/s", "hit-1k-c10", "rps", True),
-    ("idle-2k kept of 2000", "idle-2k", "kept", False),
+    ("idle-2k answered 1st req", "idle-2k", "first_200", False),
     ("idle-2k KiB per idle conn", "idle-2k", "kib_per_conn", True),
     ("idle-2k 10 clients req/s", "idle-2k", "rps", True),
     ("idle-2k errors under load", "idle-2k", "errors", False),
-    ("idle-2k served after", "idle-2k", "served_after", False),
+    ("idle-2k kept, served after", "idle-2k", "served_after", False),
     ("burst-500 non-200", "burst-500", "non_200", False),
     ("hit CPU s / 10k req", "hit-1k", "cpu_per_10k", True),
     ("miss CPU s / 10k req", "miss-1k", "cpu_per_10k", True),
