@@ -158,19 +158,25 @@ def run_ab(t, path, count):
     cmd = ["ab", "-q", "-r", "-n", str(count), "-c", "50", "-s", "10"]
     if not t.direct:
         cmd += ["-X", "127.0.0.1:%d" % t.server.port]
+    pids = t.server.pids()
+    cpu0 = cpu_seconds(pids)
     res = subprocess.run(cmd + [t.url(path)], capture_output=True, text=True, timeout=300)
+    cpu = cpu_seconds(pids) - cpu0
     out = res.stdout
     failed = _num(r"Failed requests:\s+(\d+)", out, 0) + _num(r"Non-2xx responses:\s+(\d+)", out, 0)
     return {"rps": _num(r"Requests per second:\s+([\d.]+)", out),
-            "errors": int(failed) if res.returncode == 0 else None}
+            "errors": int(failed) if res.returncode == 0 else None,
+            "cpu_per_10k": round(cpu / count * 10000, 3)}
 
 
 def run_curl(t, path, tunnel, runs=3):
-    """The median MB/s of runs transfers, and the target's peak RSS during
-    them: VmHWM after a reset (or since start when it cannot be reset)."""
+    """The median MB/s of runs transfers, the target's CPU seconds per GB
+    moved, and its peak RSS during them: VmHWM after a reset (no growth
+    figure when it cannot be reset)."""
     pids = t.server.pids()
     rss0 = status_kib(pids, "VmRSS")
     resettable = reset_peak(pids)
+    cpu0 = cpu_seconds(pids)
     speeds = []
     for _ in range(runs):
         cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{speed_download}"]
@@ -180,8 +186,10 @@ def run_curl(t, path, tunnel, runs=3):
         if len(out) == 2 and out[0] == "200":
             speeds.append(float(out[1]) / 1e6)
     hwm = status_kib(pids, "VmHWM")
+    gb = len(speeds) * servers.FILES["100m"] / 1e9
     speeds.sort()
     return {"mbps": round(speeds[len(speeds) // 2], 1) if speeds else None,
+            "cpu_per_gb": round((cpu_seconds(pids) - cpu0) / gb, 3) if gb else None,
             "peak_rss_kib": hwm, "rss_growth_kib": hwm - rss0 if resettable else None}
 
 
@@ -267,6 +275,9 @@ ROWS = [
     ("burst-500 non-200", "burst-500", "non_200", False),
     ("hit CPU s / 10k req", "hit-1k", "cpu_per_10k", True),
     ("miss CPU s / 10k req", "miss-1k", "cpu_per_10k", True),
+    ("noka CPU s / 10k req", "noka-1k", "cpu_per_10k", True),
+    ("big-100m CPU s / GB", "big-100m", "cpu_per_gb", True),
+    ("tunnel-100m CPU s / GB", "tunnel-100m", "cpu_per_gb", True),
     ("RSS at rest KiB", None, "rss_rest_kib", True),
 ]
 
