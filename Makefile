@@ -191,11 +191,11 @@ fuzz: deps-test $(FUZZ_DIR)/fuzz_parse
 # make bench: glassproxy beside direct nginx, Squid and tinyproxy on loopback
 # (bench/bench.py; docs/performance.md): one table, and the same figures in
 # $(BUILD)/bench/latest.json.  Measurements, never pass/fail tests.
-# BENCH_SECONDS sets each wrk run's length (default 5; ~2.5 minutes in all).
+# BENCH_SECONDS=N (from the environment or make's command line) sets each wrk
+# run's length (default 5 s; about three minutes in all).
 bench: $(BIN)
 	@scripts/deps bench
-	$(PYTHON) bench/bench.py --binary $(abspath $(BIN)) --out $(BUILD)/bench \
-		$(if $(BENCH_SECONDS),--seconds $(BENCH_SECONDS))
+	$(PYTHON) bench/bench.py --binary $(abspath $(BIN)) --out $(BUILD)/bench
 
 # The C micro-benchmarks of single modules (the filter, the tunnel relay,
 # the cache store).

@@ -26,6 +26,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -345,6 +346,9 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
+    # SIGTERM (a CI timeout) unwinds like Ctrl-C, so every finally below stops
+    # what it started, by PID.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
     tmp = tempfile.mkdtemp(prefix="glassproxy-bench-")
     results, started = {}, time.monotonic()
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
