@@ -218,7 +218,7 @@ def run_burst(t, path, clients):
     statuses = batch.exchange(t.request(path))
     batch.close()
     answered = sum(1 for s in statuses if s == 200)
-    return {"non_200": clients - answered,
+    return {"non_200": clients - answered, "refused": batch.refused,
             "status_503": sum(1 for s in statuses if s == 503)}
 
 
