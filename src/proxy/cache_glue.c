@@ -317,6 +317,8 @@ static bool join_fill(struct client *cl, struct exchange *x)
 	}
 	if (rc != CACHE_STORE_FILL_WAITER)
 		return false;
+	log_event(cl->px->log, LOG_INFO,
+		  "%s %s: waits for the fill in progress", cl->addr, x->url);
 	rc = cache_store_fill_wait(cl->px->cache, f,
 				   proxy_live(cl)->response_timeout_ms);
 	if (rc != CACHE_STORE_FILL_STORED || !open_variant(cl, x, &vary_miss))
