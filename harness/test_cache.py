@@ -428,3 +428,24 @@ def test_concurrent_misses_cost_one_origin_request(proxy, origin):
     assert len(results) == 20
     assert all(r.status == 200 and r.body == b"collapsed" for r in results)
     assert count(origin) == 1
+
+
+def test_stale_while_revalidate_serves_stale_then_revalidates_once(proxy, origin):
+    answers = [reply(b"swr body", headers=[("Cache-Control", "max-age=1, stale-while-revalidate=600"),
+                                           ("Age", "5"), ("ETag", '"s1"')]),
+               b"HTTP/1.1 304 Not Modified\r\nETag: \"s1\"\r\nCache-Control: max-age=600\r\n\r\n"]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/swr")
+    fetch(p, url)
+    r = fetch(p, url)
+    assert r.status == 200 and r.body == b"swr body"
+    assert r.header("Cache-Status").startswith("glassproxy; hit; ttl=-")
+    # The background revalidation has its own access line.
+    lines = p.access_lines(3)
+    assert [l.split()[-1] for l in lines[1:3]] == ["STALE", "REFRESH-UNMODIFIED+STORED"]
+    assert origin.requests[1].header("If-None-Match") == '"s1"'
+    p.fetched += 1
+    r = fetch(p, url)
+    assert r.body == b"swr body" and is_hit(r)
+    assert count(origin) == 2

@@ -357,8 +357,11 @@ static bool use_entry(struct client *cl, struct exchange *x)
 		break;
 	case CACHE_SERVE_STALE:
 	case CACHE_SERVE_STALE_REVALIDATE:
-		if (serve_entry(cl, x, PROXY_OUTCOME_STALE))
+		if (serve_entry(cl, x, PROXY_OUTCOME_STALE)) {
+			c->swr = c->decision.action ==
+				 CACHE_SERVE_STALE_REVALIDATE;
 			return true;
+		}
 		break;
 	case CACHE_REVALIDATE:
 		c->n_validators = cache_validators(&e, c->validators);
@@ -390,6 +393,8 @@ bool proxy_cache_before(struct client *cl, struct exchange *x)
 	struct proxy_cache_x *c = &x->cache;
 	bool vary_miss;
 
+	if (c->background)
+		return false; /* set up by proxy_cache_background() */
 	make_key(x);
 	if (proxy_method_is(&x->req, "PURGE")) {
 		purge(cl, x);
@@ -689,4 +694,49 @@ const char *proxy_cache_result(const struct exchange *x)
 	if (!c->active)
 		return "NONE";
 	return c->status.fwd == CACHE_FWD_METHOD ? "BYPASS" : "MISS";
+}
+
+/*
+ * stale-while-revalidate (RFC 5861 section 3): the stale response has
+ * been sent; now, on the same thread and before the client's next request
+ * is read, one revalidation with the client's request.  Nothing of it
+ * reaches the client (x->cache.background silences every send); a 304
+ * freshens the entry, a storable 200 replaces it.  It has its own
+ * access-log line.
+ */
+void proxy_cache_background(struct client *cl, struct exchange *x,
+			    void (*forward)(struct client *, struct exchange *),
+			    void (*log)(struct client *, struct exchange *))
+{
+	struct exchange *bx;
+	bool vary_miss;
+
+	if (!x->cache.swr || !cl->px->cache)
+		return;
+	bx = malloc(sizeof(*bx));
+	if (!bx)
+		return;
+	memcpy(bx, x, sizeof(*bx));
+	memset(&bx->cache, 0, sizeof(bx->cache));
+	memcpy(bx->cache.key, x->cache.key, sizeof(bx->cache.key));
+	memcpy(bx->cache.hash, x->cache.hash, sizeof(bx->cache.hash));
+	bx->cache.req_cc = x->cache.req_cc;
+	bx->cache.active = bx->cache.background = true;
+	bx->cache.request_time = wall_now(cl);
+	bx->status = 0;
+	bx->bytes_sent = 0;
+	bx->outcome = PROXY_OUTCOME_UNSET;
+	bx->cache.status.fwd = CACHE_FWD_STALE;
+	bx->cache.status.detail = "background";
+	if (open_variant(cl, bx, &vary_miss)) {
+		struct cache_entry e;
+		entry_of(&bx->cache, &e);
+		bx->cache.n_validators =
+			cache_validators(&e, bx->cache.validators);
+		bx->cache.revalidating = bx->cache.n_validators > 0;
+		forward(cl, bx);
+		log(cl, bx);
+	}
+	proxy_cache_end(cl, bx);
+	free(bx);
 }

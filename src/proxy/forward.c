@@ -163,7 +163,7 @@ static int forward_interim(struct client *cl, struct exchange *x,
 	int rc;
 
 	/* Interim responses go to HTTP/1.1 clients only (RFC 9110 15.2). */
-	if (x->req.minor_version == 0)
+	if (x->req.minor_version == 0 || x->cache.background)
 		return 0;
 	proxy_build_response_head(proxy_live(cl), res, x, PROXY_FRAME_LENGTH,
 				  &w);
@@ -283,6 +283,8 @@ static int send_response_head(struct client *cl, struct exchange *x,
 		return -1;
 	}
 	x->status = r->res.status;
+	if (x->cache.background)
+		return 0; /* a revalidation after a stale answer */
 	if (net_send_all(cl->px->sys, cl->conn.fd, cl->head_buf, w.len) < 0) {
 		x->client_keep_alive = false;
 		x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
@@ -309,6 +311,8 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 	}
 	to = proxy_sink_socket(&client, cl->px->sys, cl->conn.fd, r->framing,
 			       r->res.content_length);
+	if (x->cache.background)
+		to = proxy_sink_discard(&client.sink);
 	/* A storable response: its body goes to the store as well. */
 	to = proxy_cache_sink(x, to, &tee, &store);
 	proxy_body_init(&body, r->res.body, r->res.content_length);

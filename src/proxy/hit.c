@@ -117,6 +117,8 @@ int proxy_hit_send(struct client *cl, struct exchange *x,
 		return -ENOBUFS;
 	x->status = h->status;
 	x->cache.hit = true;
+	if (x->cache.background)
+		return 0; /* a revalidation nobody waits for */
 	if (net_send_all(cl->px->sys, cl->conn.fd, buf, w.len) < 0)
 		goto client_gone;
 	x->bytes_sent += w.len;

@@ -555,6 +555,8 @@ static bool serve_one(struct client *cl, struct exchange *x)
 	else
 		handle_request(cl, x);
 	log_exchange(cl, x);
+	/* After the answer and its log line: stale-while-revalidate. */
+	proxy_cache_background(cl, x, proxy_forward, log_exchange);
 	return !proxy_stopping(cl->px) && x->client_keep_alive;
 }
 

@@ -72,6 +72,8 @@ struct proxy_cache_x {
 	bool revalidating; /* our validators go upstream */
 	bool stored;	   /* the response was committed to the cache */
 	bool hit;	   /* answered from the cache */
+	bool swr;	   /* served stale: revalidate in the background */
+	bool background;   /* that revalidation: nothing goes to the client */
 	char key[PROXY_CACHE_KEY_MAX];
 	char hash[CACHE_HASH_HEX];
 	int64_t request_time; /* wall seconds: the request went upstream */
@@ -262,6 +264,11 @@ struct proxy_sink *proxy_cache_sink(struct exchange *x,
 /* The body relay ended: commit len bytes when ok (complete, well framed,
  * nothing failed on the store's side), else drop the write. */
 void proxy_cache_body_done(struct exchange *x, bool ok, uint64_t len);
+/* After a stale-while-revalidate answer: the one revalidation, through
+ * forward, logged through log (proxy.c's). */
+void proxy_cache_background(struct client *cl, struct exchange *x,
+			    void (*forward)(struct client *, struct exchange *),
+			    void (*log)(struct client *, struct exchange *));
 /* The exchange is over: release what the cache still holds. */
 void proxy_cache_end(struct client *cl, struct exchange *x);
 /* Validators to add to the request head (revalidation), and whether the

@@ -118,6 +118,8 @@ int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 	if (head_len < 0)
 		return head_len;
 	x->status = status;
+	if (x->cache.background)
+		return 0; /* the client has had its answer: a stale one */
 	x->client_keep_alive = false;
 	rc = net_send_all(cl->px->sys, cl->conn.fd, head, (size_t)head_len);
 	if (rc == 0 && !is_head)
