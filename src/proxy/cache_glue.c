@@ -482,6 +482,20 @@ static bool identity_body(const struct http_response *res)
 			 "chunked", 7));
 }
 
+/*
+ * RFC 9110 section 6.6.1: a stored response without Date gets one, the
+ * time it arrived.  kept[] has room for one more; date[CACHE_DATE_LEN].
+ */
+static size_t ensure_date(struct http_header *kept, size_t n, int64_t now,
+			  char *date)
+{
+	if (http_find_header(kept, n, "date", 0) >= 0)
+		return n;
+	cache_format_http_date(now, date, CACHE_DATE_LEN);
+	kept[n] = (struct http_header){{"Date", 4}, {date, strlen(date)}};
+	return n + 1;
+}
+
 /* The stored copy's fields and meta; then the writer.  0 or <0. */
 static int begin_store(struct client *cl, struct exchange *x,
 		       const struct http_response *res,
@@ -503,12 +517,7 @@ static int begin_store(struct client *cl, struct exchange *x,
 
 	if (n < 0 || vlen < 0)
 		return n < 0 ? n : vlen;
-	/* RFC 9110 section 6.6.1: a response without Date gets one. */
-	if (http_find_header(kept, (size_t)n, "date", 0) < 0) {
-		cache_format_http_date(now, date, sizeof(date));
-		kept[n++] =
-			(struct http_header){{"Date", 4}, {date, strlen(date)}};
-	}
+	n = (int)ensure_date(kept, (size_t)n, now, date);
 	text = malloc(STORED_FIELDS_MAX);
 	if (!text)
 		return -ENOMEM;
@@ -527,6 +536,7 @@ static bool freshen(struct client *cl, struct exchange *x,
 {
 	struct proxy_cache_x *c = &x->cache;
 	struct http_header merged[PROXY_MAX_HEADERS], kept[PROXY_MAX_HEADERS];
+	char date[CACHE_DATE_LEN];
 	const struct cache_store_entry *se =
 		cache_store_reader_entry(c->reader);
 	struct cache_entry e;
@@ -539,18 +549,20 @@ static bool freshen(struct client *cl, struct exchange *x,
 	entry_of(c, &e);
 	if (!cache_304_selects(&e, res->headers, res->num_headers, true))
 		return false;
+	/* One place left for a Date (c->fields takes the result). */
 	n = cache_merge_fields(c->fields, c->n_fields, res->headers,
-			       res->num_headers, merged, PROXY_MAX_HEADERS);
+			       res->num_headers, merged, PROXY_MAX_HEADERS - 1);
 	if (n < 0)
 		return false;
+	meta.request_time = c->request_time;
+	meta.response_time = wall_now(cl);
+	n = (int)ensure_date(merged, (size_t)n, meta.response_time, date);
 	as_stored.status = se->meta.status;
 	as_stored.headers = merged;
 	as_stored.num_headers = (size_t)n;
 	cache_storable(&x->req, &as_stored, &proxy_live(cl)->cache_policy, &sd);
 	k = cache_store_fields(&sd, merged, (size_t)n, kept, PROXY_MAX_HEADERS);
 	text = malloc(STORED_FIELDS_MAX);
-	meta.request_time = c->request_time;
-	meta.response_time = wall_now(cl);
 	if (text && k >= 0 && sd.store) {
 		len = serialize_fields(kept, (size_t)k, text,
 				       STORED_FIELDS_MAX);
@@ -611,8 +623,16 @@ bool proxy_cache_response(struct client *cl, struct exchange *x,
 		return false;
 	}
 	invalidate(cl, x, res);
-	if (c->revalidating && res->status == 304 && freshen(cl, x, res))
+	if (c->revalidating && res->status == 304) {
+		if (freshen(cl, x, res))
+			return true;
+		/* A 304 for none of what we hold (RFC 9111 section 4.3.4):
+		 * the client asked for a whole response, not for this. */
+		proxy_refuse(cl, x, PROXY_OUTCOME_BAD_ORIGIN_RESPONSE,
+			     "The origin answered 304 for a response this "
+			     "cache does not hold.");
 		return true;
+	}
 	if (c->entry && res->status >= 500 &&
 	    stale_on_error(cl, x, res->status))
 		return true;

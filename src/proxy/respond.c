@@ -88,11 +88,15 @@ int proxy_refuse(struct client *cl, struct exchange *x, enum proxy_outcome o,
 int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 		 int status, const char *message)
 {
-	char escaped[1024], body[2048], head[512];
+	char escaped[1024], body[2048], head[768];
 	const char *reason;
 	bool is_head = x->req.method.len == 4 &&
 		       memcmp(x->req.method.ptr, "HEAD", 4) == 0;
 	int body_len, head_len, rc;
+
+	/* Every answer of a proxy with a cache says what the cache did. */
+	const char *cs =
+		cl->px && cl->px->cache ? proxy_cache_status_value(x) : NULL;
 
 	if (proxy_outcome_status(o) != PROXY_STATUS_AS_SENT)
 		status = proxy_outcome_status(o);
@@ -113,8 +117,11 @@ int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 			       "Content-Type: text/html; charset=utf-8\r\n"
 			       "Content-Length: %d\r\n"
 			       "Cache-Control: no-store\r\n"
+			       "%s%s%s"
 			       "Connection: close\r\n\r\n",
-			       status, reason, body_len);
+			       status, reason, body_len,
+			       cs ? "Cache-Status: " : "", cs ? cs : "",
+			       cs ? "\r\n" : "");
 	if (head_len < 0)
 		return head_len;
 	x->status = status;
