@@ -227,6 +227,11 @@ class Run:
             else:
                 args.setdefault(key, []).append(True)
                 i += 1
+        # Caching is the subject of the cache-*.case files only: the others
+        # describe one exchange with the origin and run without a cache.
+        if not self.case.name.startswith("cache-") and not any(
+                k.startswith("cache-") for k in args):
+            args.setdefault("no-cache", [True])
         return {k: v[0] if len(v) == 1 else v for k, v in args.items()}
 
     # the client side

@@ -48,6 +48,10 @@ class Proxy:
         self.access_log = self.dir / "access.log"
         self.stderr_path = self.dir / "stderr.txt"
         self.args = args
+        # Every proxy gets its own cache directory (or none): nothing may
+        # write into the checkout, and no test sees another's entries.
+        if "no-cache" not in args and "cache-dir" not in args:
+            args["cache-dir"] = str(self.dir / "cache")
         cmd = WRAPPER + [BIN, "--listen", args.pop("listen", "127.0.0.1:0"),
                          "--log-file", str(self.event_log),
                          "--access-log", str(self.access_log), "-v"]

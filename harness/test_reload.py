@@ -30,7 +30,9 @@ class FileProxy(Proxy):
         self.stderr_path = self.dir / "stderr.txt"
         self.args = {}
         self.write(text)
-        self.cmd = WRAPPER + [BIN, "-c", str(self.conf)]
+        # Its own cache directory (never ./cache in the checkout).
+        self.cmd = WRAPPER + [BIN, "-c", str(self.conf),
+                              "--cache-dir", str(self.dir / "cache")]
         self._stderr = open(self.stderr_path, "wb+")
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
@@ -190,3 +192,23 @@ def test_reloads_while_requests_run(file_proxy, origin, tmp_path):
                 for i in range(3) if (tmp_path / ("a%d.log" % i)).exists())
     # An access line is written just after its response: the last may lag.
     assert len(statuses) - 1 <= lines <= len(statuses)
+
+
+def test_reload_applies_a_smaller_cache_size_at_once(file_proxy, origin):
+    body = b"c" * 20000
+    origin.reply(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    p = file_proxy("cache-size 1M\n")
+    url = origin.url("/big-enough")
+    assert p.request(get(url)).body == body
+    # The first answer's commit precedes its access line... which this proxy
+    # writes into the event log (no access-log option): wait for it.
+    p.wait_event(url)
+    assert "hit" in p.request(get(url)).header("Cache-Status")
+    assert len(origin.requests) == 1
+    p.write("cache-size 1k\n")
+    p.reload()
+    p.wait_event("changed: cache-size")
+    r = p.request(get(url))
+    assert r.body == body and "hit" not in r.header("Cache-Status")
+    assert len(origin.requests) == 2

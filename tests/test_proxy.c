@@ -19,6 +19,7 @@
  * (mock_open) and their writes captured per file by a wrapped fs.write, so
  * the log lines can be compared exactly (without their timestamps).
  */
+#include "sys_memfs.h"
 #include "sys_mock.h"
 
 #include <arpa/inet.h>
@@ -1606,6 +1607,133 @@ static void test_reload_with_new_hosts_drops_idle_upstreams(void **state)
 	assert_true(sys_mock_is_closed(ORIGIN));
 }
 
+/* ---- the cache glue (issue #10) ---- */
+
+/* The stored fields text parses back into the fields, spaces trimmed. */
+static void test_cache_stored_fields_parse_back(void **state)
+{
+	static const char text[] = "Content-Type: text/plain\r\n"
+				   "X-Empty:\r\nETag:  \"v1\"\r\n";
+	struct http_header h[4];
+
+	(void)state;
+	assert_int_equal(proxy_cache_parse_fields(text, strlen(text), h, 4), 3);
+	assert_true(http_name_is(h[0].name, "content-type"));
+	assert_int_equal(h[0].value.len, 10);
+	assert_int_equal(h[1].value.len, 0);
+	assert_memory_equal(h[2].value.ptr, "\"v1\"", 4);
+	assert_int_equal(proxy_cache_parse_fields("", 0, h, 4), 0);
+	/* Damaged text is refused, never half-read. */
+	assert_int_equal(proxy_cache_parse_fields("A: 1", 4, h, 4), -EINVAL);
+	assert_int_equal(proxy_cache_parse_fields("A 1\r\n", 5, h, 4), -EINVAL);
+	assert_int_equal(proxy_cache_parse_fields(text, strlen(text), h, 2),
+			 -EINVAL);
+}
+
+static struct cache_store *memfs_store(struct sys_memfs *m, uint64_t max_obj)
+{
+	struct cache_store_opts o;
+	struct cache_store *st;
+
+	cache_store_opts_default(&o);
+	o.dir = "/c";
+	o.max_object_size = max_obj;
+	assert_int_equal(cache_store_open_dir(sys_memfs_sys(m), &o, &st), 0);
+	return st;
+}
+
+static struct cache_store_writer *begin(struct cache_store *st)
+{
+	static const char hash[] = "00112233445566778899aabbccddeeff";
+	struct cache_store_meta meta = {1, 2, 0, 0, 200};
+	struct cache_store_writer *w;
+
+	assert_int_equal(cache_store_write_begin(st, "http://h/", hash, "", 0,
+						 &meta, "A: 1\r\n", 6, &w),
+			 0);
+	return w;
+}
+
+/*
+ * The store's side failing (--max-object-size here; ENOSPC and EIO take
+ * the same path) never disturbs the client's stream: the tee goes on.
+ */
+static void test_cache_store_failure_never_disturbs_the_client(void **state)
+{
+	struct sys_memfs *m = sys_memfs_new();
+	struct cache_store *st = memfs_store(m, 4);
+	struct proxy_socket_sink client;
+	struct proxy_store_sink store;
+	struct proxy_tee_sink tee;
+	struct cache_store_writer *w = begin(st);
+	struct proxy_sink *t =
+		proxy_sink_tee(&tee,
+			       proxy_sink_socket(&client, &test_sys, CLIENT,
+						 PROXY_FRAME_CLOSE, 0),
+			       proxy_sink_store(&store, w));
+
+	(void)state;
+	assert_int_equal(proxy_sink_write(t, "abc", 3), 0);
+	assert_int_equal(proxy_sink_write(t, "defgh", 5), 0);
+	assert_int_equal(proxy_sink_finish(t), 0);
+	assert_int_equal(proxy_sink_tee_failed(&tee), 2);
+	assert_int_equal(store.sink.error, -EFBIG);
+	assert_sent(CLIENT, "abcdefgh");
+	cache_store_write_abort(w);
+	assert_int_equal(sys_memfs_open_files(m), 0);
+	assert_int_equal(sys_memfs_count_files(m, "/c/tmp/"), 0);
+	cache_store_close(st);
+	sys_memfs_free(m);
+}
+
+/* A body that went well is committed with what the store sink took. */
+static void test_cache_store_sink_commits_what_it_took(void **state)
+{
+	struct sys_memfs *m = sys_memfs_new();
+	struct cache_store *st = memfs_store(m, 1024);
+	struct cache_store_variants v;
+	struct proxy_store_sink store;
+	struct cache_store_writer *w = begin(st);
+	struct proxy_sink *s = proxy_sink_store(&store, w);
+
+	(void)state;
+	assert_int_equal(proxy_sink_write(s, "hello", 5), 0);
+	assert_int_equal(proxy_sink_finish(s), 0);
+	assert_int_equal(cache_store_write_commit(w, s->payload), 0);
+	assert_int_equal(cache_store_lookup(st, "http://h/",
+					    "00112233445566778899aabbccddeeff",
+					    &v),
+			 1);
+	assert_int_equal(v.n, 1);
+	assert_int_equal(v.v[0].body_len, 5);
+	cache_store_variants_free(&v);
+	cache_store_close(st);
+	sys_memfs_free(m);
+}
+
+/* The access log's cache word follows the outcome. */
+static void test_cache_result_words(void **state)
+{
+	static struct exchange x;
+
+	(void)state;
+	memset(&x, 0, sizeof(x));
+	assert_string_equal(proxy_cache_result(&x), "NONE");
+	x.cache.active = true;
+	x.outcome = PROXY_OUTCOME_DIRECT;
+	assert_string_equal(proxy_cache_result(&x), "MISS");
+	x.cache.status.fwd = CACHE_FWD_METHOD;
+	assert_string_equal(proxy_cache_result(&x), "BYPASS");
+	x.outcome = PROXY_OUTCOME_HIT;
+	assert_string_equal(proxy_cache_result(&x), "HIT");
+	x.outcome = PROXY_OUTCOME_NOT_MODIFIED_HERE;
+	assert_string_equal(proxy_cache_result(&x), "HIT");
+	x.outcome = PROXY_OUTCOME_REFRESH_UNMODIFIED;
+	assert_string_equal(proxy_cache_result(&x), "REFRESH");
+	x.outcome = PROXY_OUTCOME_REFRESH_FAIL_OLD;
+	assert_string_equal(proxy_cache_result(&x), "STALE");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1652,6 +1780,10 @@ int main(void)
 		T(test_reload_applies_to_the_next_request_on_a_connection),
 		T(test_reloaded_timeout_applies_to_the_next_request),
 		T(test_reload_with_new_hosts_drops_idle_upstreams),
+		T(test_cache_stored_fields_parse_back),
+		T(test_cache_store_failure_never_disturbs_the_client),
+		T(test_cache_store_sink_commits_what_it_took),
+		T(test_cache_result_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,6 +85,12 @@ struct config {
 	struct config_list allow, block, allow_file, block_file, allow_client;
 	struct config_ports connect_ports;
 	int tunnel_idle_timeout_ms;
+	/* the cache (issue #10) */
+	char *cache_dir;
+	long long cache_size, max_object_size; /* bytes */
+	bool no_cache;
+	int default_ttl;	  /* seconds; 0: no heuristic freshness */
+	int max_stale_on_failure; /* seconds */
 	/* modes that stop after parsing */
 	bool check_config, help, version;
 };

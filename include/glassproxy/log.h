@@ -19,6 +19,7 @@
 #ifndef GLASSPROXY_LOG_H
 #define GLASSPROXY_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "glassproxy/sys.h"
@@ -41,6 +42,11 @@ struct log_access {
 	/* The outcome's word from the proxy's one table of outcomes
 	 * (proxy_outcome_word(): "DIRECT", "TUNNEL", "BLOCKED"...). */
 	const char *outcome;
+	/* What the cache did: "HIT", "MISS", "REFRESH", "STALE", "BYPASS",
+	 * "NONE" (no cache involved); NULL is "NONE".  stored: the response
+	 * was written into the cache. */
+	const char *cache_result;
+	bool stored;
 };
 
 /*

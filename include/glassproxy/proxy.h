@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "glassproxy/cache.h"
 #include "glassproxy/filter.h"
 #include "glassproxy/log.h"
 #include "glassproxy/net.h"
@@ -56,6 +57,8 @@ struct proxy_settings {
 	/* A parent proxy for everything not matched by a direct pattern. */
 	char parent_host[256]; /* empty: go direct */
 	uint16_t parent_port;
+	/* The cache's freshness rules (--default-ttl...); live. */
+	struct cache_policy cache_policy;
 };
 
 /*
@@ -110,6 +113,19 @@ enum proxy_outcome {
 	PROXY_OUTCOME_ORIGIN_TRUNCATED,	      /* body ended early or badly */
 	PROXY_OUTCOME_ORIGIN_STOPPED_READING, /* upload not taken: 502 */
 	PROXY_OUTCOME_PARENT_REFUSED,	      /* parent said no to CONNECT */
+	/* The cache (issue #10). */
+	PROXY_OUTCOME_HIT,		  /* fresh, from the cache */
+	PROXY_OUTCOME_MISS,		  /* cacheable, nothing usable stored */
+	PROXY_OUTCOME_REFRESH_UNMODIFIED, /* revalidated: 304, stored body */
+	PROXY_OUTCOME_REFRESH_MODIFIED,	  /* revalidated: a new response */
+	PROXY_OUTCOME_REFRESH_FAIL_OLD,	  /* revalidation failed: stale sent */
+	PROXY_OUTCOME_REFRESH_FAIL_504,	  /* stale forbidden, no origin: 504 */
+	PROXY_OUTCOME_STALE,		  /* served stale (max-stale, swr) */
+	PROXY_OUTCOME_NOT_MODIFIED_HERE,  /* client's conditional: 304 here */
+	PROXY_OUTCOME_ONLY_IF_CACHED,	  /* nothing stored: 504 */
+	PROXY_OUTCOME_PURGED,		  /* PURGE removed something: 200 */
+	PROXY_OUTCOME_PURGE_NONE,	  /* PURGE found nothing: 404 */
+	PROXY_OUTCOME_PURGE_DENIED,	  /* PURGE from a remote client: 405 */
 	PROXY_OUTCOME_COUNT
 };
 
@@ -157,6 +173,12 @@ void proxy_stop(struct proxy *px);
  * thread ends.  Safe from any thread.
  */
 void proxy_cut(struct proxy *px);
+
+/*
+ * Use store as the cache (NULL: none), before serving; the caller keeps
+ * ownership and closes it after proxy_free().
+ */
+void proxy_set_cache(struct proxy *px, struct cache_store *store);
 
 /* Serve one accepted client until it is done; the caller closes client_fd. */
 void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer);

@@ -170,6 +170,40 @@ static void end_signal_thread(struct app *app)
 	pthread_join(app->signals, NULL);
 }
 
+int app_cache_open(struct app *app)
+{
+	struct cache_store_opts o;
+	int rc;
+
+	if (app->cfg.no_cache)
+		return 0;
+	cache_store_opts_default(&o);
+	o.dir = app->cfg.cache_dir;
+	o.max_size = (uint64_t)app->cfg.cache_size;
+	o.max_object_size = (uint64_t)app->cfg.max_object_size;
+	rc = cache_store_open_dir(app->sys, &o, &app->cache);
+	if (rc < 0) {
+		app_report(app, LOG_ERROR, "cannot open the cache in %s: %s",
+			   o.dir, strerror(-rc));
+		return rc;
+	}
+	struct cache_store_stats st;
+	cache_store_get_stats(app->cache, &st);
+	log_event(app->log, LOG_INFO,
+		  "cache %s: %llu entries, %llu bytes (%llu leftovers removed)",
+		  o.dir, (unsigned long long)st.entries,
+		  (unsigned long long)st.bytes,
+		  (unsigned long long)st.tmp_removed);
+	return 0;
+}
+
+void app_cache_limits(struct app *app, const struct config *cfg)
+{
+	if (app->cache)
+		cache_store_set_limits(app->cache, (uint64_t)cfg->cache_size,
+				       (uint64_t)cfg->max_object_size);
+}
+
 /* Logs, then the proxy with its first rules; an exit status on failure. */
 static int start_proxy(struct app *app)
 {
@@ -189,10 +223,12 @@ static int start_proxy(struct app *app)
 		    app->cfg.log_file ? app->cfg.log_file : "above");
 		return APP_EXIT_USAGE;
 	}
-	if (proxy_new(app->sys, app->log, &rules.settings, &app->px) < 0) {
+	if (app_cache_open(app) < 0 ||
+	    proxy_new(app->sys, app->log, &rules.settings, &app->px) < 0) {
 		app_rules_free(&rules);
 		return EXIT_FAILURE;
 	}
+	proxy_set_cache(app->px, app->cache);
 	if (proxy_set_rules(app->px, &rules) < 0)
 		return EXIT_FAILURE;
 	return 0;
@@ -250,6 +286,7 @@ close_server:
 	server_close(app->srv);
 free_proxy:
 	proxy_free(app->px);
+	cache_store_close(app->cache);
 	log_close(log);
 	return status;
 }

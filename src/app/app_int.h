@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "glassproxy/app.h"
+#include "glassproxy/cache.h"
 #include "glassproxy/config.h"
 #include "glassproxy/log.h"
 #include "glassproxy/proxy.h"
@@ -33,6 +34,7 @@ struct app {
 	struct app_digests digests;
 	struct log *log; /* NULL until open: messages go to stderr */
 	struct proxy *px;
+	struct cache_store *cache; /* NULL with --no-cache */
 	struct server *srv; /* NULL until listening */
 	pthread_t signals;
 	atomic_bool finished; /* server_run returned: the signal thread ends */
@@ -79,6 +81,11 @@ int app_reload_prepare(struct app *app, struct app_reload *r);
 /* Install r (logs, rules and settings, grace); r is consumed either way. */
 int app_reload_apply(struct app *app, struct app_reload *r);
 void app_reload_discard(struct app_reload *r);
+/* Open the cache store cfg asks for (none with --no-cache): 0 or <0. */
+int app_cache_open(struct app *app);
+/* --cache-size and --max-object-size of cfg, live. */
+void app_cache_limits(struct app *app, const struct config *cfg);
+
 /* SIGHUP: prepare, apply, and one line saying what happened. */
 void app_reload(struct app *app);
 

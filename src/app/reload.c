@@ -110,6 +110,7 @@ int app_reload_apply(struct app *app, struct app_reload *r)
 	}
 	if (app->srv)
 		server_set_grace_ms(app->srv, r->cfg.shutdown_grace_ms);
+	app_cache_limits(app, &r->cfg);
 	config_free(&app->cfg);
 	app->cfg = r->cfg;
 	app->digests = r->digests;

@@ -231,4 +231,8 @@ void app_settings_from_config(const struct config *cfg,
 	set->client_idle_timeout_ms = cfg->client_idle_timeout_ms;
 	set->tunnel_idle_timeout_ms = cfg->tunnel_idle_timeout_ms;
 	set->max_request_body = (uint64_t)cfg->max_request_body;
+	/* The cache's policy (issue #10); the store itself is app.c's. */
+	set->cache_policy.default_ttl = cfg->default_ttl;
+	set->cache_policy.heuristic_without_lm = cfg->default_ttl > 0;
+	set->cache_policy.max_stale_on_failure = cfg->max_stale_on_failure;
 }

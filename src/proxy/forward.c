@@ -163,7 +163,7 @@ static int forward_interim(struct client *cl, struct exchange *x,
 	int rc;
 
 	/* Interim responses go to HTTP/1.1 clients only (RFC 9110 15.2). */
-	if (x->req.minor_version == 0)
+	if (x->req.minor_version == 0 || x->cache.background)
 		return 0;
 	proxy_build_response_head(proxy_live(cl), res, x, PROXY_FRAME_LENGTH,
 				  &w);
@@ -216,7 +216,8 @@ static enum final_head read_final_head(struct client *cl, struct exchange *x,
 		if (r->head_len < 0) {
 			log_event(cl->px->log, LOG_WARN, "%s %s: %s", cl->addr,
 				  x->url, msg);
-			proxy_refuse(cl, x, why, msg);
+			if (!proxy_cache_failed(cl, x))
+				proxy_refuse(cl, x, why, msg);
 			return FINAL_FAILED;
 		}
 		if (r->res.status >= 200)
@@ -252,19 +253,21 @@ static enum proxy_framing client_framing(const struct http_response *res,
 
 /*
  * Step 2: the decision point between "the final response head has
- * arrived" and "the head goes to the client".  Today it only chooses how
- * the body is framed for the client.  This is the hook the cache will use:
- * store the response (tee the body), merge a 304 into a stored entry, or
- * serve a stored one when the origin failed.
+ * arrived" and "the head goes to the client": how the body is framed for
+ * the client, and the cache's say (cache_glue.c): store the response (tee
+ * the body), merge a 304 into a stored entry and serve that, or serve a
+ * stored one when the origin answered 5xx.  True when the cache answered.
  */
-static void decide_response(struct client *cl, struct exchange *x,
+static bool decide_response(struct client *cl, struct exchange *x,
 			    struct response *r)
 {
-	(void)cl;
+	if (proxy_cache_response(cl, x, &r->res))
+		return true;
 	r->framing = client_framing(&r->res, &x->req);
 	/* A body delimited by the close ends the client connection. */
 	if (r->framing == PROXY_FRAME_CLOSE && r->res.body != HTTP_BODY_NONE)
 		x->client_keep_alive = false;
+	return false;
 }
 
 /* Step 3: the final head, rewritten, to the client; 0 or -1. */
@@ -280,6 +283,8 @@ static int send_response_head(struct client *cl, struct exchange *x,
 		return -1;
 	}
 	x->status = r->res.status;
+	if (x->cache.background)
+		return 0; /* a revalidation after a stale answer */
 	if (net_send_all(cl->px->sys, cl->conn.fd, cl->head_buf, w.len) < 0) {
 		x->client_keep_alive = false;
 		x->outcome = PROXY_OUTCOME_CLIENT_CLOSED;
@@ -294,18 +299,32 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 				struct conn *up, const struct response *r)
 {
 	struct proxy_socket_sink client;
+	struct proxy_store_sink store = {.w = NULL};
+	struct proxy_tee_sink tee;
 	struct proxy_sink *to;
 	struct body body;
 	int rc;
 
-	if (r->res.body == HTTP_BODY_NONE)
+	if (r->res.body == HTTP_BODY_NONE) {
+		proxy_cache_body_done(x, true, 0);
 		return true;
+	}
 	to = proxy_sink_socket(&client, cl->px->sys, cl->conn.fd, r->framing,
 			       r->res.content_length);
+	if (x->cache.background)
+		to = proxy_sink_discard(&client.sink);
+	/* A storable response: its body goes to the store as well. */
+	to = proxy_cache_sink(x, to, &tee, &store);
 	proxy_body_init(&body, r->res.body, r->res.content_length);
 	rc = proxy_body_relay(&body, up, to,
 			      proxy_live(cl)->response_timeout_ms);
 	x->bytes_sent += to->wire;
+	proxy_cache_body_done(x, rc == 0 && !store.sink.error,
+			      store.sink.payload);
+	/* The tee goes on without a failed client: a failure all the same. */
+	if (rc == 0 && client.sink.error)
+		rc = client.sink.error;
+	to = &client.sink;
 	if (rc == 0)
 		return true;
 	/*
@@ -348,7 +367,11 @@ static enum upstream_next relay_response(struct client *cl, struct exchange *x,
 		return UPSTREAM_CLOSE;
 	}
 	proxy_conn_consume(up, (size_t)r.head_len);
-	decide_response(cl, x, &r);
+	if (decide_response(cl, x, &r))
+		/* Answered from the cache: a body we did not read ends it. */
+		return r.res.body == HTTP_BODY_NONE && x->client_keep_alive
+			       ? finish_response(up, &r)
+			       : UPSTREAM_CLOSE;
 	if (send_response_head(cl, x, &r) < 0)
 		return UPSTREAM_CLOSE;
 	if (!relay_response_body(cl, x, up, &r))
@@ -687,7 +710,8 @@ static int open_upstream(struct client *cl, struct exchange *x,
 			proxy_connect_error(fd, route->host, msg, sizeof(msg));
 		log_event(px->log, LOG_WARN, "%s %s: %s", cl->addr, x->url,
 			  msg);
-		proxy_refuse(cl, x, o, msg);
+		if (!proxy_cache_failed(cl, x))
+			proxy_refuse(cl, x, o, msg);
 		return -1;
 	}
 	net_set_send_timeout(px->sys, fd, set->response_timeout_ms);
@@ -712,6 +736,8 @@ void proxy_forward(struct client *cl, struct exchange *x)
 		answer_here(cl, x);
 		return;
 	}
+	if (proxy_cache_before(cl, x))
+		return;
 	if (!proxy_route(cl, x, host, u->port, &route))
 		return;
 	util_format(key, sizeof(key), "%s:%s:%u",

@@ -255,10 +255,10 @@ static void add_forwarded(struct head_writer *w, const char *ip)
 }
 
 /* The client's fields as the origin gets them. */
-static void add_request_fields(struct head_writer *w,
-			       const struct http_request *r,
+static void add_request_fields(struct head_writer *w, const struct exchange *x,
 			       const struct proxy_settings *set)
 {
+	const struct http_request *r = &x->req;
 	long long hops = proxy_max_forwards(r);
 	char line[64];
 
@@ -266,7 +266,8 @@ static void add_request_fields(struct head_writer *w,
 		const struct http_header *h = &r->headers[i];
 
 		if (http_name_is(h->name, "host") ||
-		    !copy_field(h, r->headers, r->num_headers))
+		    !copy_field(h, r->headers, r->num_headers) ||
+		    proxy_cache_skip_request_field(x, h->name))
 			continue;
 		if (hops > 0 && http_name_is(h->name, "max-forwards")) {
 			util_format(line, sizeof(line),
@@ -290,7 +291,11 @@ int proxy_build_request_head(const struct client *cl, const struct exchange *x,
 	const struct http_request *r = &x->req;
 
 	add_request_line(w, r, host, to_parent);
-	add_request_fields(w, r, set);
+	add_request_fields(w, x, set);
+	/* Revalidating a stored response: its validators (cache_glue.c). */
+	if (x->cache.revalidating)
+		for (size_t i = 0; i < x->cache.n_validators; i++)
+			proxy_head_add_header(w, &x->cache.validators[i]);
 	if (set->forwarded == PROXY_FORWARDED_ON)
 		add_forwarded(w, cl->ip);
 	if (r->body != HTTP_BODY_NONE)

@@ -345,7 +345,16 @@ static void log_exchange(struct client *cl, struct exchange *x)
 		.bytes_received = x->bytes_received,
 		.duration_ms = sys_now_mono_ms(cl->px->sys) - x->start_ms,
 		.outcome = proxy_outcome_word(x->outcome),
+		.cache_result = proxy_cache_result(x),
+		.stored = x->cache.stored,
 	};
+	char word[64];
+
+	/* "MISS+STORED": the access line shows what went into the cache. */
+	if (entry.stored) {
+		util_format(word, sizeof(word), "%s+STORED", entry.outcome);
+		entry.outcome = word;
+	}
 	log_access(cl->px->log, &entry);
 }
 
@@ -488,6 +497,7 @@ static void handle_request(struct client *cl, struct exchange *x)
 	case HTTP_FORM_ABSOLUTE:
 		if (host_allowed(cl, x))
 			proxy_forward(cl, x);
+		proxy_cache_end(cl, x);
 		return;
 	case HTTP_FORM_AUTHORITY:
 		if (host_allowed(cl, x))
@@ -545,6 +555,8 @@ static bool serve_one(struct client *cl, struct exchange *x)
 	else
 		handle_request(cl, x);
 	log_exchange(cl, x);
+	/* After the answer and its log line: stale-while-revalidate. */
+	proxy_cache_background(cl, x, proxy_forward, log_exchange);
 	return !proxy_stopping(cl->px) && x->client_keep_alive;
 }
 

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "glassproxy/cache.h"
 #include "glassproxy/parse.h"
 #include "glassproxy/proxy.h"
 #include "sink.h"
@@ -31,6 +32,7 @@ struct proxy_rules {
 
 struct proxy {
 	struct sys *sys;
+	struct cache_store *cache; /* NULL: no cache */
 	struct log *log;
 	/* The settings at start, for what cannot change live (none of the
 	 * request path reads it: requests use their snapshot's). */
@@ -62,6 +64,33 @@ struct conn {
 	bool eof;
 };
 
+/* cache_glue.c: how far the cache got with one exchange. */
+#define PROXY_CACHE_KEY_MAX (PROXY_URL_MAX + 16)
+struct proxy_cache_x {
+	bool active; /* a cache is in use for this request */
+	bool entry;  /* a stored response is open in reader */
+	bool revalidating; /* our validators go upstream */
+	bool stored;	   /* the response was committed to the cache */
+	bool hit;	   /* answered from the cache */
+	bool swr;	   /* served stale: revalidate in the background */
+	bool background;   /* that revalidation: nothing goes to the client */
+	char key[PROXY_CACHE_KEY_MAX];
+	char hash[CACHE_HASH_HEX];
+	int64_t request_time; /* wall seconds: the request went upstream */
+	struct cache_control req_cc;
+	struct cache_status status; /* what Cache-Status will say */
+	char status_line[256];	    /* its value, once formatted */
+	struct cache_store_reader *reader;
+	struct cache_store_meta meta; /* the reader's, or renewed by a 304 */
+	struct cache_decision decision;
+	struct http_header fields[PROXY_MAX_HEADERS]; /* the reader's */
+	size_t n_fields;
+	struct http_header validators[2];
+	size_t n_validators;
+	struct cache_store_writer *writer;
+	struct cache_store_fill *fill; /* we are the filler */
+};
+
 /* One request and its answer, for the access log. */
 struct exchange {
 	struct http_request req;
@@ -75,6 +104,7 @@ struct exchange {
 	int64_t start_ms;
 	enum proxy_outcome outcome;
 	bool client_keep_alive; /* the client may send another request */
+	struct proxy_cache_x cache;
 };
 
 struct client {
@@ -217,6 +247,57 @@ void proxy_forward(struct client *cl, struct exchange *x);
 /* The outcome (its status: 502/504) and message for a failed connect. */
 enum proxy_outcome proxy_connect_error(int err, const char *host, char *msg,
 				       size_t cap);
+
+/* cache_glue.c: the cache in the request path (see its header comment) */
+/* Before forwarding: true when the cache answered (or refused). */
+bool proxy_cache_before(struct client *cl, struct exchange *x);
+/* The final head arrived: true when the cache answered instead. */
+bool proxy_cache_response(struct client *cl, struct exchange *x,
+			  struct http_response *res);
+/* The origin failed before a final head: true when the cache answered. */
+bool proxy_cache_failed(struct client *cl, struct exchange *x);
+/* The sink for the response body: the client's, or a tee with the store. */
+struct proxy_sink *proxy_cache_sink(struct exchange *x,
+				    struct proxy_sink *client,
+				    struct proxy_tee_sink *tee,
+				    struct proxy_store_sink *store);
+/* The body relay ended: commit len bytes when ok (complete, well framed,
+ * nothing failed on the store's side), else drop the write. */
+void proxy_cache_body_done(struct exchange *x, bool ok, uint64_t len);
+/* After a stale-while-revalidate answer: the one revalidation, through
+ * forward, logged through log (proxy.c's). */
+void proxy_cache_background(struct client *cl, struct exchange *x,
+			    void (*forward)(struct client *, struct exchange *),
+			    void (*log)(struct client *, struct exchange *));
+/* The exchange is over: release what the cache still holds. */
+void proxy_cache_end(struct client *cl, struct exchange *x);
+/* Validators to add to the request head (revalidation), and whether the
+ * client's own conditional fields are replaced by them. */
+bool proxy_cache_skip_request_field(const struct exchange *x,
+				    struct http_slice name);
+/* The stored fields text ("Name: value\r\n" lines) into h[cap]. */
+int proxy_cache_parse_fields(const char *text, size_t len,
+			     struct http_header *h, size_t cap);
+/* The access log's cache word: "HIT", "MISS", "REFRESH", "STALE",
+ * "BYPASS", "NONE". */
+const char *proxy_cache_result(const struct exchange *x);
+/* Cache-Status for the exchange, into x->cache.status_line. */
+const char *proxy_cache_status_value(struct exchange *x);
+
+/* hit.c: sending a stored response */
+struct proxy_hit {
+	int status;
+	const struct http_header *fields; /* stored fields, as served */
+	size_t n_fields;
+	int64_t age;
+	const char *content_range; /* NULL: none */
+	bool send_body;		   /* false: HEAD, 304, 416 */
+	bool has_body;		   /* false: 304 (no Content-Length) */
+	uint64_t start, count;	   /* body bytes to send */
+};
+/* Send h from reader r (its body from the entry's fd); 0 or <0. */
+int proxy_hit_send(struct client *cl, struct exchange *x,
+		   struct cache_store_reader *r, const struct proxy_hit *h);
 
 /* connect.c */
 /* Open a CONNECT tunnel and relay it until both sides are done. */

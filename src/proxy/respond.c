@@ -12,6 +12,9 @@ struct status_text {
 static const struct status_text reasons[] = {
 	{100, "Continue"},
 	{200, "OK"},
+	{203, "Non-Authoritative Information"},
+	{206, "Partial Content"},
+	{304, "Not Modified"},
 	{400, "Bad Request"},
 	{403, "Forbidden"},
 	{404, "Not Found"},
@@ -19,8 +22,10 @@ static const struct status_text reasons[] = {
 	{407, "Proxy Authentication Required"},
 	{408, "Request Timeout"},
 	{411, "Length Required"},
+	{412, "Precondition Failed"},
 	{413, "Content Too Large"},
 	{414, "URI Too Long"},
+	{416, "Range Not Satisfiable"},
 	{417, "Expectation Failed"},
 	{431, "Request Header Fields Too Large"},
 	{500, "Internal Server Error"},
@@ -83,11 +88,15 @@ int proxy_refuse(struct client *cl, struct exchange *x, enum proxy_outcome o,
 int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 		 int status, const char *message)
 {
-	char escaped[1024], body[2048], head[512];
+	char escaped[1024], body[2048], head[768];
 	const char *reason;
 	bool is_head = x->req.method.len == 4 &&
 		       memcmp(x->req.method.ptr, "HEAD", 4) == 0;
 	int body_len, head_len, rc;
+
+	/* Every answer of a proxy with a cache says what the cache did. */
+	const char *cs =
+		cl->px && cl->px->cache ? proxy_cache_status_value(x) : NULL;
 
 	if (proxy_outcome_status(o) != PROXY_STATUS_AS_SENT)
 		status = proxy_outcome_status(o);
@@ -108,11 +117,16 @@ int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 			       "Content-Type: text/html; charset=utf-8\r\n"
 			       "Content-Length: %d\r\n"
 			       "Cache-Control: no-store\r\n"
+			       "%s%s%s"
 			       "Connection: close\r\n\r\n",
-			       status, reason, body_len);
+			       status, reason, body_len,
+			       cs ? "Cache-Status: " : "", cs ? cs : "",
+			       cs ? "\r\n" : "");
 	if (head_len < 0)
 		return head_len;
 	x->status = status;
+	if (x->cache.background)
+		return 0; /* the client has had its answer: a stale one */
 	x->client_keep_alive = false;
 	rc = net_send_all(cl->px->sys, cl->conn.fd, head, (size_t)head_len);
 	if (rc == 0 && !is_head)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "glassproxy/cache.h"
 #include "glassproxy/net.h"
 #include "glassproxy/parse.h"
 #include "sink.h"
@@ -243,4 +244,37 @@ struct proxy_sink *proxy_sink_tee(struct proxy_tee_sink *t,
 unsigned proxy_sink_tee_failed(const struct proxy_tee_sink *t)
 {
 	return (t->a->error ? 1u : 0u) | (t->b->error ? 2u : 0u);
+}
+
+/* ---- the store writer ---- */
+
+static int store_write(struct proxy_sink *sink, const char *data, size_t len)
+{
+	struct proxy_store_sink *s = sink->ctx;
+	int rc = cache_store_write_append(s->w, data, len);
+
+	if (rc == 0)
+		sink->wire += len;
+	return rc < 0 ? rc : 0;
+}
+
+static int store_finish(struct proxy_sink *sink)
+{
+	(void)sink;
+	return 0;
+}
+
+static const struct proxy_sink_ops store_ops = {
+	.write = store_write,
+	.finish = store_finish,
+};
+
+struct proxy_sink *proxy_sink_store(struct proxy_store_sink *s,
+				    struct cache_store_writer *w)
+{
+	memset(s, 0, sizeof(*s));
+	s->sink.ops = &store_ops;
+	s->sink.ctx = s;
+	s->w = w;
+	return &s->sink;
 }

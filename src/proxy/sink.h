@@ -98,5 +98,20 @@ struct proxy_sink *proxy_sink_tee(struct proxy_tee_sink *t,
 				  struct proxy_sink *a, struct proxy_sink *b);
 unsigned proxy_sink_tee_failed(const struct proxy_tee_sink *t);
 
+struct cache_store_writer;
+
+/*
+ * A sink appending the payload to a cache store writer.  Its finish does
+ * not commit: only the caller knows whether the body ended well framed.
+ * Teed after the client socket, its failure (-EFBIG past
+ * --max-object-size, -ENOSPC, -EIO) never disturbs the client.
+ */
+struct proxy_store_sink {
+	struct proxy_sink sink;
+	struct cache_store_writer *w;
+};
+struct proxy_sink *proxy_sink_store(struct proxy_store_sink *s,
+				    struct cache_store_writer *w);
+
 
 #endif

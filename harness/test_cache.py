@@ -1,0 +1,453 @@
+"""The cache in the request path (issue #10): hits, misses, revalidation,
+Vary, conditionals, Range, invalidation, PURGE, collapsed forwarding,
+restarts and failures, seen from the client and from the origin."""
+import email.utils
+import socket
+import threading
+import time
+
+import pytest
+
+from client import connect, exchange, get, read_response
+
+
+def http_date(t):
+    return email.utils.formatdate(t, usegmt=True)
+
+
+def reply(body=b"hello", status="200 OK", headers=()):
+    head = "HTTP/1.1 %s\r\nContent-Length: %d\r\n" % (status, len(body))
+    if not any(n.lower() == "date" for n, _ in headers):
+        head += "Date: %s\r\n" % http_date(time.time())
+    head += "".join("%s: %s\r\n" % h for h in headers)
+    return head.encode() + b"\r\n" + body
+
+
+def req(url, method="GET", headers=()):
+    host = url.split("/")[2]
+    text = "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, url, host)
+    text += "".join("%s: %s\r\n" % h for h in headers)
+    return (text + "\r\n").encode()
+
+
+def fetch(p, url, method="GET", headers=(), body=None):
+    """One request on its own connection, returning once the proxy has
+    logged it: its access line is written after the store's commit, so
+    the next request sees the entry (no race with the commit)."""
+    raw = req(url, method, headers)
+    if body is not None:
+        raw = raw[:-2] + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    r = p.request(raw, method=method)
+    p.fetched = getattr(p, "fetched", 0) + 1
+    p.access_lines(p.fetched)
+    return r
+
+
+def count(origin):
+    return len(origin.requests)
+
+
+def is_hit(r):
+    """Served from the store: a hit, or (when it arrived while the entry
+    was still being committed) a miss collapsed into the first fetch."""
+    cs = r.header("Cache-Status") or ""
+    return cs.startswith("glassproxy; hit") or "collapsed" in cs
+
+
+# ---- hits and misses ----
+
+def test_second_request_is_a_hit(proxy, origin):
+    origin.reply(reply(b"cached body", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    url = origin.url("/a")
+    first = fetch(p, url)
+    assert first.status == 200 and first.body == b"cached body"
+    assert "fwd=uri-miss" in first.header("Cache-Status")
+    assert "stored" in first.header("Cache-Status")
+    second = fetch(p, url)
+    assert second.status == 200 and second.body == b"cached body"
+    assert is_hit(second)
+    assert "ttl=" in second.header("Cache-Status")
+    assert second.header("Age") is not None and int(second.header("Age")) >= 0
+    assert second.header("Date") == first.header("Date")
+    assert count(origin) == 1
+    words = [l.split()[-1] for l in p.access_lines(2)]
+    assert words == ["MISS+STORED", "HIT"]
+
+
+@pytest.mark.parametrize("headers", [
+    [("Cache-Control", "max-age=600")],
+    [("Cache-Control", "s-maxage=600, max-age=0")],
+    [("Expires", http_date(time.time() + 600)), ("Date", http_date(time.time()))],
+    [("Last-Modified", http_date(time.time() - 100000))],  # heuristic
+])
+def test_freshness_sources_give_hits(proxy, origin, headers):
+    origin.reply(reply(b"x", headers=headers))
+    p = proxy()
+    fetch(p, origin.url("/f"))
+    assert is_hit(fetch(p, origin.url("/f")))
+    assert count(origin) == 1
+
+
+@pytest.mark.parametrize("headers", [
+    [("Cache-Control", "max-age=0")],
+    [("Cache-Control", "no-store, max-age=600")],
+    [("Cache-Control", "private, max-age=600")],
+    [("Expires", "0")],
+])
+def test_stale_or_uncacheable_always_go_to_the_origin(proxy, origin, headers):
+    origin.reply(reply(b"x", headers=headers))
+    p = proxy()
+    for _ in range(3):
+        assert fetch(p, origin.url("/u")).status == 200
+    assert count(origin) == 3
+
+
+def test_default_ttl_zero_turns_heuristics_off(proxy, origin):
+    origin.reply(reply(b"x"))
+    p = proxy(**{"default-ttl": 0})
+    fetch(p, origin.url("/h"))
+    fetch(p, origin.url("/h"))
+    assert count(origin) == 2
+
+
+def test_no_cache_option(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy(**{"no-cache": True})
+    fetch(p, origin.url("/n"))
+    fetch(p, origin.url("/n"))
+    assert count(origin) == 2
+
+
+def test_set_cookie_is_never_served_to_another_client(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600"),
+                                      ("Set-Cookie", "session=secret")]))
+    p = proxy()
+    assert fetch(p, origin.url("/c")).header("Set-Cookie") == "session=secret"
+    hit = fetch(p, origin.url("/c"))
+    # Stored without the field: the second client gets the body, not the cookie.
+    assert is_hit(hit) and hit.body == b"x"
+    assert hit.header("Set-Cookie") is None
+    assert count(origin) == 1
+
+
+def test_authorization_is_not_shared(proxy, origin):
+    origin.reply(reply(b"for alice", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    fetch(p, origin.url("/auth"), headers=[("Authorization", "Basic YTpi")])
+    fetch(p, origin.url("/auth"))
+    assert count(origin) == 2
+
+
+def test_distinct_paths_stay_distinct(proxy, origin):
+    origin.handler = lambda r: reply(r.target.encode(),
+                                     headers=[("Cache-Control", "max-age=600")])
+    p = proxy()
+    for path in ("/a/b_c", "/a/b/c", "/a/b.c"):
+        assert fetch(p, origin.url(path)).body == path.encode()
+    for path in ("/a/b_c", "/a/b/c", "/a/b.c"):
+        r = fetch(p, origin.url(path))
+        assert r.body == path.encode()
+        assert is_hit(r)
+    assert count(origin) == 3
+
+
+def test_head_is_answered_from_a_stored_get(proxy, origin):
+    origin.reply(reply(b"0123456789", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    fetch(p, origin.url("/head"))
+    r = fetch(p, origin.url("/head"), method="HEAD")
+    assert r.status == 200 and r.body == b""
+    assert r.header("Content-Length") == "10"
+    assert is_hit(r)
+    assert count(origin) == 1
+
+
+def test_vary_variants_side_by_side(proxy, origin):
+    origin.handler = lambda r: reply(("lang=%s" % r.header("Accept-Language")).encode(),
+                                     headers=[("Cache-Control", "max-age=600"),
+                                              ("Vary", "Accept-Language")])
+    p = proxy()
+    url = origin.url("/v")
+    for lang in ("en", "fr", "en", "fr"):
+        r = fetch(p, url, headers=[("Accept-Language", lang)])
+        assert r.body == ("lang=%s" % lang).encode()
+    assert count(origin) == 2
+
+
+# ---- revalidation ----
+
+def test_revalidation_304_serves_the_stored_body(proxy, origin):
+    answers = [reply(b"original", headers=[("Cache-Control", "max-age=0"),
+                                           ("ETag", '"v1"'), ("X-Version", "1")]),
+               b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nX-Version: 2\r\n"
+               b"Cache-Control: max-age=0\r\n\r\n"]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    fetch(p, origin.url("/r"))
+    r = fetch(p, origin.url("/r"))
+    assert r.status == 200 and r.body == b"original"
+    assert r.header("X-Version") == "2"
+    assert "fwd=stale" in r.header("Cache-Status")
+    assert "fwd-status=304" in r.header("Cache-Status")
+    second = origin.requests[1]
+    assert second.header("If-None-Match") == '"v1"'
+    assert p.access_lines(2)[-1].split()[-1].startswith("REFRESH-UNMODIFIED")
+
+
+def test_revalidation_200_replaces_the_entry(proxy, origin):
+    answers = [reply(b"old", headers=[("Cache-Control", "max-age=0"), ("ETag", '"v1"')]),
+               reply(b"new", headers=[("Cache-Control", "max-age=600"), ("ETag", '"v2"')])]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    fetch(p, origin.url("/r2"))
+    assert fetch(p, origin.url("/r2")).body == b"new"
+    r = fetch(p, origin.url("/r2"))
+    assert r.body == b"new" and is_hit(r)
+    assert count(origin) == 2
+
+
+def test_stale_if_error_on_a_dead_origin(proxy, origin_factory):
+    o = origin_factory()
+    o.reply(reply(b"keep me", headers=[("Cache-Control", "max-age=0, stale-if-error=600"),
+                                       ("ETag", '"e"')]))
+    p = proxy()
+    url = o.url("/sie")
+    fetch(p, url)
+    o.close()
+    r = fetch(p, url)
+    assert r.status == 200 and r.body == b"keep me"
+    assert "stale-if-error" in r.header("Cache-Status")
+
+
+def test_stale_if_error_on_a_500(proxy, origin):
+    answers = [reply(b"good", headers=[("Cache-Control", "max-age=0, stale-if-error=600"),
+                                       ("ETag", '"e"')]),
+               reply(b"broken", status="500 Internal Server Error")]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    fetch(p, origin.url("/500"))
+    r = fetch(p, origin.url("/500"))
+    assert r.status == 200 and r.body == b"good"
+    assert "fwd-status=500" in r.header("Cache-Status")
+
+
+def test_must_revalidate_without_origin_is_504(proxy, origin_factory):
+    o = origin_factory()
+    o.reply(reply(b"x", headers=[("Cache-Control", "max-age=0, must-revalidate"),
+                                 ("ETag", '"e"')]))
+    p = proxy(**{"max-stale-on-failure": 3600})
+    url = o.url("/mr")
+    fetch(p, url)
+    o.close()
+    assert fetch(p, url).status == 504
+
+
+def test_only_if_cached_miss_is_504(proxy, origin):
+    p = proxy()
+    r = fetch(p, origin.url("/oic"), headers=[("Cache-Control", "only-if-cached")])
+    assert r.status == 504
+    assert count(origin) == 0
+
+
+# ---- conditionals and ranges from the cache ----
+
+def test_conditional_request_answered_from_cache(proxy, origin):
+    origin.reply(reply(b"body", headers=[("Cache-Control", "max-age=600"), ("ETag", '"abc"')]))
+    p = proxy()
+    fetch(p, origin.url("/cond"))
+    r = fetch(p, origin.url("/cond"), headers=[("If-None-Match", 'W/"abc"')])
+    assert r.status == 304 and r.body == b""
+    assert r.header("ETag") == '"abc"'
+    r = fetch(p, origin.url("/cond"), headers=[("If-None-Match", '"other"')])
+    assert r.status == 200 and r.body == b"body"
+    assert count(origin) == 1
+
+
+def test_range_from_cache(proxy, origin):
+    origin.reply(reply(b"0123456789", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    fetch(p, origin.url("/range"))
+    r = fetch(p, origin.url("/range"), headers=[("Range", "bytes=2-4")])
+    assert r.status == 206 and r.body == b"234"
+    assert r.header("Content-Range") == "bytes 2-4/10"
+    assert count(origin) == 1
+
+
+def test_206_from_origin_is_not_stored(proxy, origin):
+    origin.reply(b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-1/10\r\n"
+                 b"Cache-Control: max-age=600\r\nContent-Length: 2\r\n\r\n01")
+    p = proxy()
+    fetch(p, origin.url("/p"), headers=[("Range", "bytes=0-1")])
+    fetch(p, origin.url("/p"))
+    assert count(origin) == 2
+
+
+# ---- invalidation ----
+
+def test_post_invalidates(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    url = origin.url("/inv")
+    fetch(p, url)
+    fetch(p, url)
+    assert count(origin) == 1
+    assert fetch(p, url, method="POST", body=b"data").status == 200
+    fetch(p, url)
+    assert count(origin) == 3
+
+
+def test_purge_from_loopback(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    url = origin.url("/purge")
+    fetch(p, url)
+    assert fetch(p, url, method="PURGE").status == 200
+    assert fetch(p, url, method="PURGE").status == 404
+    fetch(p, url)
+    assert count(origin) == 2
+
+
+def test_purge_from_another_address_is_405(proxy, origin):
+    p = proxy(**{"allow-client": "127.0.0.0/8"})
+    s = socket.create_connection(p.address, timeout=10, source_address=("127.0.0.2", 0))
+    with s:
+        s.sendall(req(origin.url("/x"), method="PURGE"))
+        r, _ = read_response(s, method="PURGE")
+    assert r.status == 405
+
+
+# ---- the store: restarts, failures, sizes ----
+
+def test_restart_keeps_the_cache(proxy, origin, tmp_path):
+    origin.reply(reply(b"persistent", headers=[("Cache-Control", "max-age=600")]))
+    cache = str(tmp_path / "shared-cache")
+    p = proxy(**{"cache-dir": cache})
+    fetch(p, origin.url("/keep"))
+    assert p.stop() == 0
+    p.stopped_by_test = True
+    q = proxy(**{"cache-dir": cache})
+    r = fetch(q, origin.url("/keep"))
+    assert r.body == b"persistent"
+    assert is_hit(r)
+    assert count(origin) == 1
+
+
+def test_truncated_response_is_never_stored(proxy, origin):
+    answers = [[b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nContent-Length: 100\r\n\r\n"
+                b"only part", "close"],
+               reply(b"complete", headers=[("Cache-Control", "max-age=600")])]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/trunc")
+    with connect(p.address) as s:
+        s.sendall(req(url))
+        s.settimeout(10)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    assert data.endswith(b"only part")
+    assert fetch(p, url).body == b"complete"
+    assert count(origin) == 2
+
+
+def test_reset_mid_body_leaves_the_old_entry(proxy, origin):
+    answers = [reply(b"old entry", headers=[("Cache-Control", "max-age=0"), ("ETag", '"1"')]),
+               [b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nETag: \"2\"\r\n"
+                b"Content-Length: 100\r\n\r\npart", "close"],
+               b"HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\nCache-Control: max-age=600\r\n\r\n"]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/reset")
+    fetch(p, url)
+    with connect(p.address) as s:
+        s.sendall(req(url))
+        s.settimeout(10)
+        while s.recv(65536):
+            pass
+    r = fetch(p, url)
+    assert r.body == b"old entry"
+    assert origin.requests[2].header("If-None-Match") == '"1"'
+
+
+def test_larger_than_max_object_size_streams_and_is_not_stored(proxy, origin):
+    size = 100 << 20
+    head = ("HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n"
+            "Content-Length: %d\r\n\r\n" % size).encode()
+    block = b"z" * (1 << 20)
+    origin.handler = lambda r: head + block * 100
+    p = proxy(**{"max-object-size": "1M"})
+    url = origin.url("/big")
+    with connect(p.address) as s:
+        s.sendall(req(url))
+        s.settimeout(30)
+        got = 0
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += s.recv(65536)
+        got = len(buf) - buf.index(b"\r\n\r\n") - 4
+        while got < size:
+            chunk = s.recv(1 << 20)
+            assert chunk
+            got += len(chunk)
+    assert got == size
+    small = reply(b"s", headers=[("Cache-Control", "max-age=600")])
+    origin.handler = lambda r: small
+    assert fetch(p, url).body == b"s"
+    assert count(origin) == 2
+
+
+def test_concurrent_misses_cost_one_origin_request(proxy, origin):
+    gate = threading.Event()
+
+    def slow(r):
+        gate.wait(10)
+        return reply(b"collapsed", headers=[("Cache-Control", "max-age=600")])
+
+    origin.handler = slow
+    p = proxy()
+    url = origin.url("/cf")
+    results = []
+
+    def one():
+        results.append(fetch(p, url))
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    origin.wait_requests(1)
+    # The other 19 say in the event log that they wait for the filler.
+    deadline = time.time() + 10
+    while time.time() < deadline and p.events().count("waits for the fill") < 19:
+        time.sleep(0.01)
+    assert p.events().count("waits for the fill") == 19
+    gate.set()
+    for t in threads:
+        t.join(20)
+    assert len(results) == 20
+    assert all(r.status == 200 and r.body == b"collapsed" for r in results)
+    assert count(origin) == 1
+
+
+def test_stale_while_revalidate_serves_stale_then_revalidates_once(proxy, origin):
+    answers = [reply(b"swr body", headers=[("Cache-Control", "max-age=1, stale-while-revalidate=600"),
+                                           ("Age", "5"), ("ETag", '"s1"')]),
+               b"HTTP/1.1 304 Not Modified\r\nETag: \"s1\"\r\nCache-Control: max-age=600\r\n\r\n"]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/swr")
+    fetch(p, url)
+    r = fetch(p, url)
+    assert r.status == 200 and r.body == b"swr body"
+    assert r.header("Cache-Status").startswith("glassproxy; hit; ttl=-")
+    # The background revalidation has its own access line.
+    lines = p.access_lines(3)
+    assert [l.split()[-1] for l in lines[1:3]] == ["STALE", "REFRESH-UNMODIFIED+STORED"]
+    assert origin.requests[1].header("If-None-Match") == '"s1"'
+    p.fetched += 1
+    r = fetch(p, url)
+    assert r.body == b"swr body" and is_hit(r)
+    assert count(origin) == 2
