@@ -3,6 +3,7 @@
  * it, do it, log it, and go round again while keep-alive allows.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -529,12 +530,22 @@ static bool client_allowed(struct client *cl, struct exchange *x,
 	return false;
 }
 
+void proxy_exchange_reset(struct exchange *x)
+{
+	memset(x, 0,
+	       offsetof(struct exchange, cache) +
+		       offsetof(struct proxy_cache_x, key));
+	x->cache.key[0] = '\0';
+	x->url[0] = '\0';
+	x->method[0] = '\0';
+}
+
 /* One request from its head to its log line; false when it was the last. */
 static bool serve_one(struct client *cl, struct exchange *x)
 {
 	enum head_result got;
 
-	memset(x, 0, sizeof(*x));
+	proxy_exchange_reset(x);
 	/* Until its first byte, a request waits under the newest rules. */
 	rules_refresh(cl);
 	got = read_request_head(cl, x);
@@ -572,11 +583,12 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 	net_format_addr(peer, cl.addr, sizeof(cl.addr));
 	net_format_ip(peer, cl.ip, sizeof(cl.ip));
 	buf = malloc(CLIENT_BUF);
-	x = calloc(1, sizeof(*x));
+	x = malloc(sizeof(*x)); /* not calloc: see proxy_exchange_reset() */
 	if (!buf || !x) {
 		log_event(px->log, LOG_ERROR, "%s: out of memory", cl.addr);
 		goto free_all;
 	}
+	proxy_exchange_reset(x);
 	proxy_conn_init(&cl.conn, px->sys, client_fd, buf, CLIENT_BUF);
 	active_add(px, &cl);
 	/* A client the ACL refuses is refused before a byte is read. */
