@@ -41,6 +41,8 @@ struct log_access {
 	/* The outcome's word from the proxy's one table of outcomes
 	 * (proxy_outcome_word(): "DIRECT", "TUNNEL", "BLOCKED"...). */
 	const char *outcome;
+	/* The authenticated user (--auth-file), "-" when none (issue 15). */
+	const char *user;
 };
 
 /*

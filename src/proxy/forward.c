@@ -303,11 +303,27 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 	to = proxy_sink_socket(&client, cl->px->sys, cl->conn.fd, r->framing,
 			       r->res.content_length);
 	proxy_body_init(&body, r->res.body, r->res.content_length);
+	/* The origin's pace is its own (the per-wait timeout); the client's
+	 * reading is held to --min-send-rate. */
+	proxy_body_set_rates(&body, proxy_live(cl), sys_now_mono_ms(cl->px->sys),
+			     false, cl->conn.fd);
 	rc = proxy_body_relay(&body, up, to,
 			      proxy_live(cl)->response_timeout_ms);
 	x->bytes_sent += to->wire;
+	if (rc == 0 && body.send_timeout_cut)
+		net_set_send_timeout(cl->px->sys, cl->conn.fd,
+				     proxy_live(cl)->response_timeout_ms);
 	if (rc == 0)
 		return true;
+	if (body.send_slow) {
+		x->client_keep_alive = false;
+		x->outcome = PROXY_OUTCOME_CLIENT_SLOW_READER;
+		log_event(cl->px->log, LOG_INFO,
+			  "%s %s: the client read the response too slowly "
+			  "(--min-send-rate): closed",
+			  cl->addr, x->url);
+		return false;
+	}
 	/*
 	 * The head is out, so no error page can follow: close the client
 	 * connection, which tells it the body is incomplete.
@@ -531,6 +547,10 @@ static enum body_sent send_request_body(struct client *cl, struct exchange *x,
 		gone = first == SPOKE_CLIENT_GONE;
 	}
 	body.limit = proxy_live(cl)->max_request_body;
+	/* The whole body within --request-body-timeout, extended by one
+	 * second per --min-body-rate bytes. */
+	proxy_body_set_rates(&body, proxy_live(cl), sys_now_mono_ms(cl->px->sys),
+			     true, -1);
 	to = proxy_sink_socket(&origin, cl->px->sys, up->fd,
 			       r->body == HTTP_BODY_CHUNKED
 				       ? PROXY_FRAME_CHUNKED
@@ -646,6 +666,8 @@ static bool refuse_early(struct client *cl, struct exchange *x)
 			     "are refused.");
 		return true;
 	}
+	if (!proxy_http_port_allowed(cl, x, u->port))
+		return true;
 	if (proxy_via_names_us(set->via_name, x->req.headers,
 			       x->req.num_headers)) {
 		log_event(cl->px->log, LOG_WARN, "%s %s: forwarding loop (Via)",
@@ -675,21 +697,14 @@ static int open_upstream(struct client *cl, struct exchange *x,
 	struct proxy *px = cl->px;
 	const struct proxy_settings *set = proxy_live(cl);
 	int fd = attempt == 0 ? net_pool_take(px->pool, key) : -1;
-	char msg[512];
 
 	*reused = fd >= 0;
 	if (*reused)
 		return fd;
-	fd = net_connect_host(px->sys, cl->rules->hosts, route->host,
-			      route->port, set->connect_timeout_ms, NULL);
-	if (fd < 0) {
-		enum proxy_outcome o =
-			proxy_connect_error(fd, route->host, msg, sizeof(msg));
-		log_event(px->log, LOG_WARN, "%s %s: %s", cl->addr, x->url,
-			  msg);
-		proxy_refuse(cl, x, o, msg);
+	/* Every address the name resolves to is vetted first (vet.c). */
+	fd = proxy_connect_vetted(cl, x, route);
+	if (fd < 0)
 		return -1;
-	}
 	net_set_send_timeout(px->sys, fd, set->response_timeout_ms);
 	net_set_nodelay(px->sys, fd);
 	return fd;
