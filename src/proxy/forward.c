@@ -341,12 +341,36 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 	return false;
 }
 
+/*
+ * A bodiless response that announced a body (Transfer-Encoding, or a
+ * non-zero Content-Length on a 204): the origin may well send one, which
+ * would then reach the next client of a pooled connection (issue 15,
+ * finding 5).
+ */
+static bool announced_a_body(const struct http_response *res)
+{
+	const struct http_header *h = res->headers;
+	uint64_t v = 0;
+
+	if (res->body != HTTP_BODY_NONE)
+		return false;
+	if (http_find_header(h, res->num_headers, "transfer-encoding", 0) >= 0)
+		return true;
+	if (res->status != 204 ||
+	    http_find_header(h, res->num_headers, "content-length", 0) < 0)
+		return false;
+	/* Read as if it were a 200: anything but one "0" is a body. */
+	return proxy_bodiless_length(200, h, res->num_headers, &v) != 1 ||
+	       v != 0;
+}
+
 /* Step 5: reuse only a connection with nothing unexplained left on it. */
 static enum upstream_next finish_response(const struct conn *up,
 					  const struct response *r)
 {
-	return r->res.keep_alive && up->len == 0 ? UPSTREAM_POOL
-						 : UPSTREAM_CLOSE;
+	return r->res.keep_alive && up->len == 0 && !announced_a_body(&r->res)
+		       ? UPSTREAM_POOL
+		       : UPSTREAM_CLOSE;
 }
 
 /* The response to the request just sent, from its head to its end. */

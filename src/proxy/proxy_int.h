@@ -262,6 +262,13 @@ bool proxy_via_names_us(const char *us, const struct http_header *h, size_t n);
 int proxy_build_request_head(const struct client *cl, const struct exchange *x,
 			     const char *host, bool to_parent,
 			     struct head_writer *w);
+/*
+ * The Content-Length a bodiless response may carry on (issue 15, finding
+ * 6): 0 for none (1xx, 204, or absent), 1 with *out for one valid value
+ * (repeated identically is one), -EINVAL for a malformed or differing one.
+ */
+int proxy_bodiless_length(int status, const struct http_header *h, size_t n,
+			  uint64_t *out);
 /* A response head for the client, framed as `out` says. */
 int proxy_build_response_head(const struct proxy_settings *set,
 			      const struct http_response *res,
