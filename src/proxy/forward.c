@@ -315,7 +315,8 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 				     proxy_live(cl)->response_timeout_ms);
 	if (rc == 0)
 		return true;
-	if (body.send_slow) {
+	/* Out of its allowance, or one send blocked past its timeout. */
+	if (body.send_slow || to->error == -ETIMEDOUT) {
 		x->client_keep_alive = false;
 		x->outcome = PROXY_OUTCOME_CLIENT_SLOW_READER;
 		log_event(cl->px->log, LOG_INFO,
