@@ -1214,7 +1214,6 @@ static void test_every_help_option_is_accepted_by_the_parser(void **state)
 	assert_in_range(seen, 25, 100);
 }
 
-
 /* ---- issue 15: the security options ---- */
 
 static void test_security_defaults(void **state)
@@ -1259,7 +1258,6 @@ static void test_security_options_parse_and_realm_is_checked(void **state)
 	assert_int_equal(config_validate(cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "auth-realm"));
 }
-
 
 int main(void)
 {

@@ -724,7 +724,8 @@ static struct sys *log_torture_setup(void *arg)
 static int log_torture_run(struct sys *sys, void *arg)
 {
 	static const struct log_access entry = {
-		"127.0.0.1:40000", "GET", "http://h/p", 200, 5, 7, 3, "MISS", "-"};
+		"127.0.0.1:40000", "GET", "http://h/p", 200, 5, 7, 3, "MISS",
+		.user = "-"};
 	struct log_torture *lt = arg;
 	struct log *log;
 	int rc = log_open(sys, lt->event, lt->access, LOG_INFO, &log);

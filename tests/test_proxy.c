@@ -1667,11 +1667,13 @@ static void test_bodiless_content_length(void **state)
 static void test_new_outcomes_answer_407_429(void **state)
 {
 	(void)state;
-	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_AUTH_REQUIRED), 407);
+	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_AUTH_REQUIRED),
+			 407);
 	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_AUTH_THROTTLED),
 			 429);
-	assert_string_equal(proxy_outcome_word(PROXY_OUTCOME_CLIENT_SLOW_READER),
-			    "SLOW-READER");
+	assert_string_equal(
+		proxy_outcome_word(PROXY_OUTCOME_CLIENT_SLOW_READER),
+		"SLOW-READER");
 	assert_string_equal(proxy_status_reason(429), "Too Many Requests");
 }
 

@@ -64,7 +64,7 @@ struct proxy_settings {
 	bool server_tokens;	     /* the version on error pages */
 	char auth_realm[AUTH_REALM_MAX + 1];
 	unsigned auth_max_failures; /* throttle: failures per window */
-	int auth_window_ms;	    /* (at start only: the table is made once) */
+	int auth_window_ms; /* (at start only: the table is made once) */
 };
 
 /*
@@ -120,9 +120,9 @@ enum proxy_outcome {
 	PROXY_OUTCOME_ORIGIN_STOPPED_READING, /* upload not taken: 502 */
 	PROXY_OUTCOME_PARENT_REFUSED,	      /* parent said no to CONNECT */
 	/* Issue 15: authentication and slow readers. */
-	PROXY_OUTCOME_AUTH_REQUIRED,  /* no or bad credentials: 407 */
-	PROXY_OUTCOME_AUTH_THROTTLED, /* too many failures: 429 */
-	PROXY_OUTCOME_AUTH_ERROR,     /* crypt(3) or memory failed: 500 */
+	PROXY_OUTCOME_AUTH_REQUIRED,	  /* no or bad credentials: 407 */
+	PROXY_OUTCOME_AUTH_THROTTLED,	  /* too many failures: 429 */
+	PROXY_OUTCOME_AUTH_ERROR,	  /* crypt(3) or memory failed: 500 */
 	PROXY_OUTCOME_CLIENT_SLOW_READER, /* below --min-send-rate: closed */
 	PROXY_OUTCOME_COUNT
 };

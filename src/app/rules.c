@@ -145,7 +145,8 @@ static int build_auth(struct app *app, const struct config *cfg,
 	*out = NULL;
 	if (!cfg->auth_file)
 		return 0;
-	int rc = auth_load(app->sys, cfg->auth_file, report_auth_diag, app, out);
+	int rc =
+		auth_load(app->sys, cfg->auth_file, report_auth_diag, app, out);
 	return rc < 0 ? rc : 0;
 }
 

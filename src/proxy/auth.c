@@ -37,7 +37,8 @@ static void count_failure(struct client *cl, int64_t now_ms, bool throttled)
 
 	if (!throttled && px->throttle)
 		auth_throttle_fail(px->throttle,
-				   (const struct sockaddr *)&cl->peer.ss, now_ms);
+				   (const struct sockaddr *)&cl->peer.ss,
+				   now_ms);
 	pthread_mutex_lock(&px->lock);
 	px->auth_failures++;
 	pthread_mutex_unlock(&px->lock);
@@ -82,9 +83,9 @@ static bool credentials(const struct http_request *r, struct http_slice *out)
 	ssize_t i = http_find_header(r->headers, r->num_headers,
 				     "proxy-authorization", 0);
 
-	if (i < 0 || http_find_header(r->headers, r->num_headers,
-				      "proxy-authorization",
-				      (size_t)i + 1) >= 0)
+	if (i < 0 ||
+	    http_find_header(r->headers, r->num_headers, "proxy-authorization",
+			     (size_t)i + 1) >= 0)
 		return false;
 	*out = r->headers[i].value;
 	return true;
@@ -100,9 +101,9 @@ bool proxy_auth_check(struct client *cl, struct exchange *x)
 	if (!a)
 		return true;
 	if (cl->px->throttle)
-		wait = auth_throttle_check(cl->px->throttle,
-					   (const struct sockaddr *)&cl->peer.ss,
-					   now);
+		wait = auth_throttle_check(
+			cl->px->throttle, (const struct sockaddr *)&cl->peer.ss,
+			now);
 	if (wait > 0) {
 		count_failure(cl, now, true);
 		refuse_throttled(cl, x, wait);

@@ -71,8 +71,7 @@ void proxy_body_init(struct body *b, enum http_body kind, uint64_t length)
 		  (kind == HTTP_BODY_LENGTH && length == 0);
 }
 
-int64_t proxy_rate_allowance_ms(int base_ms, unsigned min_rate,
-				uint64_t bytes)
+int64_t proxy_rate_allowance_ms(int base_ms, unsigned min_rate, uint64_t bytes)
 {
 	uint64_t extra;
 
@@ -99,8 +98,7 @@ void proxy_body_set_rates(struct body *b, const struct proxy_settings *set,
  * How long the next wait for the sender may last: the per-wait timeout,
  * cut to what is left of the body's allowance; -ETIMEDOUT when none is.
  */
-static int source_wait_ms(const struct body *b, struct sys *sys,
-			  int timeout_ms)
+static int source_wait_ms(const struct body *b, struct sys *sys, int timeout_ms)
 {
 	int64_t allowance, left;
 

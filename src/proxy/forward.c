@@ -305,8 +305,8 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 	proxy_body_init(&body, r->res.body, r->res.content_length);
 	/* The origin's pace is its own (the per-wait timeout); the client's
 	 * reading is held to --min-send-rate. */
-	proxy_body_set_rates(&body, proxy_live(cl), sys_now_mono_ms(cl->px->sys),
-			     false, cl->conn.fd);
+	proxy_body_set_rates(&body, proxy_live(cl),
+			     sys_now_mono_ms(cl->px->sys), false, cl->conn.fd);
 	rc = proxy_body_relay(&body, up, to,
 			      proxy_live(cl)->response_timeout_ms);
 	x->bytes_sent += to->wire;
@@ -574,8 +574,8 @@ static enum body_sent send_request_body(struct client *cl, struct exchange *x,
 	body.limit = proxy_live(cl)->max_request_body;
 	/* The whole body within --request-body-timeout, extended by one
 	 * second per --min-body-rate bytes. */
-	proxy_body_set_rates(&body, proxy_live(cl), sys_now_mono_ms(cl->px->sys),
-			     true, -1);
+	proxy_body_set_rates(&body, proxy_live(cl),
+			     sys_now_mono_ms(cl->px->sys), true, -1);
 	to = proxy_sink_socket(&origin, cl->px->sys, up->fd,
 			       r->body == HTTP_BODY_CHUNKED
 				       ? PROXY_FRAME_CHUNKED

@@ -357,8 +357,7 @@ int proxy_build_response_head(const struct proxy_settings *set,
 			       res->num_headers))
 			proxy_head_add_header(w, &res->headers[i]);
 	add_framing(w, res->status, res->body, res->content_length,
-		    res->headers,
-		    res->num_headers, out);
+		    res->headers, res->num_headers, out);
 	add_via(set, w, res->minor_version);
 	if (res->status >= 200) {
 		if (!x->client_keep_alive)

@@ -111,14 +111,14 @@ int proxy_answer_extra(struct client *cl, struct exchange *x,
 	x->outcome = o;
 	reason = proxy_status_reason(status);
 	html_escape(escaped, sizeof(escaped), message);
-	body_len = util_format(body, sizeof(body),
-			       "<!DOCTYPE html>\n<html><head><title>%d %s"
-			       "</title></head>\n<body><h1>%d %s</h1>\n"
-			       "<p>%s</p>\n<hr><address>%s%s%s</address>"
-			       "</body></html>\n",
-			       status, reason, status, reason, escaped,
-			       PROXY_NAME, tokens ? "/" : "",
-			       tokens ? PROXY_VERSION : "");
+	body_len =
+		util_format(body, sizeof(body),
+			    "<!DOCTYPE html>\n<html><head><title>%d %s"
+			    "</title></head>\n<body><h1>%d %s</h1>\n"
+			    "<p>%s</p>\n<hr><address>%s%s%s</address>"
+			    "</body></html>\n",
+			    status, reason, status, reason, escaped, PROXY_NAME,
+			    tokens ? "/" : "", tokens ? PROXY_VERSION : "");
 	if (body_len < 0)
 		body_len = 0;
 	head_len = util_format(head, sizeof(head),

@@ -28,9 +28,8 @@ static bool vet_addr(void *arg, const struct sys_addr *addr)
 {
 	struct vet_state *v = arg;
 
-	v->result = filter_check_addr(v->filter,
-				      (const struct sockaddr *)&addr->ss,
-				      &v->why);
+	v->result = filter_check_addr(
+		v->filter, (const struct sockaddr *)&addr->ss, &v->why);
 	return v->result == FILTER_ALLOW;
 }
 
@@ -43,9 +42,8 @@ static void refuse_address(struct client *cl, struct exchange *x,
 	filter_verdict_format(&v->why, rule, sizeof(rule));
 	log_event(cl->px->log, LOG_INFO, "%s %s %s: refused: %s", cl->addr,
 		  x->method, x->url, rule);
-	util_format(msg, sizeof(msg),
-		    "%s does not serve the host %s here: %s.", PROXY_NAME, host,
-		    rule);
+	util_format(msg, sizeof(msg), "%s does not serve the host %s here: %s.",
+		    PROXY_NAME, host, rule);
 	proxy_refuse(cl, x,
 		     v->result == FILTER_INVALID_HOST
 			     ? PROXY_OUTCOME_INVALID_HOST
