@@ -11,6 +11,7 @@
  * 1 KiB one.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "proxy_int.h"
@@ -110,7 +111,9 @@ static int source_wait_ms(const struct body *b, struct sys *sys, int timeout_ms)
 	left = b->start_ms + allowance - sys_now_mono_ms(sys);
 	if (left <= 0)
 		return -ETIMEDOUT;
-	return timeout_ms >= 0 && left > timeout_ms ? timeout_ms : (int)left;
+	if (timeout_ms >= 0 && left > timeout_ms)
+		return timeout_ms;
+	return left > INT_MAX ? INT_MAX : (int)left;
 }
 
 /*
