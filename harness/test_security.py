@@ -371,14 +371,20 @@ def test_finding_3_unspecified_addresses_are_never_a_destination(proxy, raw_orig
 # ---- finding 4: slow bodies, slow readers, connections per client ----
 
 def test_finding_4_slow_request_body_is_cut_off_others_are_served(proxy, raw_origin):
+    """A body trickled below --min-body-rate is cut off with 408 once its
+    allowance (300 ms + 1 ms per byte here) is spent; a normal client is
+    served while it trickles.  The 50 ms pauses pace the trickle; they
+    synchronise nothing."""
     o = raw_origin(strict_origin)
     p = proxy(**{"request-body-timeout": "300ms", "min-body-rate": "1000"})
     slow = connect(p.address)
-    slow.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+    slow.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nx"
                   % o.url("/slow")).encode())
+    r = p.request(get(o.url("/normal")))
+    assert r.status == 200
     got = b""
     slow.settimeout(0.05)
-    for _ in range(400):  # pacing the trickle, at most 20 s
+    for _ in range(400):  # at most 20 s
         try:
             slow.send(b"x")
             data = slow.recv(65536)
@@ -391,13 +397,11 @@ def test_finding_4_slow_request_body_is_cut_off_others_are_served(proxy, raw_ori
             pass
         except OSError:
             break
-        # meanwhile, a normal client is served
-        if len(got) == 0 and _ == 2:
-            r = p.request(get(o.url("/normal")))
-            assert r.status == 200
     slow.close()
     assert got.startswith(b"HTTP/1.1 408 "), got[:100]
-    assert "BODY-TIMEOUT" in "\n".join(p.access_lines(expect=2))
+    slow_lines = [l for l in p.access_lines(expect=2) if "/slow" in l]
+    assert slow_lines and " 408 " in slow_lines[0]
+    assert "BODY-TIMEOUT" in slow_lines[0]
 
 
 def test_finding_4_slow_reader_is_closed(proxy, raw_origin):
@@ -442,12 +446,19 @@ def test_finding_4_max_connections_per_client(proxy, raw_origin):
 
 # ---- finding 5: stray bytes between clients ----
 
+@pytest.mark.parametrize("when", ["same-write", "after-the-answer-arrived"])
 def test_finding_5_stray_response_after_head_never_reaches_the_next_client(
-        proxy, raw_origin):
+        proxy, raw_origin, when):
     """The issue's exchange: HEAD answered with Content-Length: 62, then a
-    whole extra response on the same connection (sent right after, the
-    event being the HEAD answer itself)."""
+    whole extra response on the same connection.  Either in the same write
+    as the answer, or later: once client A has the HEAD answer (an event,
+    not a sleep), the origin sends the extra response, and only once it is
+    sent does client B ask.  The pooled connection is then readable and
+    must be closed, not reused."""
     injected = b"INJECTED-FOR-VICTIM!"
+    stray = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+             % (len(injected), injected))
+    a_has_answer, stray_sent = threading.Event(), threading.Event()
 
     def handler(c, o):
         r = Reader(c)
@@ -457,12 +468,17 @@ def test_finding_5_stray_response_after_head_never_reaches_the_next_client(
                 return
             with o.lock:
                 o.requests.append((head, b""))
-            if head.startswith(b"HEAD "):
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n")
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                          % (len(injected), injected))
-            else:
+            if not head.startswith(b"HEAD "):
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nvictim")
+                continue
+            answer = b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n"
+            if when == "same-write":
+                c.sendall(answer + stray)
+            else:
+                c.sendall(answer)
+                a_has_answer.wait(10 * SLOW)
+                c.sendall(stray)
+            stray_sent.set()
 
     o = raw_origin(handler)
     p = proxy()
@@ -470,11 +486,15 @@ def test_finding_5_stray_response_after_head_never_reaches_the_next_client(
         a.sendall(b"HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n" % o.url("/head").encode())
         ra, _ = read_response(a, method="HEAD")
         assert ra.status == 200
+    a_has_answer.set()
+    assert stray_sent.wait(10 * SLOW)
     for i in range(3):
         with connect(p.address) as b:
             b.sendall(get(o.url("/victim%d" % i)))
             rb, _ = read_response(b)
         assert injected not in rb.body and rb.body == b"victim"
+    # The HEAD's connection was not reused (a victim's may have been).
+    assert o.connections >= 2
 
 
 @pytest.mark.parametrize("announce", [b"Transfer-Encoding: chunked",
@@ -646,13 +666,14 @@ def test_auth_reload_of_the_file(proxy, raw_origin, tmp_path):
     assert p.request(authed_get(o.url("/2"), basic("dave", "dave pw"))).status == 407
     users.write_bytes(dave + b"\n")
     p.signal(signal.SIGHUP)
-    p.wait_event("reload")
+    p.wait_event("reloaded")
     assert p.request(authed_get(o.url("/3"), basic("dave", "dave pw"))).status == 200
     assert p.request(authed_get(o.url("/4"), basic("alice", "alice pw"))).status == 407
     # a bad file is refused and the old one kept
     users.write_bytes(b"mallory:plaintext\n")
     p.signal(signal.SIGHUP)
-    p.wait_event("mallory")
+    p.wait_event("reload failed")
+    assert "mallory" in p.events()
     assert p.request(authed_get(o.url("/5"), basic("dave", "dave pw"))).status == 200
 
 
