@@ -549,6 +549,47 @@ static void test_last_worker_of_a_stop_wakes_the_wait(void **state)
 	proxy_free(px);
 }
 
+/* ---- issue 15: --max-connections-per-client ---- */
+
+static void test_slots_per_client_address_are_limited(void **state)
+{
+	struct sys *sys = sys_mock();
+	static struct sys_addr bound;
+	struct server_options opts = {
+		.max_connections = 4, .grace_ms = 10000, .max_per_client = 2};
+	struct sys_addr a1 = sys_mock_addr4("127.0.0.1", 40000);
+	struct sys_addr a2 = sys_mock_addr4("127.0.0.1", 40001);
+	struct sys_addr a3 = sys_mock_addr4("127.0.0.1", 40002);
+	struct sys_addr other = sys_mock_addr4("127.0.0.2", 40000);
+	struct worker_slot *first;
+	struct server *srv = NULL;
+
+	(void)state;
+	bound = sys_mock_addr4("127.0.0.1", 8080);
+	opts.listen = bound;
+	will_return(mock_socket, 5);
+	will_return(mock_setsockopt, 0);
+	will_return(mock_bind, 0);
+	will_return(mock_listen, 0);
+	will_return(mock_getsockname, 0);
+	will_return(mock_getsockname, &bound);
+	will_return(mock_pipe, 0);
+	will_return(mock_pipe, 7);
+	will_return(mock_pipe, 8);
+	assert_int_equal(server_open(sys, NULL, NULL, &opts, &srv), 0);
+	first = server_slot_claim(srv, 9, &a1);
+	assert_non_null(first);
+	assert_non_null(server_slot_claim(srv, 10, &a2));
+	/* A third from the same address, whatever its port: refused. */
+	assert_null(server_slot_claim(srv, 11, &a3));
+	/* Another address still gets a slot. */
+	assert_non_null(server_slot_claim(srv, 12, &other));
+	/* A slot given back makes room for that address again. */
+	server_slot_end(srv, first);
+	assert_non_null(server_slot_claim(srv, 11, &a3));
+	server_close(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -568,6 +609,7 @@ int main(void)
 		cmocka_unit_test(
 			test_wait_ends_when_the_clock_jumps_past_the_deadline),
 		cmocka_unit_test(test_last_worker_of_a_stop_wakes_the_wait),
+		cmocka_unit_test(test_slots_per_client_address_are_limited),
 	};
 	return cmocka_run_group_tests_name("app", tests, NULL, NULL);
 }

@@ -1214,6 +1214,51 @@ static void test_every_help_option_is_accepted_by_the_parser(void **state)
 	assert_in_range(seen, 25, 100);
 }
 
+/* ---- issue 15: the security options ---- */
+
+static void test_security_defaults(void **state)
+{
+	struct config *cfg = *state;
+	char err[CONFIG_ERR_MAX];
+
+	assert_int_equal(cfg->request_body_timeout_ms, 20000);
+	assert_int_equal(cfg->min_body_rate, 500);
+	assert_int_equal(cfg->min_send_rate, 500);
+	assert_int_equal(cfg->max_connections_per_client, 0);
+	assert_int_equal(cfg->server_tokens, 1);
+	assert_null(cfg->auth_file);
+	assert_string_equal(cfg->auth_realm, "glassproxy");
+	assert_int_equal(cfg->auth_max_failures, 10);
+	assert_int_equal(cfg->auth_failure_window_ms, 60000);
+	/* Squid's Safe_ports. */
+	assert_int_equal(cfg->http_ports.count, 10);
+	assert_int_equal(cfg->http_ports.ranges[9].lo, 1025);
+	assert_int_equal(cfg->http_ports.ranges[9].hi, 65535);
+	assert_int_equal(config_validate(cfg, err, sizeof(err)), 0);
+}
+
+static void test_security_options_parse_and_realm_is_checked(void **state)
+{
+	struct config *cfg = *state;
+	char err[CONFIG_ERR_MAX];
+	char *argv[] = {"gp",
+			"--request-body-timeout=2s",
+			"--min-body-rate=0",
+			"--server-tokens=off",
+			"--http-ports=80,8000-9000",
+			"--auth-realm=a \"quoted\" realm",
+			NULL};
+
+	assert_int_equal(config_apply_args(cfg, 6, argv, err, sizeof(err)), 0);
+	assert_int_equal(cfg->request_body_timeout_ms, 2000);
+	assert_int_equal(cfg->min_body_rate, 0);
+	assert_int_equal(cfg->server_tokens, 0);
+	assert_int_equal(cfg->http_ports.count, 2);
+	/* A quote would end the quoted-string of Proxy-Authenticate. */
+	assert_int_equal(config_validate(cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "auth-realm"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1253,6 +1298,8 @@ int main(void)
 		T(test_dump_round_trips_every_kind_of_option),
 		T(test_help_mentions_every_option),
 		T(test_every_help_option_is_accepted_by_the_parser),
+		T(test_security_defaults),
+		T(test_security_options_parse_and_realm_is_checked),
 #undef T
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -723,16 +723,15 @@ static struct sys *log_torture_setup(void *arg)
 
 static int log_torture_run(struct sys *sys, void *arg)
 {
-	static const struct log_access entry = {"127.0.0.1:40000",
-						"GET",
-						"http://h/p",
-						200,
-						5,
-						7,
-						3,
-						"MISS",
-						NULL,
-						false};
+	static const struct log_access entry = {.client = "127.0.0.1:40000",
+						.method = "GET",
+						.url = "http://h/p",
+						.status = 200,
+						.bytes_sent = 5,
+						.bytes_received = 7,
+						.duration_ms = 3,
+						.outcome = "MISS",
+						.user = "-"};
 	struct log_torture *lt = arg;
 	struct log *log;
 	int rc = log_open(sys, lt->event, lt->access, LOG_INFO, &log);

@@ -1734,6 +1734,77 @@ static void test_cache_result_words(void **state)
 	assert_string_equal(proxy_cache_result(&x), "STALE");
 }
 
+/* ---- issue 15: the pure parts of the security wiring ---- */
+
+static void test_rate_allowance_arithmetic(void **state)
+{
+	(void)state;
+	/* No rate: no whole-body limit. */
+	assert_true(proxy_rate_allowance_ms(20000, 0, 12345) == INT64_MAX);
+	/* 20 s, plus one second per 500 bytes. */
+	assert_int_equal(proxy_rate_allowance_ms(20000, 500, 0), 20000);
+	assert_int_equal(proxy_rate_allowance_ms(20000, 500, 500), 21000);
+	assert_int_equal(proxy_rate_allowance_ms(20000, 500, 250), 20500);
+	assert_int_equal(proxy_rate_allowance_ms(20000, 500, 1), 20002);
+	assert_int_equal(proxy_rate_allowance_ms(1000, 3, 1), 1333);
+	/* A trickle of 1 byte/s against 500 B/s: after t seconds, t bytes
+	 * earned 2t ms, so it is cut off just past 20 s (under a minute). */
+	for (int t = 1; t < 60; t++) {
+		bool alive = t * 1000 <
+			     proxy_rate_allowance_ms(20000, 500, (uint64_t)t);
+		assert_true(alive == (t <= 20));
+	}
+	/* Huge counts saturate instead of wrapping. */
+	assert_true(proxy_rate_allowance_ms(20000, 1, UINT64_MAX) == INT64_MAX);
+	assert_true(proxy_rate_allowance_ms(0, 1, UINT64_MAX / 4) == INT64_MAX);
+}
+
+static void set_header(struct http_header *h, const char *name,
+		       const char *value)
+{
+	h->name = (struct http_slice){name, strlen(name)};
+	h->value = (struct http_slice){value, strlen(value)};
+}
+
+static void test_bodiless_content_length(void **state)
+{
+	struct http_header h[3];
+	uint64_t v = 0;
+
+	(void)state;
+	set_header(&h[0], "Content-Length", "62");
+	set_header(&h[1], "content-length", " 62 ");
+	set_header(&h[2], "Content-Length", "63");
+	/* RFC 9110 8.6: none on 1xx and 204, whatever the origin said. */
+	assert_int_equal(proxy_bodiless_length(103, h, 1, &v), 0);
+	assert_int_equal(proxy_bodiless_length(204, h, 3, &v), 0);
+	/* HEAD and 304: one validated value; repeats are one. */
+	assert_int_equal(proxy_bodiless_length(200, h, 1, &v), 1);
+	assert_int_equal(v, 62);
+	assert_int_equal(proxy_bodiless_length(304, h, 2, &v), 1);
+	assert_int_equal(v, 62);
+	assert_int_equal(proxy_bodiless_length(200, h, 3, &v), -EINVAL);
+	set_header(&h[0], "Content-Length", "62, 62");
+	assert_int_equal(proxy_bodiless_length(200, h, 1, &v), -EINVAL);
+	set_header(&h[0], "Content-Length", "-1");
+	assert_int_equal(proxy_bodiless_length(200, h, 1, &v), -EINVAL);
+	set_header(&h[0], "X-Other", "1");
+	assert_int_equal(proxy_bodiless_length(200, h, 1, &v), 0);
+}
+
+static void test_new_outcomes_answer_407_429(void **state)
+{
+	(void)state;
+	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_AUTH_REQUIRED),
+			 407);
+	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_AUTH_THROTTLED),
+			 429);
+	assert_string_equal(
+		proxy_outcome_word(PROXY_OUTCOME_CLIENT_SLOW_READER),
+		"SLOW-READER");
+	assert_string_equal(proxy_status_reason(429), "Too Many Requests");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1784,6 +1855,9 @@ int main(void)
 		T(test_cache_store_failure_never_disturbs_the_client),
 		T(test_cache_store_sink_commits_what_it_took),
 		T(test_cache_result_words),
+		cmocka_unit_test(test_rate_allowance_arithmetic),
+		cmocka_unit_test(test_bodiless_content_length),
+		cmocka_unit_test(test_new_outcomes_answer_407_429),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

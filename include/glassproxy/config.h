@@ -91,6 +91,16 @@ struct config {
 	bool no_cache;
 	int default_ttl;	  /* seconds; 0: no heuristic freshness */
 	int max_stale_on_failure; /* seconds */
+	/* issue 15: security */
+	int request_body_timeout_ms;
+	int min_body_rate, min_send_rate; /* bytes per second; 0: none */
+	int max_connections_per_client;	  /* 0: no limit */
+	struct config_ports http_ports;
+	int server_tokens; /* 1 on, 0 off */
+	char *auth_file;   /* NULL: no authentication */
+	char *auth_realm;
+	int auth_max_failures;
+	int auth_failure_window_ms;
 	/* modes that stop after parsing */
 	bool check_config, help, version;
 };

@@ -47,6 +47,8 @@ struct log_access {
 	 * was written into the cache. */
 	const char *cache_result;
 	bool stored;
+	/* The authenticated user (--auth-file), "-" when none (issue 15). */
+	const char *user;
 };
 
 /*

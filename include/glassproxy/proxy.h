@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "glassproxy/cache.h"
+#include "glassproxy/auth.h"
 #include "glassproxy/filter.h"
 #include "glassproxy/log.h"
 #include "glassproxy/net.h"
@@ -59,6 +60,14 @@ struct proxy_settings {
 	uint16_t parent_port;
 	/* The cache's freshness rules (--default-ttl...); live. */
 	struct cache_policy cache_policy;
+	/* Issue 15 (security): slow bodies, error pages, authentication. */
+	int request_body_timeout_ms; /* a request body's base allowance */
+	unsigned min_body_rate;	     /* bytes/s extending it; 0: no rate */
+	unsigned min_send_rate;	     /* same for a client reading a body */
+	bool server_tokens;	     /* the version on error pages */
+	char auth_realm[AUTH_REALM_MAX + 1];
+	unsigned auth_max_failures; /* throttle: failures per window */
+	int auth_window_ms; /* (at start only: the table is made once) */
 };
 
 /*
@@ -126,6 +135,11 @@ enum proxy_outcome {
 	PROXY_OUTCOME_PURGED,		  /* PURGE removed something: 200 */
 	PROXY_OUTCOME_PURGE_NONE,	  /* PURGE found nothing: 404 */
 	PROXY_OUTCOME_PURGE_DENIED,	  /* PURGE from a remote client: 405 */
+	/* Issue 15: authentication and slow readers. */
+	PROXY_OUTCOME_AUTH_REQUIRED,	  /* no or bad credentials: 407 */
+	PROXY_OUTCOME_AUTH_THROTTLED,	  /* too many failures: 429 */
+	PROXY_OUTCOME_AUTH_ERROR,	  /* crypt(3) or memory failed: 500 */
+	PROXY_OUTCOME_CLIENT_SLOW_READER, /* below --min-send-rate: closed */
 	PROXY_OUTCOME_COUNT
 };
 
@@ -147,6 +161,7 @@ struct proxy_rules_spec {
 	struct net_hosts *hosts; /* the hosts file; may be NULL */
 	struct filter *filter;	 /* allow/block, clients, CONNECT ports */
 	struct filter *direct;	 /* hosts that bypass the parent; may be NULL */
+	struct auth *auth;	 /* --auth-file; NULL: no authentication */
 	/* The settings that can change live; taken with the rules. */
 	struct proxy_settings settings;
 	/* The hosts file changed: idle pooled upstream connections made
@@ -160,6 +175,19 @@ struct proxy_rules_spec {
  * ends.  On failure (-ENOMEM) the spec's contents are freed.
  */
 int proxy_set_rules(struct proxy *px, struct proxy_rules_spec *spec);
+
+/*
+ * Failed authentication attempts (wrong user or password, and attempts
+ * refused by the throttle) since proxy_new.  Safe from any thread.
+ */
+uint64_t proxy_auth_failures(struct proxy *px);
+
+/*
+ * Housekeeping for a periodic caller (the server's accept loop): close
+ * idle pooled upstream connections that became readable (stray bytes, a
+ * close) or timed out.  Returns how many were closed.
+ */
+size_t proxy_housekeeping(struct proxy *px);
 
 /*
  * Begin a graceful stop: connections idle between requests close at once,

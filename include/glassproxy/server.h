@@ -27,6 +27,8 @@ struct server_options {
 	int max_connections;
 	bool serial;
 	int grace_ms;
+	/* Slots one client address may hold; 0: no limit (issue 15). */
+	int max_per_client;
 };
 
 struct server;

@@ -241,6 +241,7 @@ static int start_server(struct app *app)
 		.max_connections = app->cfg.max_connections,
 		.serial = app->cfg.serial,
 		.grace_ms = app->cfg.shutdown_grace_ms,
+		.max_per_client = app->cfg.max_connections_per_client,
 	};
 	char addr[NET_ADDR_TEXT_MAX];
 	int rc;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "glassproxy/auth.h"
 #include "glassproxy/net.h"
 #include "glassproxy/parse.h"
 #include "glassproxy/util.h"
@@ -64,6 +65,12 @@ static const struct opt_name forwarded_names[] = {
 	{"off", PROXY_FORWARDED_OFF},
 	{"on", PROXY_FORWARDED_ON},
 	{"delete", PROXY_FORWARDED_DELETE},
+	{NULL, 0},
+};
+
+static const struct opt_name on_off_names[] = {
+	{"on", 1},
+	{"off", 0},
 	{NULL, 0},
 };
 
@@ -148,6 +155,33 @@ static const struct opt options[] = {
 	{"max-stale-on-failure", 0, OPT_INT, F(max_stale_on_failure), "0", 0,
 	 2147483647, "SECONDS",
 	 "serve entries this stale when the origin is unreachable", LIVE},
+	/* ---- issue 15: security (slow bodies, ports, authentication) ---- */
+	{"request-body-timeout", 0, OPT_DURATION, F(request_body_timeout_ms),
+	 "20s", 1, DAY_MS, "TIME",
+	 "a whole request body, plus 1 s per min-body-rate bytes (408)", LIVE},
+	{"min-body-rate", 0, OPT_INT, F(min_body_rate), "500", 0, 1000000000,
+	 "BYTES", "bytes/s extending request-body-timeout (0: no limit)", LIVE},
+	{"min-send-rate", 0, OPT_INT, F(min_send_rate), "500", 0, 1000000000,
+	 "BYTES", "bytes/s a client must read a response body at (0: no limit)",
+	 LIVE},
+	{"max-connections-per-client", 0, OPT_INT,
+	 F(max_connections_per_client), "0", 0, 65536, "N",
+	 "connections from one address (0: no limit; 503)", RESTART},
+	{"http-ports", 0, OPT_PORTS, F(http_ports),
+	 "80,21,443,70,210,280,488,591,777,1025-65535", 0, 0, "LIST",
+	 "ports plain http:// may reach (403 otherwise)", LIVE},
+	{"server-tokens", 0, OPT_ENUM, F(server_tokens), "on", 0, 0, "MODE",
+	 "on, or off: no version on error pages", false, on_off_names},
+	{"auth-file", 0, OPT_STRING, F(auth_file), NULL, 0, 0, "FILE",
+	 "require Proxy-Authorization: Basic against this htpasswd file", LIVE},
+	{"auth-realm", 0, OPT_STRING, F(auth_realm), "glassproxy", 0, 0, "TEXT",
+	 "the realm in Proxy-Authenticate", LIVE},
+	{"auth-max-failures", 0, OPT_INT, F(auth_max_failures), "10", 1,
+	 1000000, "N", "failed logins from one address before 429", RESTART},
+	{"auth-failure-window", 0, OPT_DURATION, F(auth_failure_window_ms),
+	 "60s", 1, DAY_MS, "TIME", "how long failed logins are counted",
+	 RESTART},
+	/* ---- end of issue 15's block ---- */
 	{"help", 'h', OPT_CLI_ONLY, F(help), NULL, 0, 0, NULL,
 	 "show this help and exit", LIVE},
 	{"version", 'V', OPT_CLI_ONLY, F(version), NULL, 0, 0, NULL,
@@ -799,6 +833,14 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->direct.count > 0 && !cfg->parent_proxy.host[0]) {
 		util_format(err, errlen,
 			    "direct: patterns need a parent-proxy to bypass");
+		return -EINVAL;
+	}
+	/* It goes into a quoted-string of Proxy-Authenticate. */
+	if (!cfg->auth_realm || !auth_realm_valid(cfg->auth_realm)) {
+		util_format(err, errlen,
+			    "auth-realm: 1 to %d bytes without '\"', '\\' or "
+			    "control characters",
+			    AUTH_REALM_MAX);
 		return -EINVAL;
 	}
 	return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app/app_int.h"
+#include "glassproxy/auth.h"
 #include "glassproxy/filter.h"
 #include "glassproxy/net.h"
 #include "glassproxy/util.h"
@@ -117,6 +118,38 @@ static void add_connect_ports(struct app *app, struct filter *f,
 	}
 }
 
+/* --http-ports, the same way (issue 15, finding 11). */
+static void add_http_ports(struct app *app, struct filter *f,
+			   const struct config_ports *ports)
+{
+	for (size_t i = 0; i < ports->count; i++) {
+		char spec[16];
+
+		util_format(spec, sizeof(spec), "%u-%u",
+			    (unsigned)ports->ranges[i].lo,
+			    (unsigned)ports->ranges[i].hi);
+		filter_add_http_ports(f, spec, "--http-ports", 0,
+				      report_filter_diag, app);
+	}
+}
+
+static void report_auth_diag(void *arg, const struct auth_diag *d)
+{
+	app_report(arg, LOG_ERROR, "%s", d->text);
+}
+
+/* --auth-file: every bad line is reported; NULL when none is set. */
+static int build_auth(struct app *app, const struct config *cfg,
+		      struct auth **out)
+{
+	*out = NULL;
+	if (!cfg->auth_file)
+		return 0;
+	int rc =
+		auth_load(app->sys, cfg->auth_file, report_auth_diag, app, out);
+	return rc < 0 ? rc : 0;
+}
+
 /* The allow/block filter; NULL after reporting every problem. */
 static int build_filter(struct app *app, const struct config *cfg,
 			struct filter **out, uint64_t *lists_digest)
@@ -142,6 +175,7 @@ static int build_filter(struct app *app, const struct config *cfg,
 		filter_add_client(f, cfg->allow_client.items[i],
 				  "--allow-client", 0, report_filter_diag, app);
 	add_connect_ports(app, f, &cfg->connect_ports);
+	add_http_ports(app, f, &cfg->http_ports);
 	if (allow_files < 0 || block_files < 0 || filter_error_count(f) > 0) {
 		filter_free(f);
 		return -EINVAL;
@@ -184,6 +218,7 @@ void app_rules_free(struct proxy_rules_spec *spec)
 	net_hosts_free(spec->hosts);
 	filter_free(spec->filter);
 	filter_free(spec->direct);
+	auth_free(spec->auth);
 	memset(spec, 0, sizeof(*spec));
 }
 
@@ -200,8 +235,9 @@ int app_build_rules(struct app *app, const struct config *cfg,
 	 * failed, so one run names every mistake. */
 	int frc = build_filter(app, cfg, &spec->filter, &d.lists);
 	int drc = build_direct(app, cfg, &spec->direct);
+	int arc = build_auth(app, cfg, &spec->auth);
 	if (rc == 0)
-		rc = frc < 0 ? frc : drc;
+		rc = frc < 0 ? frc : drc < 0 ? drc : arc;
 	if (rc < 0) {
 		app_rules_free(spec);
 		return rc;
@@ -235,4 +271,13 @@ void app_settings_from_config(const struct config *cfg,
 	set->cache_policy.default_ttl = cfg->default_ttl;
 	set->cache_policy.heuristic_without_lm = cfg->default_ttl > 0;
 	set->cache_policy.max_stale_on_failure = cfg->max_stale_on_failure;
+	set->request_body_timeout_ms = cfg->request_body_timeout_ms;
+	set->min_body_rate = (unsigned)cfg->min_body_rate;
+	set->min_send_rate = (unsigned)cfg->min_send_rate;
+	set->server_tokens = cfg->server_tokens != 0;
+	if (cfg->auth_realm)
+		util_copy(set->auth_realm, sizeof(set->auth_realm),
+			  cfg->auth_realm, strlen(cfg->auth_realm));
+	set->auth_max_failures = (unsigned)cfg->auth_max_failures;
+	set->auth_window_ms = cfg->auth_failure_window_ms;
 }

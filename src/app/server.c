@@ -22,11 +22,15 @@
 				     the heap, so a small stack is plenty */
 /* Belt and braces: the wait re-checks at least this often. */
 #define WAIT_SLICE_MS 1000
+/* How often the accept loop does housekeeping (the upstream pool's sweep
+ * of idle connections that became readable: issue 15, finding 5). */
+#define HOUSEKEEPING_MS 1000
 
 struct worker_slot {
 	struct server *srv;
 	int fd; /* -1 when the slot is free */
 	struct sys_addr peer;
+	char ip[NET_ADDR_TEXT_MAX]; /* the peer's address, for per-client */
 };
 
 struct server {
@@ -140,24 +144,52 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-struct worker_slot *server_slot_claim(struct server *srv, int fd,
-				      const struct sys_addr *peer)
+/* Slots held by this address ("127.0.0.1", "::1") now; under srv->lock. */
+static int slots_of(const struct server *srv, const char *ip)
+{
+	int n = 0;
+
+	for (int i = 0; i < srv->opts.max_connections; i++)
+		if (srv->slots[i].fd >= 0 && strcmp(srv->slots[i].ip, ip) == 0)
+			n++;
+	return n;
+}
+
+/* server_slot_claim; *over_per_client says why it found none. */
+static struct worker_slot *claim_slot(struct server *srv, int fd,
+				      const struct sys_addr *peer,
+				      bool *over_per_client)
 {
 	struct worker_slot *slot = NULL;
+	char ip[NET_ADDR_TEXT_MAX];
 
+	net_format_ip(peer, ip, sizeof(ip));
 	pthread_mutex_lock(&srv->lock);
-	for (int i = 0; !srv->stopping && i < srv->opts.max_connections; i++) {
+	*over_per_client = srv->opts.max_per_client > 0 &&
+			   slots_of(srv, ip) >= srv->opts.max_per_client;
+	for (int i = 0; !srv->stopping && !*over_per_client &&
+			i < srv->opts.max_connections;
+	     i++) {
 		if (srv->slots[i].fd < 0) {
 			slot = &srv->slots[i];
 			slot->srv = srv;
 			slot->fd = fd;
 			slot->peer = *peer;
+			memcpy(slot->ip, ip, sizeof(ip));
 			srv->active++;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return slot;
+}
+
+struct worker_slot *server_slot_claim(struct server *srv, int fd,
+				      const struct sys_addr *peer)
+{
+	bool over;
+
+	return claim_slot(srv, fd, peer, &over);
 }
 
 static bool is_stopping(struct server *srv)
@@ -173,15 +205,23 @@ static bool is_stopping(struct server *srv)
 static void start_worker(struct server *srv, int fd,
 			 const struct sys_addr *peer)
 {
-	struct worker_slot *slot = server_slot_claim(srv, fd, peer);
+	bool over_per_client;
+	struct worker_slot *slot = claim_slot(srv, fd, peer, &over_per_client);
 	pthread_attr_t attr;
 	pthread_t thread;
 	int rc;
 
 	if (!slot) {
-		log_event(srv->log, LOG_WARN,
-			  "%d connections busy: refusing a client with 503",
-			  srv->opts.max_connections);
+		if (over_per_client)
+			log_event(srv->log, LOG_WARN,
+				  "a client address holds %d connections "
+				  "(--max-connections-per-client): 503",
+				  srv->opts.max_per_client);
+		else
+			log_event(srv->log, LOG_WARN,
+				  "%d connections busy: refusing a client "
+				  "with 503",
+				  srv->opts.max_connections);
 		proxy_refuse_busy(srv->px, fd, peer);
 		return;
 	}
@@ -229,12 +269,30 @@ int server_wait_workers(struct server *srv, int64_t deadline_ms)
 	return 0;
 }
 
+/*
+ * Wait for a connection to accept, doing the housekeeping between them;
+ * true when accept() is worth calling (a client, a stop, an error).
+ */
+static bool await_client(struct server *srv)
+{
+	struct pollfd p = {.fd = srv->listen_fd, .events = POLLIN};
+	int rc = sys_poll(srv->sys, &p, 1, HOUSEKEEPING_MS);
+
+	if (rc == 0)
+		proxy_housekeeping(srv->px);
+	return rc != 0;
+}
+
 /* Accept and hand out connections until a stop. */
 static void accept_loop(struct server *srv)
 {
 	for (;;) {
 		struct sys_addr peer;
-		int fd = net_accept(srv->sys, srv->listen_fd, &peer);
+		int fd;
+
+		if (!await_client(srv) && !is_stopping(srv))
+			continue;
+		fd = net_accept(srv->sys, srv->listen_fd, &peer);
 
 		if (is_stopping(srv)) {
 			if (fd >= 0)

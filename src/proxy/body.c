@@ -11,6 +11,7 @@
  * 1 KiB one.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "proxy_int.h"
@@ -66,8 +67,78 @@ void proxy_body_init(struct body *b, enum http_body kind, uint64_t length)
 	b->kind = kind;
 	b->remaining = length;
 	b->watch_fd = -1;
+	b->send_fd = -1;
 	b->done = kind == HTTP_BODY_NONE ||
 		  (kind == HTTP_BODY_LENGTH && length == 0);
+}
+
+int64_t proxy_rate_allowance_ms(int base_ms, unsigned min_rate, uint64_t bytes)
+{
+	uint64_t extra;
+
+	if (min_rate == 0)
+		return INT64_MAX;
+	/* One second per min_rate bytes: bytes * 1000 / rate, no overflow. */
+	if (bytes / min_rate > (uint64_t)INT64_MAX / 2000)
+		return INT64_MAX;
+	extra = bytes / min_rate * 1000 + bytes % min_rate * 1000 / min_rate;
+	return (int64_t)extra + (base_ms > 0 ? base_ms : 0);
+}
+
+void proxy_body_set_rates(struct body *b, const struct proxy_settings *set,
+			  int64_t now_ms, bool source_rate, int send_fd)
+{
+	b->start_ms = now_ms;
+	b->base_ms = set->request_body_timeout_ms;
+	b->min_rate = source_rate ? set->min_body_rate : 0;
+	b->min_send_rate = send_fd >= 0 ? set->min_send_rate : 0;
+	b->send_fd = send_fd;
+}
+
+/*
+ * How long the next wait for the sender may last: the per-wait timeout,
+ * cut to what is left of the body's allowance; -ETIMEDOUT when none is.
+ */
+static int source_wait_ms(const struct body *b, struct sys *sys, int timeout_ms)
+{
+	int64_t allowance, left;
+
+	if (b->min_rate == 0 || b->base_ms <= 0)
+		return timeout_ms;
+	allowance = proxy_rate_allowance_ms(b->base_ms, b->min_rate, b->moved);
+	if (allowance == INT64_MAX)
+		return timeout_ms;
+	left = b->start_ms + allowance - sys_now_mono_ms(sys);
+	if (left <= 0)
+		return -ETIMEDOUT;
+	if (timeout_ms >= 0 && left > timeout_ms)
+		return timeout_ms;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/*
+ * Before writing to a slow reader: what is left of the sink's allowance
+ * bounds each send (SO_SNDTIMEO), so one blocked send cannot outlast it.
+ * -ETIMEDOUT once it is spent.
+ */
+static int send_budget(struct body *b, struct sys *sys, int per_send_ms)
+{
+	int64_t left;
+
+	if (b->min_send_rate == 0 || b->base_ms <= 0)
+		return 0;
+	left = proxy_rate_allowance_ms(b->base_ms, b->min_send_rate,
+				       b->sink->wire) -
+	       b->send_spent_ms;
+	if (left <= 0) {
+		b->send_slow = true;
+		return -ETIMEDOUT;
+	}
+	if (left < per_send_ms) {
+		net_set_send_timeout(sys, b->send_fd, (int)left);
+		b->send_timeout_cut = true;
+	}
+	return 0;
 }
 
 /* Payload to the sink, unless it would take the body past its limit. */
@@ -147,11 +218,21 @@ static ssize_t body_wait(struct body *b, struct conn *from, int timeout_ms)
 /* The source ran dry: 0 (more arrived, or a close that ends the body). */
 static int body_refill(struct body *b, struct conn *from, int timeout_ms)
 {
+	int64_t t0 = sys_now_mono_ms(from->sys);
+	int wait_ms;
 	ssize_t got;
 
-	if (proxy_sink_flush(b->sink) < 0)
+	if (send_budget(b, from->sys, timeout_ms) < 0)
+		return -ETIMEDOUT;
+	if (proxy_sink_flush(b->sink) < 0) {
+		b->send_slow = b->min_send_rate && b->sink->error == -ETIMEDOUT;
 		return b->sink->error;
-	got = body_wait(b, from, timeout_ms);
+	}
+	b->send_spent_ms += sys_now_mono_ms(from->sys) - t0;
+	wait_ms = source_wait_ms(b, from->sys, timeout_ms);
+	if (wait_ms == -ETIMEDOUT)
+		return -ETIMEDOUT;
+	got = body_wait(b, from, wait_ms);
 	if (got > 0)
 		return 0;
 	if (got == 0 && b->kind == HTTP_BODY_UNTIL_CLOSE) {
@@ -175,9 +256,12 @@ int proxy_body_relay(struct body *b, struct conn *from, struct proxy_sink *to,
 			if (b->done)
 				break;
 		}
+		int64_t t0 = sys_now_mono_ms(from->sys);
 		ssize_t n = body_take(b, proxy_conn_data(from), from->len);
 		if (n < 0)
 			return (int)n;
+		/* Writing happens in body_take: its time is the sink's. */
+		b->send_spent_ms += sys_now_mono_ms(from->sys) - t0;
 		/* Taken, whatever became of it: the sender did send it. */
 		b->moved += (uint64_t)n;
 		proxy_conn_consume(from, (size_t)n);

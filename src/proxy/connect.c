@@ -197,12 +197,10 @@ void proxy_connect(struct client *cl, struct exchange *x)
 	if (!connect_allowed(cl, x, host, sizeof(host)) ||
 	    !proxy_route(cl, x, host, x->req.url.port, &route))
 		return;
-	fd = net_connect_host(px->sys, cl->rules->hosts, route.host, route.port,
-			      set->connect_timeout_ms, NULL);
-	if (fd < 0) {
-		failed = proxy_connect_error(fd, route.host, msg, sizeof(msg));
-		goto refuse;
-	}
+	/* The name's addresses are vetted first (vet.c); answered if not. */
+	fd = proxy_connect_vetted(cl, x, &route);
+	if (fd < 0)
+		return;
 	proxy_track_upstream(cl, fd);
 	proxy_conn_init(&up, px->sys, fd, cl->upstream_buf, PROXY_UPSTREAM_BUF);
 	if (route.via_parent) {
@@ -218,7 +216,6 @@ void proxy_connect(struct client *cl, struct exchange *x)
 
 close_fd:
 	proxy_close_upstream(cl, fd);
-refuse:
 	log_event(px->log, LOG_WARN, "%s CONNECT %s: %s", cl->addr, x->url,
 		  msg);
 	proxy_refuse(cl, x, failed, msg);

@@ -294,6 +294,37 @@ static int send_response_head(struct client *cl, struct exchange *x,
 	return 0;
 }
 
+/*
+ * A response body that did not make it all the way: say why and close the
+ * client connection.  The head is out, so no error page can follow: the
+ * close is what tells the client the body is incomplete.
+ */
+static bool response_body_failed(struct client *cl, struct exchange *x,
+				 const struct body *body,
+				 const struct proxy_sink *to, int rc)
+{
+	x->client_keep_alive = false;
+	/* Out of its allowance, or one send blocked past its timeout. */
+	if (body->send_slow || to->error == -ETIMEDOUT) {
+		x->outcome = PROXY_OUTCOME_CLIENT_SLOW_READER;
+		log_event(cl->px->log, LOG_INFO,
+			  "%s %s: the client read the response too slowly "
+			  "(--min-send-rate): closed",
+			  cl->addr, x->url);
+		return false;
+	}
+	x->outcome = to->error ? PROXY_OUTCOME_CLIENT_CLOSED
+			       : PROXY_OUTCOME_ORIGIN_TRUNCATED;
+	if (!to->error)
+		log_event(cl->px->log, LOG_WARN,
+			  "%s %s: the response body from the origin "
+			  "ended early: %s",
+			  cl->addr, x->url,
+			  rc == -EPROTO ? http_error_reason(body->framing_error)
+					: strerror(-rc));
+	return false;
+}
+
 /* Step 4: the body, decoded and framed anew; true when it all went. */
 static bool relay_response_body(struct client *cl, struct exchange *x,
 				struct conn *up, const struct response *r)
@@ -316,6 +347,10 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 	/* A storable response: its body goes to the store as well. */
 	to = proxy_cache_sink(x, to, &tee, &store);
 	proxy_body_init(&body, r->res.body, r->res.content_length);
+	/* The origin's pace is its own (the per-wait timeout); the client's
+	 * reading is held to --min-send-rate. */
+	proxy_body_set_rates(&body, proxy_live(cl),
+			     sys_now_mono_ms(cl->px->sys), false, cl->conn.fd);
 	rc = proxy_body_relay(&body, up, to,
 			      proxy_live(cl)->response_timeout_ms);
 	x->bytes_sent += to->wire;
@@ -324,32 +359,44 @@ static bool relay_response_body(struct client *cl, struct exchange *x,
 	/* The tee goes on without a failed client: a failure all the same. */
 	if (rc == 0 && client.sink.error)
 		rc = client.sink.error;
-	to = &client.sink;
+	if (rc == 0 && body.send_timeout_cut)
+		net_set_send_timeout(cl->px->sys, cl->conn.fd,
+				     proxy_live(cl)->response_timeout_ms);
 	if (rc == 0)
 		return true;
-	/*
-	 * The head is out, so no error page can follow: close the client
-	 * connection, which tells it the body is incomplete.
-	 */
-	x->client_keep_alive = false;
-	x->outcome = to->error ? PROXY_OUTCOME_CLIENT_CLOSED
-			       : PROXY_OUTCOME_ORIGIN_TRUNCATED;
-	if (!to->error)
-		log_event(cl->px->log, LOG_WARN,
-			  "%s %s: the response body from the origin "
-			  "ended early: %s",
-			  cl->addr, x->url,
-			  rc == -EPROTO ? http_error_reason(body.framing_error)
-					: strerror(-rc));
-	return false;
+	return response_body_failed(cl, x, &body, &client.sink, rc);
+}
+
+/*
+ * A bodiless response that announced a body (Transfer-Encoding, or a
+ * non-zero Content-Length on a 204): the origin may well send one, which
+ * would then reach the next client of a pooled connection (issue 15,
+ * finding 5).
+ */
+static bool announced_a_body(const struct http_response *res)
+{
+	const struct http_header *h = res->headers;
+	uint64_t v = 0;
+
+	if (res->body != HTTP_BODY_NONE)
+		return false;
+	if (http_find_header(h, res->num_headers, "transfer-encoding", 0) >= 0)
+		return true;
+	if (res->status != 204 ||
+	    http_find_header(h, res->num_headers, "content-length", 0) < 0)
+		return false;
+	/* Read as if it were a 200: anything but one "0" is a body. */
+	return proxy_bodiless_length(200, h, res->num_headers, &v) != 1 ||
+	       v != 0;
 }
 
 /* Step 5: reuse only a connection with nothing unexplained left on it. */
 static enum upstream_next finish_response(const struct conn *up,
 					  const struct response *r)
 {
-	return r->res.keep_alive && up->len == 0 ? UPSTREAM_POOL
-						 : UPSTREAM_CLOSE;
+	return r->res.keep_alive && up->len == 0 && !announced_a_body(&r->res)
+		       ? UPSTREAM_POOL
+		       : UPSTREAM_CLOSE;
 }
 
 /* The response to the request just sent, from its head to its end. */
@@ -554,6 +601,10 @@ static enum body_sent send_request_body(struct client *cl, struct exchange *x,
 		gone = first == SPOKE_CLIENT_GONE;
 	}
 	body.limit = proxy_live(cl)->max_request_body;
+	/* The whole body within --request-body-timeout, extended by one
+	 * second per --min-body-rate bytes. */
+	proxy_body_set_rates(&body, proxy_live(cl),
+			     sys_now_mono_ms(cl->px->sys), true, -1);
 	to = proxy_sink_socket(&origin, cl->px->sys, up->fd,
 			       r->body == HTTP_BODY_CHUNKED
 				       ? PROXY_FRAME_CHUNKED
@@ -669,6 +720,8 @@ static bool refuse_early(struct client *cl, struct exchange *x)
 			     "are refused.");
 		return true;
 	}
+	if (!proxy_http_port_allowed(cl, x, u->port))
+		return true;
 	if (proxy_via_names_us(set->via_name, x->req.headers,
 			       x->req.num_headers)) {
 		log_event(cl->px->log, LOG_WARN, "%s %s: forwarding loop (Via)",
@@ -698,22 +751,14 @@ static int open_upstream(struct client *cl, struct exchange *x,
 	struct proxy *px = cl->px;
 	const struct proxy_settings *set = proxy_live(cl);
 	int fd = attempt == 0 ? net_pool_take(px->pool, key) : -1;
-	char msg[512];
 
 	*reused = fd >= 0;
 	if (*reused)
 		return fd;
-	fd = net_connect_host(px->sys, cl->rules->hosts, route->host,
-			      route->port, set->connect_timeout_ms, NULL);
-	if (fd < 0) {
-		enum proxy_outcome o =
-			proxy_connect_error(fd, route->host, msg, sizeof(msg));
-		log_event(px->log, LOG_WARN, "%s %s: %s", cl->addr, x->url,
-			  msg);
-		if (!proxy_cache_failed(cl, x))
-			proxy_refuse(cl, x, o, msg);
+	/* Every address the name resolves to is vetted first (vet.c). */
+	fd = proxy_connect_vetted(cl, x, route);
+	if (fd < 0)
 		return -1;
-	}
 	net_set_send_timeout(px->sys, fd, set->response_timeout_ms);
 	net_set_nodelay(px->sys, fd);
 	return fd;

@@ -92,21 +92,59 @@ static void add_codings(struct head_writer *w, const struct http_header *h,
 	}
 }
 
+int proxy_bodiless_length(int status, const struct http_header *h, size_t n,
+			  uint64_t *out)
+{
+	bool any = false;
+	uint64_t v;
+
+	/* RFC 9110 section 8.6: never on 1xx or 204. */
+	if (status < 200 || status == 204)
+		return 0;
+	for (ssize_t i = http_find_header(h, n, "content-length", 0); i >= 0;
+	     i = http_find_header(h, n, "content-length", (size_t)i + 1)) {
+		const char *p = h[i].value.ptr;
+		size_t len = h[i].value.len;
+
+		util_trim(&p, &len);
+		if (util_parse_u64(p, len, UINT64_MAX, &v) < 0 ||
+		    (any && v != *out))
+			return -EINVAL;
+		*out = v;
+		any = true;
+	}
+	return any ? 1 : 0;
+}
+
 /*
- * Write a message's framing exactly as the relay will produce it.  A
- * message without a body (a response to HEAD, a 304) keeps the origin's
- * Content-Length, which then describes the representation, not a body.
+ * A bodiless response (to HEAD, a 304) keeps the origin's Content-Length,
+ * which then describes the representation, not a body: one validated
+ * value, never a list or two that differ (those are dropped: there is no
+ * body for them to mis-frame, and a 502 would punish the client for
+ * metadata).  A 1xx or 204 gets none.
  */
-static void add_framing(struct head_writer *w, enum http_body kind,
+static void add_bodiless_length(struct head_writer *w, int status,
+				const struct http_header *h, size_t n)
+{
+	char line[64];
+	uint64_t v = 0;
+
+	if (proxy_bodiless_length(status, h, n, &v) <= 0)
+		return;
+	util_format(line, sizeof(line), "Content-Length: %llu\r\n",
+		    (unsigned long long)v);
+	proxy_head_add_str(w, line);
+}
+
+/* Write a message's framing exactly as the relay will produce it. */
+static void add_framing(struct head_writer *w, int status, enum http_body kind,
 			uint64_t length, const struct http_header *h, size_t n,
 			enum proxy_framing out)
 {
 	char line[64];
 
 	if (kind == HTTP_BODY_NONE) {
-		for (size_t i = 0; i < n; i++)
-			if (http_name_is(h[i].name, "content-length"))
-				proxy_head_add_header(w, &h[i]);
+		add_bodiless_length(w, status, h, n);
 		return;
 	}
 	if (out == PROXY_FRAME_LENGTH) {
@@ -299,7 +337,7 @@ int proxy_build_request_head(const struct client *cl, const struct exchange *x,
 	if (set->forwarded == PROXY_FORWARDED_ON)
 		add_forwarded(w, cl->ip);
 	if (r->body != HTTP_BODY_NONE)
-		add_framing(w, r->body, r->content_length, r->headers,
+		add_framing(w, 0, r->body, r->content_length, r->headers,
 			    r->num_headers,
 			    r->body == HTTP_BODY_CHUNKED ? PROXY_FRAME_CHUNKED
 							 : PROXY_FRAME_LENGTH);
@@ -323,8 +361,8 @@ int proxy_build_response_head(const struct proxy_settings *set,
 		if (copy_field(&res->headers[i], res->headers,
 			       res->num_headers))
 			proxy_head_add_header(w, &res->headers[i]);
-	add_framing(w, res->body, res->content_length, res->headers,
-		    res->num_headers, out);
+	add_framing(w, res->status, res->body, res->content_length,
+		    res->headers, res->num_headers, out);
 	add_via(set, w, res->minor_version);
 	if (res->status >= 200) {
 		if (!x->client_keep_alive)

@@ -14,6 +14,28 @@
 #define LINGER_MS	 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
 
+/*
+ * The failed-login throttle, made once: it must outlive reloads, or a
+ * SIGHUP would forgive every guesser.  The seed keys its address hash;
+ * sys has no random source yet, so it mixes the proxy's (ASLR) address
+ * with the clock.
+ */
+static int make_throttle(struct proxy *px, const struct proxy_settings *set)
+{
+	uint64_t seed = (uint64_t)(uintptr_t)px * 0x9e3779b97f4a7c15ULL ^
+			(uint64_t)sys_now_mono_ms(px->sys);
+
+	if (set->auth_max_failures == 0)
+		return 0;
+	return auth_throttle_new(set->auth_max_failures, set->auth_window_ms,
+				 4096, seed, &px->throttle);
+}
+
+size_t proxy_housekeeping(struct proxy *px)
+{
+	return net_pool_sweep(px->pool);
+}
+
 int proxy_new(struct sys *sys, struct log *log,
 	      const struct proxy_settings *settings, struct proxy **out)
 {
@@ -41,13 +63,18 @@ int proxy_new(struct sys *sys, struct log *log,
 			  settings->upstream_idle_timeout_ms, &px->pool);
 	if (rc < 0)
 		goto free_rules;
-	rc = sys_pipe(sys, px->stop_pipe);
+	rc = make_throttle(px, settings);
 	if (rc < 0)
 		goto free_pool;
+	rc = sys_pipe(sys, px->stop_pipe);
+	if (rc < 0)
+		goto free_throttle;
 	pthread_mutex_init(&px->lock, NULL);
 	*out = px;
 	return 0;
 
+free_throttle:
+	auth_throttle_free(px->throttle);
 free_pool:
 	net_pool_free(px->pool);
 free_rules:
@@ -227,6 +254,7 @@ static void rules_free(struct proxy_rules *rules)
 	net_hosts_free(rules->hosts);
 	filter_free(rules->filter);
 	filter_free(rules->direct);
+	auth_free(rules->auth);
 	free(rules);
 }
 
@@ -262,9 +290,11 @@ int proxy_set_rules(struct proxy *px, struct proxy_rules_spec *spec)
 		net_hosts_free(spec->hosts);
 		filter_free(spec->filter);
 		filter_free(spec->direct);
+		auth_free(spec->auth);
 		return -ENOMEM;
 	}
 	fresh->refs = 1;
+	fresh->auth = spec->auth;
 	fresh->hosts = spec->hosts;
 	fresh->filter = spec->filter;
 	fresh->direct = spec->direct;
@@ -311,6 +341,7 @@ void proxy_free(struct proxy *px)
 		return;
 	rules_put(px, px->rules);
 	net_pool_free(px->pool);
+	auth_throttle_free(px->throttle);
 	sys_close(px->sys, px->stop_pipe[0]);
 	sys_close(px->sys, px->stop_pipe[1]);
 	pthread_mutex_destroy(&px->lock);
@@ -348,6 +379,7 @@ static void log_exchange(struct client *cl, struct exchange *x)
 		.outcome = proxy_outcome_word(x->outcome),
 		.cache_result = proxy_cache_result(x),
 		.stored = x->cache.stored,
+		.user = x->user[0] ? x->user : "-",
 	};
 	char word[64];
 
@@ -496,12 +528,13 @@ static void handle_request(struct client *cl, struct exchange *x)
 	x->client_keep_alive = r->keep_alive && !proxy_stopping(cl->px);
 	switch (r->form) {
 	case HTTP_FORM_ABSOLUTE:
-		if (host_allowed(cl, x))
+		/* Credentials first: no probing the lists without them. */
+		if (proxy_auth_check(cl, x) && host_allowed(cl, x))
 			proxy_forward(cl, x);
 		proxy_cache_end(cl, x);
 		return;
 	case HTTP_FORM_AUTHORITY:
-		if (host_allowed(cl, x))
+		if (proxy_auth_check(cl, x) && host_allowed(cl, x))
 			proxy_connect(cl, x);
 		return;
 	case HTTP_FORM_ORIGIN:
@@ -580,6 +613,7 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 	memset(&cl, 0, sizeof(cl));
 	cl.px = px;
 	cl.upstream_fd = -1;
+	cl.peer = *peer;
 	net_format_addr(peer, cl.addr, sizeof(cl.addr));
 	net_format_ip(peer, cl.ip, sizeof(cl.ip));
 	buf = malloc(CLIENT_BUF);
@@ -613,6 +647,7 @@ put_rules:
 	rules_put(px, cl.rules);
 	active_remove(px, &cl);
 free_all:
+	auth_session_clear(&cl.auth);
 	free(cl.upstream_buf);
 	free(cl.head_buf);
 	free(x);

@@ -27,6 +27,7 @@ struct proxy_rules {
 	struct net_hosts *hosts;
 	struct filter *filter;
 	struct filter *direct;
+	struct auth *auth; /* NULL: no authentication */
 	struct proxy_settings set;
 };
 
@@ -48,6 +49,10 @@ struct proxy {
 	 */
 	int stop_pipe[2];
 	int stopping; /* guarded by lock */
+	/* Failed logins per client address (made once, kept over reloads),
+	 * and their count for proxy_auth_failures() (guarded by lock). */
+	struct auth_throttle *throttle;
+	uint64_t auth_failures;
 };
 
 /*
@@ -108,6 +113,7 @@ struct exchange {
 	int64_t start_ms;
 	enum proxy_outcome outcome;
 	bool client_keep_alive; /* the client may send another request */
+	char user[AUTH_USER_MAX + 1]; /* authenticated user, "" when none */
 	struct proxy_cache_x cache;
 	/* ---- buffers: written before they are read ---- */
 	struct http_header headers[PROXY_MAX_HEADERS];
@@ -134,6 +140,8 @@ struct client {
 	 * proxy_cut() shuts both down to end a stop that ran out of grace. */
 	struct client *prev, *next;
 	int upstream_fd; /* -1 when none */
+	struct sys_addr peer;
+	struct auth_session auth; /* credentials verified on this connection */
 };
 
 /* The live settings of the client's current request. */
@@ -169,7 +177,30 @@ struct body {
 	/* Also wait on this descriptor (-1: none): see proxy_body_relay(). */
 	int watch_fd;
 	struct proxy_sink *sink;
+	/*
+	 * Whole-body allowances (issue 15, finding 4; Apache mod_reqtimeout):
+	 * the sender must have delivered the body by start_ms + base_ms plus
+	 * one second per min_rate bytes moved; the sink (a slow reader) may
+	 * spend base_ms plus one second per min_send_rate bytes written.
+	 * A rate of 0 leaves that side to the per-wait timeout alone.
+	 */
+	int64_t start_ms;
+	int base_ms;
+	unsigned min_rate, min_send_rate;
+	int send_fd;	       /* the sink's socket, for its send timeout */
+	int64_t send_spent_ms; /* time spent writing to the sink */
+	bool send_slow;	       /* the sink ran out of its allowance */
+	bool send_timeout_cut; /* send_fd's SO_SNDTIMEO was lowered */
 };
+/*
+ * The allowance for a body of `bytes` so far: base_ms, plus one second
+ * per min_rate bytes (0: no rate, INT64_MAX), saturating.  Pure.
+ */
+int64_t proxy_rate_allowance_ms(int base_ms, unsigned min_rate,
+				uint64_t bytes);
+/* Set the allowances of b from the live settings, starting at now_ms. */
+void proxy_body_set_rates(struct body *b, const struct proxy_settings *set,
+			  int64_t now_ms, bool source_rate, int send_fd);
 void proxy_body_init(struct body *b, enum http_body kind, uint64_t length);
 /*
  * Move a body from a conn into a sink: first what is buffered, then what
@@ -195,6 +226,10 @@ const char *proxy_status_reason(int status);
  */
 int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 		 int status, const char *message);
+/* proxy_answer() with extra header lines ("Name: value\r\n"...). */
+int proxy_answer_extra(struct client *cl, struct exchange *x,
+		       enum proxy_outcome o, int status, const char *message,
+		       const char *extra);
 /* proxy_answer() for an outcome with a fixed status. */
 int proxy_refuse(struct client *cl, struct exchange *x, enum proxy_outcome o,
 		 const char *message);
@@ -227,6 +262,28 @@ char *proxy_head_buf(struct client *cl, struct exchange *x);
 /* True when CONNECT may reach this port. */
 bool proxy_connect_port_allowed(struct client *cl, unsigned port);
 
+/* auth.c */
+/*
+ * --auth-file: does this request carry valid Proxy-Authorization?  True
+ * when it may go on (or no file is configured); otherwise a 407 (with
+ * Proxy-Authenticate), a 429 (throttled, with Retry-After) or a 500 has
+ * been sent.
+ */
+bool proxy_auth_check(struct client *cl, struct exchange *x);
+
+/* vet.c */
+/*
+ * Connect to a resolved name the way the filter allows: every address it
+ * resolves to is vetted by filter_check_addr first (not for a parent
+ * proxy, which resolves names itself).  Returns the socket, or -1 after
+ * answering (403 naming the rule, or 502/504 for the connect error).
+ */
+int proxy_connect_vetted(struct client *cl, struct exchange *x,
+			 const struct route *route);
+/* Plain http only to --http-ports; false after a 403. */
+bool proxy_http_port_allowed(struct client *cl, struct exchange *x,
+			     unsigned port);
+
 /* head.c */
 /* Headers written into an outgoing head buffer. */
 struct head_writer {
@@ -246,6 +303,13 @@ bool proxy_via_names_us(const char *us, const struct http_header *h, size_t n);
 int proxy_build_request_head(const struct client *cl, const struct exchange *x,
 			     const char *host, bool to_parent,
 			     struct head_writer *w);
+/*
+ * The Content-Length a bodiless response may carry on (issue 15, finding
+ * 6): 0 for none (1xx, 204, or absent), 1 with *out for one valid value
+ * (repeated identically is one), -EINVAL for a malformed or differing one.
+ */
+int proxy_bodiless_length(int status, const struct http_header *h, size_t n,
+			  uint64_t *out);
 /* A response head for the client, framed as `out` says. */
 int proxy_build_response_head(const struct proxy_settings *set,
 			      const struct http_response *res,

@@ -27,6 +27,7 @@ static const struct status_text reasons[] = {
 	{414, "URI Too Long"},
 	{416, "Range Not Satisfiable"},
 	{417, "Expectation Failed"},
+	{429, "Too Many Requests"},
 	{431, "Request Header Fields Too Large"},
 	{500, "Internal Server Error"},
 	{501, "Not Implemented"},
@@ -85,13 +86,29 @@ int proxy_refuse(struct client *cl, struct exchange *x, enum proxy_outcome o,
 	return proxy_answer(cl, x, o, 0, message);
 }
 
+/* --server-tokens: the version on our own pages (nginx's server_tokens). */
+static bool server_tokens(const struct client *cl)
+{
+	/* A client refused as busy has no rules snapshot. */
+	return cl->rules ? proxy_live(cl)->server_tokens
+			 : cl->px->set.server_tokens;
+}
+
 int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 		 int status, const char *message)
 {
-	char escaped[1024], body[2048], head[768];
+	return proxy_answer_extra(cl, x, o, status, message, "");
+}
+
+int proxy_answer_extra(struct client *cl, struct exchange *x,
+		       enum proxy_outcome o, int status, const char *message,
+		       const char *extra)
+{
+	char escaped[1024], body[2048], head[1280];
 	const char *reason;
 	bool is_head = x->req.method.len == 4 &&
 		       memcmp(x->req.method.ptr, "HEAD", 4) == 0;
+	bool tokens = server_tokens(cl);
 	int body_len, head_len, rc;
 
 	/* Every answer of a proxy with a cache says what the cache did. */
@@ -103,13 +120,14 @@ int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 	x->outcome = o;
 	reason = proxy_status_reason(status);
 	html_escape(escaped, sizeof(escaped), message);
-	body_len = util_format(body, sizeof(body),
-			       "<!DOCTYPE html>\n<html><head><title>%d %s"
-			       "</title></head>\n<body><h1>%d %s</h1>\n"
-			       "<p>%s</p>\n<hr><address>%s/%s</address>"
-			       "</body></html>\n",
-			       status, reason, status, reason, escaped,
-			       PROXY_NAME, PROXY_VERSION);
+	body_len =
+		util_format(body, sizeof(body),
+			    "<!DOCTYPE html>\n<html><head><title>%d %s"
+			    "</title></head>\n<body><h1>%d %s</h1>\n"
+			    "<p>%s</p>\n<hr><address>%s%s%s</address>"
+			    "</body></html>\n",
+			    status, reason, status, reason, escaped, PROXY_NAME,
+			    tokens ? "/" : "", tokens ? PROXY_VERSION : "");
 	if (body_len < 0)
 		body_len = 0;
 	head_len = util_format(head, sizeof(head),
@@ -117,11 +135,11 @@ int proxy_answer(struct client *cl, struct exchange *x, enum proxy_outcome o,
 			       "Content-Type: text/html; charset=utf-8\r\n"
 			       "Content-Length: %d\r\n"
 			       "Cache-Control: no-store\r\n"
-			       "%s%s%s"
+			       "%s%s%s%s"
 			       "Connection: close\r\n\r\n",
 			       status, reason, body_len,
 			       cs ? "Cache-Status: " : "", cs ? cs : "",
-			       cs ? "\r\n" : "");
+			       cs ? "\r\n" : "", extra);
 	if (head_len < 0)
 		return head_len;
 	x->status = status;
