@@ -40,6 +40,7 @@ class FileProxy(Proxy):
     def write(self, text):
         """The config file: text plus the lines every test needs."""
         self.conf.write_text("listen 127.0.0.1:0\n"
+                             "access-log-format glassproxy\n"
                              "log-file %s\n" % self.event_log + text)
 
     def reload(self):

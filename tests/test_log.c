@@ -69,6 +69,8 @@ static struct log *open_logs(struct sys *sys, const char *access_path,
 	assert_int_equal(log_open(sys, EVENT_PATH, access_path, level, &log),
 			 0);
 	assert_non_null(log);
+	/* The tests written before the other formats use glassproxy's. */
+	log_set_format(log, LOG_FORMAT_GLASSPROXY);
 	return log;
 }
 
@@ -244,8 +246,8 @@ static void test_access_goes_to_event_log_without_access_path(void **state)
 	will_write(SYS_MOCK_ALL);
 	log_access(log, &e);
 	assert_string_equal(written(),
-			    STAMP "access 127.0.0.1:40000 CONNECT "
-				  "example.com:443 200 10 20 1500ms TUNNEL\n");
+			    STAMP "info CONNECT example.com:443 -> 200 10B "
+				  "1500ms NONE_NONE TUNNEL\n");
 	assert_int_equal(n_writes, 1);
 	assert_int_equal(write_fds[0], EVENT_FD);
 	log_close(log);
@@ -437,8 +439,15 @@ static void test_write_errors_are_counted_not_returned(void **state)
 	(void)state;
 	assert_int_equal(log_write_errors(log), 0);
 	will_fail(mock_write, -ENOSPC);
+	will_write(SYS_MOCK_ALL); /* the first failure is reported at once */
 	log_event(log, LOG_ERROR, "disk full");
 	assert_int_equal(log_write_errors(log), 1);
+	assert_int_equal(write_fds[1], ACCESS_FD); /* on the other log */
+	assert_string_equal(written(),
+			    STAMP "error log: writing the event log failed: "
+				  "ENOSPC (1 lines lost so far; said at most "
+				  "once a minute)\n");
+	/* within the minute: counted, not reported again */
 	will_fail(mock_write, -EIO);
 	log_access(log, &e);
 	assert_int_equal(log_write_errors(log), 2);
@@ -449,7 +458,8 @@ static void test_write_errors_are_counted_not_returned(void **state)
 	will_write(SYS_MOCK_ALL);
 	log_event(log, LOG_ERROR, "short");
 	assert_int_equal(log_write_errors(log), 3);
-	assert_string_equal(written(), STAMP "error short\n");
+	assert_non_null(strstr(written(), "once a minute)\n" STAMP
+					  "error short\n"));
 	will_write(3); /* a short write, then a failure: one error */
 	will_fail(mock_write, -EIO);
 	log_event(log, LOG_ERROR, "half");
@@ -658,7 +668,7 @@ static void test_reconfigure_to_and_from_stderr(void **state)
 	will_write(SYS_MOCK_ALL);
 	log_access(log, &e);
 	assert_int_equal(write_fds[0], 2);
-	assert_non_null(strstr(written(), " access - GET - 0 0 0 0ms MISS"));
+	assert_non_null(strstr(written(), " info GET - -> 0 0B 0ms NONE_NONE MISS"));
 	/* and back to files; stderr is never closed */
 	will_open(NEW_EVENT_PATH, 30);
 	will_open(NEW_ACCESS_PATH, 31);
@@ -724,7 +734,14 @@ static struct sys *log_torture_setup(void *arg)
 static int log_torture_run(struct sys *sys, void *arg)
 {
 	static const struct log_access entry = {
-		"127.0.0.1:40000", "GET", "http://h/p", 200, 5, 7, 3, "MISS"};
+		.client = "127.0.0.1:40000",
+		.method = "GET",
+		.url = "http://h/p",
+		.status = 200,
+		.bytes_sent = 5,
+		.bytes_received = 7,
+		.duration_ms = 3,
+		.outcome = "MISS"};
 	struct log_torture *lt = arg;
 	struct log *log;
 	int rc = log_open(sys, lt->event, lt->access, LOG_INFO, &log);
@@ -732,6 +749,7 @@ static int log_torture_run(struct sys *sys, void *arg)
 	if (rc < 0)
 		return rc;
 	lt->opened = true;
+	log_set_format(log, LOG_FORMAT_GLASSPROXY);
 	log_event(log, LOG_INFO, "one");
 	rc = log_reopen(log);
 	log_event(log, LOG_INFO, "two");

@@ -33,6 +33,7 @@ struct app {
 	struct app_digests digests;
 	struct log *log; /* NULL until open: messages go to stderr */
 	struct proxy *px;
+	struct stats *stats; /* counters (issue #12) */
 	struct server *srv; /* NULL until listening */
 	pthread_t signals;
 	atomic_bool finished; /* server_run returned: the signal thread ends */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "glassproxy/log.h"
 #include "glassproxy/net.h"
 #include "glassproxy/parse.h"
 #include "glassproxy/util.h"
@@ -65,6 +66,19 @@ static const struct opt_name forwarded_names[] = {
 	{"on", PROXY_FORWARDED_ON},
 	{"delete", PROXY_FORWARDED_DELETE},
 	{NULL, 0},
+};
+
+/* Observability (issue #12). */
+static const struct opt_name access_format_names[] = {
+	{"squid", LOG_FORMAT_SQUID},
+	{"combined", LOG_FORMAT_COMBINED},
+	{"json", LOG_FORMAT_JSON},
+	{"glassproxy", LOG_FORMAT_GLASSPROXY},
+	{NULL, 0},
+};
+static const struct opt_name log_level_names[] = {
+	{"auto", -1},	     {"error", LOG_ERROR}, {"warn", LOG_WARN},
+	{"info", LOG_INFO},  {"debug", LOG_DEBUG}, {NULL, 0},
 };
 
 static const struct opt options[] = {
@@ -132,6 +146,13 @@ static const struct opt options[] = {
 	 "ports CONNECT may reach, e.g. 443,8443,9000-9100", LIVE},
 	{"tunnel-idle-timeout", 0, OPT_DURATION, F(tunnel_idle_timeout_ms),
 	 "300s", 1, DAY_MS, "TIME", "a CONNECT tunnel with no traffic", LIVE},
+	/* Observability (issue #12). */
+	{"access-log-format", 0, OPT_ENUM, F(access_log_format), "squid", 0, 0,
+	 "FORMAT", "access log format: squid, combined, json, glassproxy",
+	 true, access_format_names},
+	{"log-level", 0, OPT_ENUM, F(log_level), "auto", 0, 0, "LEVEL",
+	 "event log level: error, warn, info, debug (auto: -v/-q)", false,
+	 log_level_names},
 	{"help", 'h', OPT_CLI_ONLY, F(help), NULL, 0, 0, NULL,
 	 "show this help and exit", LIVE},
 	{"version", 'V', OPT_CLI_ONLY, F(version), NULL, 0, 0, NULL,

@@ -273,6 +273,8 @@ static int send_response_head(struct client *cl, struct exchange *x,
 {
 	struct head_writer w = {cl->head_buf, PROXY_HEAD_OUT_MAX, 0, false};
 
+	proxy_mark(cl, x, PROXY_MARK_FIRST_BYTE);
+	proxy_observe_response(x, r->res.headers, r->res.num_headers);
 	if (proxy_build_response_head(proxy_live(cl), &r->res, x, r->framing,
 				      &w) < 0) {
 		proxy_refuse(cl, x, PROXY_OUTCOME_BAD_ORIGIN_RESPONSE,
@@ -678,18 +680,21 @@ static int open_upstream(struct client *cl, struct exchange *x,
 	char msg[512];
 
 	*reused = fd >= 0;
-	if (*reused)
+	if (*reused) {
+		proxy_observe_upstream(cl, x, route->host, route->via_parent);
 		return fd;
+	}
 	fd = net_connect_host(px->sys, cl->rules->hosts, route->host,
 			      route->port, set->connect_timeout_ms, NULL);
 	if (fd < 0) {
 		enum proxy_outcome o =
 			proxy_connect_error(fd, route->host, msg, sizeof(msg));
-		log_event(px->log, LOG_WARN, "%s %s: %s", cl->addr, x->url,
-			  msg);
+		log_event(px->log, LOG_WARN, "%s %s: %s (%s)", cl->addr, x->url,
+			  msg, log_errno_name(fd));
 		proxy_refuse(cl, x, o, msg);
 		return -1;
 	}
+	proxy_observe_upstream(cl, x, route->host, route->via_parent);
 	net_set_send_timeout(px->sys, fd, set->response_timeout_ms);
 	net_set_nodelay(px->sys, fd);
 	return fd;

@@ -6,10 +6,12 @@
 #define GLASSPROXY_PROXY_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "glassproxy/parse.h"
 #include "glassproxy/proxy.h"
+#include "glassproxy/stats.h"
 #include "sink.h"
 
 #define PROXY_HEAD_MAX	  (64 * 1024) /* request or response head */
@@ -46,6 +48,10 @@ struct proxy {
 	 */
 	int stop_pipe[2];
 	int stopping; /* guarded by lock */
+	/* Observability (issue #12): the counters (may be NULL) and the
+	 * next connection id, numbered from 1. */
+	struct stats *stats;
+	atomic_uint_fast64_t next_conn_id;
 };
 
 /*
@@ -62,6 +68,24 @@ struct conn {
 	bool eof;
 };
 
+/* The steps of a request the access log's timing shows (issue #12). */
+enum proxy_mark {
+	PROXY_MARK_HEAD,       /* the whole request head arrived */
+	PROXY_MARK_FILTER,     /* the filter gave its verdict */
+	PROXY_MARK_RESOLVE,    /* the upstream name resolved */
+	PROXY_MARK_CONNECT,    /* connected upstream (or took a pooled one) */
+	PROXY_MARK_FIRST_BYTE, /* the response head arrived from upstream */
+	PROXY_MARK_LAST_BYTE,  /* the last byte went to the client */
+	PROXY_MARK_COUNT
+};
+
+/* What a connection is doing, for the status page. */
+enum proxy_state {
+	PROXY_STATE_WAITING, /* for a request head */
+	PROXY_STATE_SERVING, /* a request: forwarding or answering */
+	PROXY_STATE_TUNNEL,  /* relaying a CONNECT tunnel */
+};
+
 /* One request and its answer, for the access log. */
 struct exchange {
 	struct http_request req;
@@ -75,6 +99,13 @@ struct exchange {
 	int64_t start_ms;
 	enum proxy_outcome outcome;
 	bool client_keep_alive; /* the client may send another request */
+	/* Observability (issue #12): when the request reached each step
+	 * (monotonic ms, 0: never), where it went and what came back. */
+	int64_t mark[PROXY_MARK_COUNT];
+	const char *hierarchy;	/* "HIER_DIRECT", "FIRSTUP_PARENT"; NULL */
+	char peer[256];		/* the upstream host, "" when none */
+	char content_type[128]; /* of the response sent, "" when none */
+	char referer[256], user_agent[256];
 };
 
 struct client {
@@ -93,6 +124,13 @@ struct client {
 	 * proxy_cut() shuts both down to end a stop that ran out of grace. */
 	struct client *prev, *next;
 	int upstream_fd; /* -1 when none */
+	/* For the status page and the event log (issue #12): the id, what
+	 * it does and since when, and its current target (under
+	 * proxy.lock). */
+	uint64_t id;
+	atomic_int state; /* enum proxy_state */
+	int64_t opened_ms;
+	char target[200];
 };
 
 /* The live settings of the client's current request. */
@@ -217,6 +255,27 @@ void proxy_forward(struct client *cl, struct exchange *x);
 /* The outcome (its status: 502/504) and message for a failed connect. */
 enum proxy_outcome proxy_connect_error(int err, const char *host, char *msg,
 				       size_t cap);
+
+/* status.c (issue #12) */
+/* Record that the request reached step m now (the first time only). */
+void proxy_mark(struct client *cl, struct exchange *x, enum proxy_mark m);
+/* The request head's fields the access log keeps, and the status page's
+ * view of the connection, once the head is parsed. */
+void proxy_observe_request(struct client *cl, struct exchange *x);
+/* Connected upstream: the hierarchy code and peer for the access log. */
+void proxy_observe_upstream(struct client *cl, struct exchange *x,
+			    const char *host, bool via_parent);
+/* The response head going to the client: its Content-Type. */
+void proxy_observe_response(struct exchange *x, const struct http_header *h,
+			    size_t n);
+void proxy_set_state(struct client *cl, enum proxy_state state);
+/* A connection's start and end: its id, the counters, the event log. */
+void proxy_connection_opened(struct client *cl);
+void proxy_connection_closed(struct client *cl);
+/* Count a finished exchange (stats) after its access line. */
+void proxy_count_exchange(struct client *cl, const struct exchange *x);
+/* True when the request asks for the status page; then it is answered. */
+bool proxy_status_request(struct client *cl, struct exchange *x);
 
 /* connect.c */
 /* Open a CONNECT tunnel and relay it until both sides are done. */
