@@ -134,7 +134,7 @@ void proxy_count_exchange(struct client *cl, const struct exchange *x)
 
 	log_event(cl->px->log, LOG_DEBUG,
 		  "done %d %s: ms from the first byte: head %lld, filter %lld, "
-		  "resolve %lld, connect %lld, first byte %lld, last byte "
+		  "dns %lld, connect %lld, first byte %lld, last byte "
 		  "%lld (-1: not reached)",
 		  x->status, proxy_outcome_word(x->outcome),
 		  at(x, PROXY_MARK_HEAD), at(x, PROXY_MARK_FILTER),
