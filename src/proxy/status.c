@@ -187,7 +187,7 @@ static void put_counters(struct page *p, const struct stats_snapshot *s)
 	put_row(p, "requests_total", s->requests_total);
 	for (int i = 0; i < STATS_METHOD_COUNT; i++)
 		if (s->requests[i])
-			put(p, "<tr><th>requests %s</th><td>%llu</td></tr>\n",
+			put(p, "<tr><th>requests %s</th><td class=\"n\">%llu</td></tr>\n",
 			    stats_method_name((enum stats_method)i),
 			    (unsigned long long)s->requests[i]);
 	put_row(p, "responses_2xx", s->responses[2]);
