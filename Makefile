@@ -82,11 +82,10 @@ deps:
 deps-test:
 	@scripts/deps test
 
+# The event log and each request on the terminal (docs/logging.md).
 run: deps
 	$(MAKE) $(BIN)
-	mkdir -p run
-	$(BIN) --listen 127.0.0.1:8080 --log-file run/glassproxy.log \
-		--access-log run/access.log
+	$(BIN) --listen 127.0.0.1:8080
 
 # Unit tests: every binary runs even if one fails; the target fails if any did.
 unit: tests

@@ -117,23 +117,28 @@ int app_load_config(struct app *app, struct config *cfg)
 	return 0;
 }
 
-/* Observability (issue #12): the effective configuration, one event line
- * per option, so a log shows what the proxy ran with. */
+/* Observability (issue #12): the effective configuration on one event
+ * line ("config: listen 127.0.0.1:8080; serial no; ..."), so a log shows
+ * what the proxy ran with. */
 static void app_log_config(struct app *app)
 {
-	char *dump = config_dump(&app->cfg), *line, *end;
+	char *dump = config_dump(&app->cfg), line[LOG_LINE_MAX];
+	size_t len = 0;
 
 	if (!dump)
 		return;
-	for (line = dump; *line; line = end + (*end != '\0')) {
-		end = strchr(line, '\n');
-		if (!end)
-			end = line + strlen(line);
-		if (line[0] != '#' && end > line)
-			log_event(app->log, LOG_INFO, "config: %.*s",
-				  (int)(end - line), line);
+	/* Options that are set; "# name (not set)" lines are left out. */
+	for (char *p = dump, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		int n = p[0] == '#' ? 0
+				    : util_format(line + len, sizeof(line) - len,
+						  "%s%.*s", len ? "; " : "",
+						  (int)(nl - p), p);
+		if (n > 0)
+			len += (size_t)n;
 	}
 	free(dump);
+	line[len] = '\0';
+	log_event(app->log, LOG_INFO, "config: %s", line);
 }
 
 /* At exit: the counters, and the log's own lost lines. */
