@@ -458,15 +458,14 @@ static void test_write_errors_are_counted_not_returned(void **state)
 	will_write(SYS_MOCK_ALL);
 	log_event(log, LOG_ERROR, "short");
 	assert_int_equal(log_write_errors(log), 3);
-	assert_non_null(strstr(written(), "once a minute)\n" STAMP
-					  "error short\n"));
+	assert_non_null(
+		strstr(written(), "once a minute)\n" STAMP "error short\n"));
 	will_write(3); /* a short write, then a failure: one error */
 	will_fail(mock_write, -EIO);
 	log_event(log, LOG_ERROR, "half");
 	assert_int_equal(log_write_errors(log), 4);
 	log_close(log);
 }
-
 
 /* ---- the access formats (issue #12) ---- */
 
@@ -528,17 +527,24 @@ static void test_squid_format_defaults_and_ipv6(void **state)
 
 	(void)state;
 	/* an unparsable request: nothing but the status is known */
-	assert_string_equal(access_line(LOG_FORMAT_SQUID, &e),
-			    "1700000000.123      0 ::1 NONE_NONE/400 395 GET / - "
-			    "HIER_NONE/- -\n");
+	assert_string_equal(
+		access_line(LOG_FORMAT_SQUID, &e),
+		"1700000000.123      0 ::1 NONE_NONE/400 395 GET / - "
+		"HIER_NONE/- -\n");
 }
 
 static void test_squid_result_codes_pass_through(void **state)
 {
 	static const char *const codes[] = {
-		"TCP_HIT",		"TCP_MEM_HIT",	    "TCP_REFRESH_UNMODIFIED",
-		"TCP_REFRESH_MODIFIED", "TCP_REFRESH_FAIL_OLD", "TCP_DENIED",
-		"TCP_TUNNEL",		"TCP_MISS_ABORTED", "TCP_NEGATIVE_HIT",
+		"TCP_HIT",
+		"TCP_MEM_HIT",
+		"TCP_REFRESH_UNMODIFIED",
+		"TCP_REFRESH_MODIFIED",
+		"TCP_REFRESH_FAIL_OLD",
+		"TCP_DENIED",
+		"TCP_TUNNEL",
+		"TCP_MISS_ABORTED",
+		"TCP_NEGATIVE_HIT",
 	};
 	char want[128];
 
@@ -571,9 +577,10 @@ static void test_combined_format_empty_fields(void **state)
 	struct log_access e = {.client = "127.0.0.1:1", .method = "GET"};
 
 	(void)state;
-	assert_string_equal(access_line(LOG_FORMAT_COMBINED, &e),
-			    "127.0.0.1 - - [14/Nov/2023:22:13:20 +0000] \"GET - "
-			    "HTTP/1.1\" - - \"-\" \"-\"\n");
+	assert_string_equal(
+		access_line(LOG_FORMAT_COMBINED, &e),
+		"127.0.0.1 - - [14/Nov/2023:22:13:20 +0000] \"GET - "
+		"HTTP/1.1\" - - \"-\" \"-\"\n");
 }
 
 static void test_json_format_line(void **state)
@@ -586,7 +593,8 @@ static void test_json_format_line(void **state)
 		"\"http://example.com/p?q=1\",\"status\":200,\"bytes_in\":78,"
 		"\"bytes_out\":1532,\"result\":\"TCP_MISS\",\"hierarchy\":"
 		"\"HIER_DIRECT\",\"cache\":null,\"stored\":false,\"upstream\":"
-		"\"93.184.215.14\",\"content_type\":\"text/html\",\"user\":null,"
+		"\"93.184.215.14\",\"content_type\":\"text/"
+		"html\",\"user\":null,"
 		"\"outcome\":\"DIRECT\",\"conn\":7,\"request\":2,\"head_ms\":0,"
 		"\"filter_ms\":0,\"resolve_ms\":1,\"connect_ms\":3,"
 		"\"first_byte_ms\":10,\"last_byte_ms\":12}\n");
@@ -659,9 +667,10 @@ static void test_format_names(void **state)
 
 	(void)state;
 	for (int i = 0; i < LOG_FORMAT_COUNT; i++) {
-		assert_int_equal(log_format_from_name(
-					 log_format_name((enum log_format)i), &f),
-				 0);
+		assert_int_equal(
+			log_format_from_name(
+				log_format_name((enum log_format)i), &f),
+			0);
 		assert_int_equal(f, i);
 	}
 	assert_int_equal(log_format_from_name("apache", &f), -EINVAL);
@@ -718,10 +727,10 @@ static void test_event_lines_carry_the_threads_context(void **state)
 	log_clear_context();
 	will_write(SYS_MOCK_ALL);
 	log_event(log, LOG_INFO, "stopped");
-	assert_string_equal(written(),
-			    STAMP "debug conn=7 accepted\n" STAMP
-				  "warn conn=7 req=3 upstream: ECONNREFUSED\n" STAMP
-				  "info stopped\n");
+	assert_string_equal(written(), STAMP
+			    "debug conn=7 accepted\n" STAMP
+			    "warn conn=7 req=3 upstream: ECONNREFUSED\n" STAMP
+			    "info stopped\n");
 	log_close(log);
 }
 
@@ -981,7 +990,8 @@ static void test_reconfigure_to_and_from_stderr(void **state)
 	will_write(SYS_MOCK_ALL);
 	log_access(log, &e);
 	assert_int_equal(write_fds[0], 2);
-	assert_non_null(strstr(written(), " info GET - -> 0 0B 0ms NONE_NONE MISS"));
+	assert_non_null(
+		strstr(written(), " info GET - -> 0 0B 0ms NONE_NONE MISS"));
 	/* and back to files; stderr is never closed */
 	will_open(NEW_EVENT_PATH, 30);
 	will_open(NEW_ACCESS_PATH, 31);
@@ -1046,15 +1056,14 @@ static struct sys *log_torture_setup(void *arg)
 
 static int log_torture_run(struct sys *sys, void *arg)
 {
-	static const struct log_access entry = {
-		.client = "127.0.0.1:40000",
-		.method = "GET",
-		.url = "http://h/p",
-		.status = 200,
-		.bytes_sent = 5,
-		.bytes_received = 7,
-		.duration_ms = 3,
-		.outcome = "MISS"};
+	static const struct log_access entry = {.client = "127.0.0.1:40000",
+						.method = "GET",
+						.url = "http://h/p",
+						.status = 200,
+						.bytes_sent = 5,
+						.bytes_received = 7,
+						.duration_ms = 3,
+						.outcome = "MISS"};
 	struct log_torture *lt = arg;
 	struct log *log;
 	int rc = log_open(sys, lt->event, lt->access, LOG_INFO, &log);

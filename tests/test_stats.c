@@ -139,8 +139,8 @@ static void test_rate_history_follows_the_clock(void **state)
 
 static bool metric_name(const char *p, size_t len)
 {
-	if (len == 0 || !(isalpha((unsigned char)p[0]) || p[0] == '_' ||
-			  p[0] == ':'))
+	if (len == 0 ||
+	    !(isalpha((unsigned char)p[0]) || p[0] == '_' || p[0] == ':'))
 		return false;
 	for (size_t i = 1; i < len; i++)
 		if (!(isalnum((unsigned char)p[i]) || p[i] == '_' ||
@@ -271,9 +271,12 @@ static void test_prometheus_values(void **state)
 	stats_denied(st, STATS_DENY_PORT);
 	stats_snapshot(st, &s);
 	stats_render_prometheus(&s, text, sizeof(text));
-	assert_non_null(strstr(text, "\nglassproxy_requests_total{method=\"GET\"} 2\n"));
-	assert_non_null(strstr(text, "\nglassproxy_responses_total{class=\"5xx\"} 1\n"));
-	assert_non_null(strstr(text, "\nglassproxy_denials_total{reason=\"port\"} 1\n"));
+	assert_non_null(strstr(
+		text, "\nglassproxy_requests_total{method=\"GET\"} 2\n"));
+	assert_non_null(strstr(
+		text, "\nglassproxy_responses_total{class=\"5xx\"} 1\n"));
+	assert_non_null(strstr(
+		text, "\nglassproxy_denials_total{reason=\"port\"} 1\n"));
 	assert_non_null(strstr(text, "\nglassproxy_sent_bytes_total 4\n"));
 	stats_free(st);
 }

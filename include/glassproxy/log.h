@@ -47,8 +47,8 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 enum log_format {
 	LOG_FORMAT_SQUID, /* Squid's native format: calamaris, sarg, GoAccess */
-	LOG_FORMAT_COMBINED, /* Apache's Combined Log Format */
-	LOG_FORMAT_JSON,     /* one JSON object per line */
+	LOG_FORMAT_COMBINED,   /* Apache's Combined Log Format */
+	LOG_FORMAT_JSON,       /* one JSON object per line */
 	LOG_FORMAT_GLASSPROXY, /* glassproxy's own fixed fields */
 	LOG_FORMAT_COUNT
 };

@@ -135,7 +135,6 @@ enum stats_method stats_method_of(const char *method);
 int stats_render_prometheus(const struct stats_snapshot *s, char *buf,
 			    size_t cap);
 int stats_render_json(const struct stats_snapshot *s, char *buf, size_t cap);
-int stats_render_summary(const struct stats_snapshot *s, char *buf,
-			 size_t cap);
+int stats_render_summary(const struct stats_snapshot *s, char *buf, size_t cap);
 
 #endif

@@ -129,10 +129,11 @@ static void app_log_config(struct app *app)
 		return;
 	/* Options that are set; "# name (not set)" lines are left out. */
 	for (char *p = dump, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
-		int n = p[0] == '#' ? 0
-				    : util_format(line + len, sizeof(line) - len,
-						  "%s%.*s", len ? "; " : "",
-						  (int)(nl - p), p);
+		int n = p[0] == '#'
+				? 0
+				: util_format(line + len, sizeof(line) - len,
+					      "%s%.*s", len ? "; " : "",
+					      (int)(nl - p), p);
 		if (n > 0)
 			len += (size_t)n;
 	}

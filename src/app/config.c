@@ -77,8 +77,8 @@ static const struct opt_name access_format_names[] = {
 	{NULL, 0},
 };
 static const struct opt_name log_level_names[] = {
-	{"auto", -1},	     {"error", LOG_ERROR}, {"warn", LOG_WARN},
-	{"info", LOG_INFO},  {"debug", LOG_DEBUG}, {NULL, 0},
+	{"auto", -1},	    {"error", LOG_ERROR}, {"warn", LOG_WARN},
+	{"info", LOG_INFO}, {"debug", LOG_DEBUG}, {NULL, 0},
 };
 
 static const struct opt options[] = {
@@ -148,8 +148,8 @@ static const struct opt options[] = {
 	 "300s", 1, DAY_MS, "TIME", "a CONNECT tunnel with no traffic", LIVE},
 	/* Observability (issue #12). */
 	{"access-log-format", 0, OPT_ENUM, F(access_log_format), "squid", 0, 0,
-	 "FORMAT", "access log format: squid, combined, json, glassproxy",
-	 true, access_format_names},
+	 "FORMAT", "access log format: squid, combined, json, glassproxy", true,
+	 access_format_names},
 	{"log-level", 0, OPT_ENUM, F(log_level), "auto", 0, 0, "LEVEL",
 	 "event log level: error, warn, info, debug (auto: -v/-q)", false,
 	 log_level_names},

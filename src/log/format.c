@@ -77,8 +77,7 @@ static size_t escape_byte(unsigned char c, enum log_escape how, char *out)
 	return 4;
 }
 
-void log_line_escaped(struct log_line *l, const char *text,
-		      enum log_escape how)
+void log_line_escaped(struct log_line *l, const char *text, enum log_escape how)
 {
 	char esc[8];
 
@@ -118,8 +117,8 @@ static void client_ip(const char *client, char *out, size_t cap)
  * Squid's native format (logformat squid): time.ms elapsed client
  * result/status bytes method URL user hierarchy/peer content-type.
  */
-static void format_squid(const struct timespec *now,
-			 const struct log_access *e, struct log_line *l)
+static void format_squid(const struct timespec *now, const struct log_access *e,
+			 struct log_line *l)
 {
 	char text[160], ip[64];
 
@@ -155,8 +154,8 @@ static void combined_time(const struct timespec *now, char *out, size_t cap)
 		util_format(out, cap, "[-]");
 		return;
 	}
-	util_format(out, cap, "[%.2s/%.3s/%.4s:%.8s +0000]", date + 5,
-		    date + 8, date + 12, date + 17);
+	util_format(out, cap, "[%.2s/%.3s/%.4s:%.8s +0000]", date + 5, date + 8,
+		    date + 12, date + 17);
 }
 
 /* Apache's %b: "-" for no body bytes. */

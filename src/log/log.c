@@ -341,7 +341,7 @@ static void report_write_error(struct log *log, int fd, int err)
 {
 	int64_t now = sys_now_mono_ms(log->sys);
 	int to = fd == log->event_fd && log->access_fd >= 0 ? log->access_fd
-							     : log->event_fd;
+							    : log->event_fd;
 	struct log_line l;
 	char text[200];
 
@@ -358,8 +358,7 @@ static void report_write_error(struct log *log, int fd, int err)
 		    "error log: writing %s failed: %s (%llu lines lost so "
 		    "far; said at most once a minute)",
 		    fd == log->access_fd ? "the access log" : "the event log",
-		    log_errno_name(err),
-		    (unsigned long long)log->write_errors);
+		    log_errno_name(err), (unsigned long long)log->write_errors);
 	log_line_raw(&l, text);
 	line_end(&l);
 	sys_write_all(log->sys, to, l.buf, l.pos);
@@ -438,8 +437,8 @@ void log_access(struct log *log, const struct log_access *e)
 	separate = log->access_fd >= 0;
 	pthread_mutex_unlock(&log->lock);
 	if (!separate) {
-		if (LOG_INFO > atomic_load_explicit(&log->level,
-						    memory_order_relaxed))
+		if (LOG_INFO >
+		    atomic_load_explicit(&log->level, memory_order_relaxed))
 			return;
 		line_start(log, &l);
 		log_line_raw(&l, "info ");

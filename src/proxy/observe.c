@@ -23,8 +23,8 @@ static void copy_field(const struct http_header *h, size_t n, const char *name,
 	for (size_t i = 0; i < n; i++)
 		if (util_ieq(h[i].name.ptr, h[i].name.len, name,
 			     strlen(name))) {
-			size_t len = h[i].value.len < cap ? h[i].value.len
-							  : cap - 1;
+			size_t len =
+				h[i].value.len < cap ? h[i].value.len : cap - 1;
 			util_copy(dst, cap, h[i].value.ptr, len);
 			return;
 		}
@@ -49,9 +49,8 @@ void proxy_observe_request(struct client *cl, struct exchange *x)
 	 * is one lock round trip, not a lock on the counters. */
 	pthread_mutex_lock(&px->lock);
 	util_copy(cl->target, sizeof(cl->target), x->url,
-		  strlen(x->url) < sizeof(cl->target)
-			  ? strlen(x->url)
-			  : sizeof(cl->target) - 1);
+		  strlen(x->url) < sizeof(cl->target) ? strlen(x->url)
+						      : sizeof(cl->target) - 1);
 	pthread_mutex_unlock(&px->lock);
 	proxy_set_state(cl, PROXY_STATE_SERVING);
 	log_event(px->log, LOG_DEBUG, "%s %s (head after %lld ms)", x->method,

@@ -15,11 +15,11 @@
 #include "glassproxy/util.h"
 #include "proxy_int.h"
 
-#define PAGE_MAX	 (128 * 1024)
-#define ACTIVE_ROWS_MAX	 50
-#define CHART_W		 600
-#define CHART_H		 100
-#define REFRESH_SECONDS	 5
+#define PAGE_MAX	(128 * 1024)
+#define ACTIVE_ROWS_MAX 50
+#define CHART_W		600
+#define CHART_H		100
+#define REFRESH_SECONDS 5
 
 enum status_view { VIEW_HTML, VIEW_JSON, VIEW_METRICS };
 
@@ -187,7 +187,9 @@ static void put_counters(struct page *p, const struct stats_snapshot *s)
 	put_row(p, "requests_total", s->requests_total);
 	for (int i = 0; i < STATS_METHOD_COUNT; i++)
 		if (s->requests[i])
-			put(p, "<tr><th>requests %s</th><td class=\"n\">%llu</td></tr>\n",
+			put(p,
+			    "<tr><th>requests %s</th><td "
+			    "class=\"n\">%llu</td></tr>\n",
 			    stats_method_name((enum stats_method)i),
 			    (unsigned long long)s->requests[i]);
 	put_row(p, "responses_2xx", s->responses[2]);
@@ -206,8 +208,8 @@ static void put_counters(struct page *p, const struct stats_snapshot *s)
 	put(p, "</table>\n");
 }
 
-static void render_html(struct client *cl, struct exchange *x,
-			struct page *p, const struct stats_snapshot *s)
+static void render_html(struct client *cl, struct exchange *x, struct page *p,
+			const struct stats_snapshot *s)
 {
 	/* Links that work both through the proxy and asked directly. */
 	const char *base =
@@ -222,16 +224,15 @@ static void render_html(struct client *cl, struct exchange *x,
 	    "td.n{text-align:right}</style>\n</head><body>\n"
 	    "<h1>%s %s</h1>\n<p>Also as <a href=\"%s/json\">JSON</a> and "
 	    "<a href=\"%s/metrics\">Prometheus metrics</a>.</p>\n",
-	    REFRESH_SECONDS, PROXY_NAME, PROXY_NAME, PROXY_VERSION, base,
-	    base);
+	    REFRESH_SECONDS, PROXY_NAME, PROXY_NAME, PROXY_VERSION, base, base);
 	put_chart(p, s);
 	put_counters(p, s);
 	put_active(p, cl);
 	put(p, "</body></html>\n");
 }
 
-static int send_page(struct client *cl, struct exchange *x,
-		     const char *type, const struct page *p)
+static int send_page(struct client *cl, struct exchange *x, const char *type,
+		     const struct page *p)
 {
 	char head[256];
 	bool is_head = proxy_method_is(&x->req, "HEAD");
@@ -275,8 +276,9 @@ static void serve_view(struct client *cl, struct exchange *x,
 	if (view == VIEW_JSON && n > 0 && p->len + 1 < p->cap)
 		p->buf[p->len++] = '\n';
 	send_page(cl, x,
-		  view == VIEW_JSON ? "application/json"
-				    : "text/plain; version=0.0.4; charset=utf-8",
+		  view == VIEW_JSON
+			  ? "application/json"
+			  : "text/plain; version=0.0.4; charset=utf-8",
 		  p);
 }
 

@@ -115,8 +115,8 @@ static void prometheus_cache(struct out *o, const struct stats_snapshot *s)
 	       "Bytes written into the cache.", s->cache_bytes_stored);
 	metric(o, "cache_evicted_bytes_total", "counter",
 	       "Bytes evicted from the cache.", s->cache_bytes_evicted);
-	metric(o, "cache_size_bytes", "gauge",
-	       "Bytes the cache holds now.", s->cache_size_bytes);
+	metric(o, "cache_size_bytes", "gauge", "Bytes the cache holds now.",
+	       s->cache_size_bytes);
 	metric(o, "cache_entries", "gauge", "Entries the cache holds now.",
 	       s->cache_entries);
 }
@@ -236,8 +236,7 @@ int stats_render_json(const struct stats_snapshot *s, char *buf, size_t cap)
 	return finish(&o);
 }
 
-int stats_render_summary(const struct stats_snapshot *s, char *buf,
-			 size_t cap)
+int stats_render_summary(const struct stats_snapshot *s, char *buf, size_t cap)
 {
 	struct out o = {buf, cap, 0, cap == 0};
 	uint64_t denied = 0, upstream = 0;
@@ -264,8 +263,7 @@ int stats_render_summary(const struct stats_snapshot *s, char *buf,
 	    (unsigned long long)s->responses[0],
 	    (unsigned long long)s->tunnels_total, (unsigned long long)denied,
 	    (unsigned long long)upstream, (unsigned long long)s->bytes_in,
-	    (unsigned long long)s->bytes_out,
-	    (unsigned long long)s->cache_hits,
+	    (unsigned long long)s->bytes_out, (unsigned long long)s->cache_hits,
 	    (unsigned long long)s->cache_misses,
 	    (unsigned long long)s->cache_stores,
 	    (unsigned long long)s->faults_injected);

@@ -44,7 +44,7 @@ static const char *const method_names[STATS_METHOD_COUNT] = {
 	"OPTIONS", "TRACE", "CONNECT", "PATCH", "other",
 };
 static const char *const deny_names[STATS_DENY_COUNT] = {"host", "client",
-							  "port", "auth"};
+							 "port", "auth"};
 static const char *const upstream_names[STATS_UP_COUNT] = {
 	"unresolved", "refused", "connect_timeout", "unreachable",
 	"timeout",    "reset",	 "bad_response",    "truncated",
@@ -259,7 +259,8 @@ void stats_snapshot(const struct stats *st, struct stats_snapshot *s)
 	memset(s, 0, sizeof(*s));
 	if (!st)
 		return;
-	s->uptime_s = (uint64_t)(sys_now_mono_ms(st->sys) - st->start_ms) / 1000;
+	s->uptime_s =
+		(uint64_t)(sys_now_mono_ms(st->sys) - st->start_ms) / 1000;
 	s->connections_total = get(&st->connections_total);
 	s->connections_active = get(&st->connections_active);
 	copy_all(s->requests, st->requests, STATS_METHOD_COUNT);
