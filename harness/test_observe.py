@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -44,15 +45,26 @@ def parse_squid(line):
             "peer": peer, "type": f[9]}
 
 
+@pytest.fixture
+def closed_port():
+    """A loopback port bound but not listening: connecting is refused (a
+    fixed port such as 1 may have a listener on a shared machine)."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    yield holder.getsockname()[1]
+    holder.close()
+
+
 def squid_proxy(proxy, **args):
     return proxy(**{"access-log-format": "squid"}, **args)
 
 
-def test_squid_format_parses_with_the_right_codes(proxy, origin):
+def test_squid_format_parses_with_the_right_codes(proxy, origin, closed_port):
     p = squid_proxy(proxy, block="blocked.example")
+    refused = "http://127.0.0.1:%d/refused" % closed_port
     assert p.request(get(origin.url("/ok"))).status == 200
     assert p.request(get("http://blocked.example/x")).status == 403
-    assert p.request(get("http://127.0.0.1:1/refused")).status == 502
+    assert p.request(get(refused)).status == 502
     assert p.request(b"GET /not-a-proxy-request HTTP/1.1\r\nHost: x\r\n\r\n").status == 400
     assert p.request(b"GET http://h/ HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n").status == 400
     lines = [parse_squid(l) for l in p.access_lines(5)]
@@ -65,7 +77,7 @@ def test_squid_format_parses_with_the_right_codes(proxy, origin):
     blocked = by_url["http://blocked.example/x"]
     assert (blocked["result"], blocked["status"], blocked["hierarchy"]) == \
         ("TCP_DENIED", 403, "HIER_NONE")
-    assert by_url["http://127.0.0.1:1/refused"]["status"] == 502
+    assert (by_url[refused]["result"], by_url[refused]["status"]) == ("TCP_MISS", 502)
     assert by_url["/not-a-proxy-request"]["result"] == "NONE_NONE"
     # The head that did not parse has no URL: Squid's NONE_NONE/400 with "-".
     assert by_url["-"]["result"] == "NONE_NONE" and by_url["-"]["status"] == 400
@@ -128,12 +140,17 @@ def test_64_concurrent_clients_make_64_well_formed_lines(proxy, origin):
     assert urls == sorted(origin.url("/c%d" % i) for i in range(64))
 
 
+# The target's port is a closed one (see hostile()).
 HOSTILE = [
-    b"GET http://127.0.0.1:1/a\x1b[2J\x1b]0;owned\x07b HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET http://127.0.0.1:1/a\rfake 200 line HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET http://127.0.0.1:1/\xe9\xff\"\\ HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET http://127.0.0.1:1/ok HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x1b[31m\r\n\r\n",
+    b"GET http://127.0.0.1:PORT/a\x1b[2J\x1b]0;owned\x07b HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET http://127.0.0.1:PORT/a\rfake 200 line HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET http://127.0.0.1:PORT/\xe9\xff\"\\ HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET http://127.0.0.1:PORT/ok HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x1b[31m\r\n\r\n",
 ]
+
+
+def hostile(port):
+    return [raw.replace(b"PORT", str(port).encode()) for raw in HOSTILE]
 
 
 def assert_clean(data, lines_expected):
@@ -143,9 +160,9 @@ def assert_clean(data, lines_expected):
 
 
 @pytest.mark.parametrize("fmt", ["squid", "combined", "json", "glassproxy"])
-def test_hostile_urls_cannot_forge_lines(proxy, fmt):
+def test_hostile_urls_cannot_forge_lines(proxy, fmt, closed_port):
     p = proxy(**{"access-log-format": fmt})
-    for raw in HOSTILE:
+    for raw in hostile(closed_port):
         p.request(raw)
     p.access_lines(len(HOSTILE))
     assert_clean(p.access_log.read_bytes(), len(HOSTILE))
@@ -191,13 +208,13 @@ def test_dash_writes_the_access_log_to_stdout(tmp_path, origin):
     assert origin.url("/out").encode() not in err
 
 
-def test_console_shows_each_request_and_quiet_silences_it(tmp_path, origin):
+def test_console_shows_each_request_and_quiet_silences_it(tmp_path, origin, closed_port):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     g = Launched(tmp_path / "a", [])
     try:
         client_mod.exchange(g.address, get(origin.url("/seen")))
-        for raw in HOSTILE:
+        for raw in hostile(closed_port):
             client_mod.exchange(g.address, raw)
     finally:
         out, err = g.stop()
