@@ -322,3 +322,22 @@ def test_status_page_in_a_real_browser(proxy, origin, tmp_path):
                    timeout=90, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print("status page screenshot: %s" % shot)
+
+
+def test_tunnel_is_tcp_tunnel_and_counted(proxy, origin):
+    p = squid_proxy(proxy, **{"connect-ports": "1-65535"})
+    with client_mod.connect(p.address) as s:
+        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n"
+                  % (origin.authority.encode(), origin.authority.encode()))
+        r, rest = client_mod.read_response(s, method="CONNECT")
+        assert r.status == 200
+        # Through the tunnel: a plain request to the origin itself.
+        s.sendall(b"GET /in-tunnel HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n")
+        inner, _ = client_mod.read_response(s, rest)
+        assert inner.status == 200
+    line = parse_squid(p.access_lines(1)[0])
+    assert (line["result"], line["status"], line["method"]) == ("TCP_TUNNEL", 200, "CONNECT")
+    assert line["url"] == origin.authority and line["hierarchy"] == "HIER_DIRECT"
+    s = json.loads(p.request(get("http://glassproxy.status/json")).body)
+    assert s["tunnels_total"] == 1 and s["tunnels_active"] == 0
+    assert s["requests"]["CONNECT"] == 1
