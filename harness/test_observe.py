@@ -283,9 +283,12 @@ def test_status_counters_match_the_requests_sent(proxy, origin):
     assert s["requests_total"] == 6 and s["requests"]["GET"] == 6
     assert s["responses"]["2xx"] == 5 and s["responses"]["4xx"] == 1
     assert s["denials"]["host"] == 1
-    assert s["connections_total"] == 7 and s["connections_active"] == 1
+    # (the 403's connection may still be lingering: at least this one)
+    assert s["connections_total"] == 7 and s["connections_active"] >= 1
     assert sum(s["rate"]) == 6
-    # through the proxy, by its name, and as Prometheus text
+    # through the proxy, by its name, and as Prometheus text; a request
+    # is counted with its access line, just after its response
+    p.access_lines(7)
     r = p.request(get("http://glassproxy.status/metrics"))
     assert r.status == 200 and r.header("Content-Type").startswith("text/plain")
     text = r.body.decode()
@@ -293,6 +296,7 @@ def test_status_counters_match_the_requests_sent(proxy, origin):
     assert "# TYPE glassproxy_denials_total counter\n" in text
     for line in text.splitlines():
         assert line.startswith(("# HELP glassproxy_", "# TYPE glassproxy_", "glassproxy_"))
+    p.access_lines(8)
     html = p.request(get("http://glassproxy.status/")).body.decode()
     assert '<svg id="rate-chart"' in html and 'http-equiv="refresh"' in html
     assert '<td class="n" id="requests_total">8</td>' in html
@@ -335,7 +339,7 @@ def test_tunnel_is_tcp_tunnel_and_counted(proxy, origin):
         s.sendall(b"GET /in-tunnel HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n")
         inner, _ = client_mod.read_response(s, rest)
         assert inner.status == 200
-    line = parse_squid(p.access_lines(1)[0])
+    line = parse_squid(p.access_lines(1)[0])  # counted by now, too
     assert (line["result"], line["status"], line["method"]) == ("TCP_TUNNEL", 200, "CONNECT")
     assert line["url"] == origin.authority and line["hierarchy"] == "HIER_DIRECT"
     s = json.loads(p.request(get("http://glassproxy.status/json")).body)

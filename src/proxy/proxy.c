@@ -373,8 +373,10 @@ static void log_exchange(struct client *cl, struct exchange *x)
 		since_start(x, PROXY_MARK_FIRST_BYTE),
 		since_start(x, PROXY_MARK_LAST_BYTE),
 	};
-	log_access(cl->px->log, &entry);
+	/* Counted before its line is written: whoever sees the line sees
+	 * the counters include it. */
 	proxy_count_exchange(cl, x);
+	log_access(cl->px->log, &entry);
 }
 
 /*
