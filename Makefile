@@ -85,11 +85,11 @@ deps:
 deps-test:
 	@scripts/deps test
 
+# The event log and each request on the terminal (docs/logging.md).
 run: deps
 	$(MAKE) $(BIN)
 	mkdir -p run
-	$(BIN) --listen 127.0.0.1:8080 --log-file run/glassproxy.log \
-		--access-log run/access.log --cache-dir run/cache
+	$(BIN) --listen 127.0.0.1:8080 --cache-dir run/cache
 
 # Unit tests: every binary runs even if one fails; the target fails if any did.
 unit: tests

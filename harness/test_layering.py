@@ -19,11 +19,12 @@ ALLOWED = {
     "net": {"sys", "util"},
     "auth": {"sys", "util"},
     "cache": {"parse", "sys", "util"},
+    "stats": {"sys", "util"},
     "tunnel": {"net", "sys", "util"},
-    "proxy": {"tunnel", "cache", "filter", "auth", "net", "parse", "log", "sys",
-              "util"},
+    "proxy": {"tunnel", "cache", "filter", "auth", "net", "parse", "log",
+              "stats", "sys", "util"},
     "app": {"proxy", "tunnel", "cache", "filter", "auth", "net", "parse", "log",
-            "sys", "util"},
+            "stats", "sys", "util"},
 }
 # Public headers that belong to a module of another name.
 HEADER_OWNER = {"config": "app", "server": "app"}
@@ -159,6 +160,7 @@ PREFIXES = {
     "proxy": ("proxy_",),
     "cache": ("cache_",),
     "auth": ("auth_",),
+    "stats": ("stats_",),
 }
 
 

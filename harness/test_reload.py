@@ -30,9 +30,11 @@ class FileProxy(Proxy):
         self.stderr_path = self.dir / "stderr.txt"
         self.args = {}
         self.write(text)
-        # Its own cache directory (never ./cache in the checkout).
+        # Its own cache directory (never ./cache in the checkout), and
+        # glassproxy's own access format: the harness reads its fields.
         self.cmd = WRAPPER + [BIN, "-c", str(self.conf),
-                              "--cache-dir", str(self.dir / "cache")]
+                              "--cache-dir", str(self.dir / "cache"),
+                              "--access-log-format", "glassproxy"]
         self._stderr = open(self.stderr_path, "wb+")
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,

@@ -69,6 +69,8 @@ static struct log *open_logs(struct sys *sys, const char *access_path,
 	assert_int_equal(log_open(sys, EVENT_PATH, access_path, level, &log),
 			 0);
 	assert_non_null(log);
+	/* The tests written before the other formats use glassproxy's. */
+	log_set_format(log, LOG_FORMAT_GLASSPROXY);
 	return log;
 }
 
@@ -244,8 +246,8 @@ static void test_access_goes_to_event_log_without_access_path(void **state)
 	will_write(SYS_MOCK_ALL);
 	log_access(log, &e);
 	assert_string_equal(written(),
-			    STAMP "access 127.0.0.1:40000 CONNECT "
-				  "example.com:443 200 10 20 1500ms TUNNEL\n");
+			    STAMP "info CONNECT example.com:443 -> 200 10B "
+				  "1500ms NONE_NONE TUNNEL\n");
 	assert_int_equal(n_writes, 1);
 	assert_int_equal(write_fds[0], EVENT_FD);
 	log_close(log);
@@ -437,8 +439,15 @@ static void test_write_errors_are_counted_not_returned(void **state)
 	(void)state;
 	assert_int_equal(log_write_errors(log), 0);
 	will_fail(mock_write, -ENOSPC);
+	will_write(SYS_MOCK_ALL); /* the first failure is reported at once */
 	log_event(log, LOG_ERROR, "disk full");
 	assert_int_equal(log_write_errors(log), 1);
+	assert_int_equal(write_fds[1], ACCESS_FD); /* on the other log */
+	assert_string_equal(written(),
+			    STAMP "error log: writing the event log failed: "
+				  "ENOSPC (1 lines lost so far; said at most "
+				  "once a minute)\n");
+	/* within the minute: counted, not reported again */
 	will_fail(mock_write, -EIO);
 	log_access(log, &e);
 	assert_int_equal(log_write_errors(log), 2);
@@ -449,11 +458,334 @@ static void test_write_errors_are_counted_not_returned(void **state)
 	will_write(SYS_MOCK_ALL);
 	log_event(log, LOG_ERROR, "short");
 	assert_int_equal(log_write_errors(log), 3);
-	assert_string_equal(written(), STAMP "error short\n");
+	assert_non_null(
+		strstr(written(), "once a minute)\n" STAMP "error short\n"));
 	will_write(3); /* a short write, then a failure: one error */
 	will_fail(mock_write, -EIO);
 	log_event(log, LOG_ERROR, "half");
 	assert_int_equal(log_write_errors(log), 4);
+	log_close(log);
+}
+
+/* ---- the access formats (issue #12) ---- */
+
+/* A served request with every field set, as the proxy fills it. */
+static const struct log_access full_entry = {
+	.client = "127.0.0.1:40000",
+	.method = "GET",
+	.url = "http://example.com/p?q=1",
+	.status = 200,
+	.bytes_sent = 1532,
+	.bytes_received = 78,
+	.duration_ms = 12,
+	.outcome = "DIRECT",
+	.conn_id = 7,
+	.request_no = 2,
+	.result = "TCP_MISS",
+	.hierarchy = "HIER_DIRECT",
+	.peer = "93.184.215.14",
+	.content_type = "text/html",
+	.version = "HTTP/1.1",
+	.referer = "http://example.com/",
+	.user_agent = "curl/8.0",
+	.timing = {0, 0, 1, 3, 10, 12},
+};
+
+/* The one access line a format writes for e (without the stamp check). */
+static const char *access_line(enum log_format f, const struct log_access *e)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+
+	log_set_format(log, f);
+	will_write(SYS_MOCK_ALL);
+	log_access(log, e);
+	assert_int_equal(n_writes, 1);
+	assert_int_equal(write_fds[0], ACCESS_FD);
+	log_close(log);
+	return written();
+}
+
+static void test_squid_format_line(void **state)
+{
+	(void)state;
+	assert_string_equal(access_line(LOG_FORMAT_SQUID, &full_entry),
+			    "1700000000.123     12 127.0.0.1 TCP_MISS/200 1532 "
+			    "GET http://example.com/p?q=1 - "
+			    "HIER_DIRECT/93.184.215.14 text/html\n");
+}
+
+static void test_squid_format_defaults_and_ipv6(void **state)
+{
+	struct log_access e = {
+		.client = "[::1]:40000",
+		.method = "GET",
+		.url = "/",
+		.status = 400,
+		.bytes_sent = 395,
+	};
+
+	(void)state;
+	/* an unparsable request: nothing but the status is known */
+	assert_string_equal(
+		access_line(LOG_FORMAT_SQUID, &e),
+		"1700000000.123      0 ::1 NONE_NONE/400 395 GET / - "
+		"HIER_NONE/- -\n");
+}
+
+static void test_squid_result_codes_pass_through(void **state)
+{
+	static const char *const codes[] = {
+		"TCP_HIT",
+		"TCP_MEM_HIT",
+		"TCP_REFRESH_UNMODIFIED",
+		"TCP_REFRESH_MODIFIED",
+		"TCP_REFRESH_FAIL_OLD",
+		"TCP_DENIED",
+		"TCP_TUNNEL",
+		"TCP_MISS_ABORTED",
+		"TCP_NEGATIVE_HIT",
+	};
+	char want[128];
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(codes); i++) {
+		struct log_access e = full_entry;
+
+		e.result = codes[i];
+		e.user = "alice";
+		e.hierarchy = "FIRSTUP_PARENT";
+		util_format(want, sizeof(want), " %s/200 1532 GET ", codes[i]);
+		const char *line = access_line(LOG_FORMAT_SQUID, &e);
+		assert_non_null(strstr(line, want));
+		assert_non_null(
+			strstr(line, " alice FIRSTUP_PARENT/93.184.215.14 "));
+	}
+}
+
+static void test_combined_format_line(void **state)
+{
+	(void)state;
+	assert_string_equal(access_line(LOG_FORMAT_COMBINED, &full_entry),
+			    "127.0.0.1 - - [14/Nov/2023:22:13:20 +0000] \"GET "
+			    "http://example.com/p?q=1 HTTP/1.1\" 200 1532 "
+			    "\"http://example.com/\" \"curl/8.0\"\n");
+}
+
+static void test_combined_format_empty_fields(void **state)
+{
+	struct log_access e = {.client = "127.0.0.1:1", .method = "GET"};
+
+	(void)state;
+	assert_string_equal(
+		access_line(LOG_FORMAT_COMBINED, &e),
+		"127.0.0.1 - - [14/Nov/2023:22:13:20 +0000] \"GET - "
+		"HTTP/1.1\" - - \"-\" \"-\"\n");
+}
+
+static void test_json_format_line(void **state)
+{
+	(void)state;
+	assert_string_equal(
+		access_line(LOG_FORMAT_JSON, &full_entry),
+		"{\"time\":\"2023-11-14T22:13:20.123Z\",\"duration_ms\":12,"
+		"\"client\":\"127.0.0.1\",\"method\":\"GET\",\"url\":"
+		"\"http://example.com/p?q=1\",\"status\":200,\"bytes_in\":78,"
+		"\"bytes_out\":1532,\"result\":\"TCP_MISS\",\"hierarchy\":"
+		"\"HIER_DIRECT\",\"cache\":null,\"stored\":false,\"upstream\":"
+		"\"93.184.215.14\",\"content_type\":\"text/"
+		"html\",\"user\":null,"
+		"\"outcome\":\"DIRECT\",\"conn\":7,\"request\":2,\"head_ms\":0,"
+		"\"filter_ms\":0,\"resolve_ms\":1,\"connect_ms\":3,"
+		"\"first_byte_ms\":10,\"last_byte_ms\":12}\n");
+}
+
+static void test_json_unreached_marks_are_null(void **state)
+{
+	struct log_access e = full_entry;
+
+	(void)state;
+	e.timing = (struct log_timing){0, -1, -1, -1, -1, -1};
+	e.cache_result = "HIT";
+	e.stored = true;
+	const char *line = access_line(LOG_FORMAT_JSON, &e);
+	assert_non_null(strstr(line, "\"cache\":\"HIT\",\"stored\":true"));
+	assert_non_null(strstr(line, "\"filter_ms\":null,\"resolve_ms\":null"));
+	assert_non_null(strstr(line, "\"last_byte_ms\":null}\n"));
+}
+
+/* A URL no client should be able to log as it is. */
+static const char hostile[] = "http://h/a\r\n1 2 \"x\" \\ \x1b[31mred\x01\xe9";
+
+static void test_hostile_url_in_each_format(void **state)
+{
+	struct log_access e = full_entry;
+	const char *line;
+
+	(void)state;
+	e.url = hostile;
+	line = access_line(LOG_FORMAT_SQUID, &e);
+	assert_non_null(strstr(line, " http://h/a%0d%0a1%202%20\"x\"%20%5c%20"
+				     "%1b[31mred%01%e9 "));
+	line = access_line(LOG_FORMAT_COMBINED, &e);
+	assert_non_null(strstr(line, "GET http://h/a\\x0d\\x0a1 2 \\\"x\\\" "
+				     "\\\\ \\x1b[31mred\\x01\\xe9 HTTP/1.1"));
+	line = access_line(LOG_FORMAT_JSON, &e);
+	assert_non_null(strstr(line, "\"url\":\"http://h/a\\r\\n1 2 \\\"x\\\" "
+				     "\\\\ \\u001b[31mred\\u0001\\u00e9\""));
+	line = access_line(LOG_FORMAT_GLASSPROXY, &e);
+	assert_non_null(strstr(line, " http://h/a\\x0d\\x0a1 2 \"x\" \\x5c "
+				     "\\x1b[31mred\\x01\\xe9 "));
+}
+
+/* Whatever the format and the input, one line, nothing below 0x20 but
+ * its "\n", nothing above 0x7e: no forged line, no terminal escape. */
+static void test_every_format_writes_one_clean_line(void **state)
+{
+	char evil[256];
+	struct log_access e = full_entry;
+
+	(void)state;
+	for (int i = 1; i < 256; i++)
+		evil[i - 1] = (char)i; /* every byte but NUL, which ends it */
+	evil[255] = '\0';
+	e.url = e.method = e.user_agent = e.referer = e.content_type = evil;
+	e.user = e.peer = evil;
+	for (int f = 0; f < LOG_FORMAT_COUNT; f++) {
+		const char *line = access_line((enum log_format)f, &e);
+		size_t len = strlen(line);
+
+		assert_true(len > 1 && line[len - 1] == '\n');
+		for (size_t i = 0; i + 1 < len; i++)
+			assert_true(line[i] >= 0x20 && line[i] < 0x7f);
+	}
+}
+
+static void test_format_names(void **state)
+{
+	enum log_format f;
+
+	(void)state;
+	for (int i = 0; i < LOG_FORMAT_COUNT; i++) {
+		assert_int_equal(
+			log_format_from_name(
+				log_format_name((enum log_format)i), &f),
+			0);
+		assert_int_equal(f, i);
+	}
+	assert_int_equal(log_format_from_name("apache", &f), -EINVAL);
+	assert_int_equal(log_format_from_name(NULL, &f), -EINVAL);
+	assert_string_equal(log_format_name(LOG_FORMAT_COUNT), "?");
+}
+
+static void test_console_form_carries_ids_and_result(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, NULL, LOG_INFO);
+
+	(void)state;
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &full_entry);
+	assert_string_equal(written(), STAMP "info conn=7 req=2 GET "
+					     "http://example.com/p?q=1 -> 200 "
+					     "1532B 12ms TCP_MISS DIRECT\n");
+	log_close(log);
+}
+
+static void test_access_log_dash_is_stdout(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = NULL;
+
+	(void)state;
+	will_open(EVENT_PATH, EVENT_FD);
+	assert_int_equal(log_open(sys, EVENT_PATH, "-", LOG_INFO, &log), 0);
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &full_entry);
+	assert_int_equal(write_fds[0], 1);
+	will_open(EVENT_PATH, EVENT_FD + 2); /* "-" is not reopened */
+	assert_int_equal(log_reopen(log), 0);
+	assert_true(sys_mock_is_closed(EVENT_FD));
+	log_close(log);
+	assert_false(sys_mock_is_closed(1));
+}
+
+/* ---- the event log's context ---- */
+
+static void test_event_lines_carry_the_threads_context(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, NULL, LOG_DEBUG);
+
+	(void)state;
+	log_set_context(7, 0);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_DEBUG, "accepted");
+	log_set_context(7, 3);
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_WARN, "upstream: %s", log_errno_name(-ECONNREFUSED));
+	log_clear_context();
+	will_write(SYS_MOCK_ALL);
+	log_event(log, LOG_INFO, "stopped");
+	assert_string_equal(written(), STAMP
+			    "debug conn=7 accepted\n" STAMP
+			    "warn conn=7 req=3 upstream: ECONNREFUSED\n" STAMP
+			    "info stopped\n");
+	log_close(log);
+}
+
+static void test_errno_names(void **state)
+{
+	(void)state;
+	assert_string_equal(log_errno_name(ECONNREFUSED), "ECONNREFUSED");
+	assert_string_equal(log_errno_name(-ETIMEDOUT), "ETIMEDOUT");
+	assert_string_equal(log_errno_name(-ENOSPC), "ENOSPC");
+	assert_string_equal(log_errno_name(0), "E?");
+	assert_string_equal(log_errno_name(99999), "E?");
+}
+
+/* ---- write failures are reported at most once a minute ---- */
+
+static void test_write_failure_reported_once_a_minute(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+
+	(void)state;
+	will_fail(mock_write, -ENOSPC);
+	will_write(SYS_MOCK_ALL); /* the report, on the event log */
+	log_access(log, &full_entry);
+	assert_int_equal(write_fds[1], EVENT_FD);
+	assert_non_null(strstr(written(), "writing the access log failed: "
+					  "ENOSPC (1 lines lost"));
+	for (int i = 0; i < 10; i++) { /* 50 s of failures: silent */
+		sys_mock_advance_ms(5000);
+		will_fail(mock_write, -ENOSPC);
+		log_access(log, &full_entry);
+	}
+	assert_int_equal(log_write_errors(log), 11);
+	sys_mock_advance_ms(10001); /* 60.001 s after the report */
+	will_fail(mock_write, -ENOSPC);
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &full_entry);
+	assert_non_null(strstr(written(), "(12 lines lost"));
+	/* and the log goes on when the disk does */
+	will_write(SYS_MOCK_ALL);
+	log_access(log, &full_entry);
+	assert_int_equal(log_write_errors(log), 12);
+	log_close(log);
+}
+
+static void test_failing_stderr_alone_is_not_reported(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = NULL;
+
+	(void)state;
+	assert_int_equal(log_open(sys, NULL, NULL, LOG_INFO, &log), 0);
+	will_fail(mock_write, -EIO); /* nowhere else to say it: no write */
+	log_event(log, LOG_ERROR, "lost");
+	assert_int_equal(log_write_errors(log), 1);
 	log_close(log);
 }
 
@@ -658,7 +990,8 @@ static void test_reconfigure_to_and_from_stderr(void **state)
 	will_write(SYS_MOCK_ALL);
 	log_access(log, &e);
 	assert_int_equal(write_fds[0], 2);
-	assert_non_null(strstr(written(), " access - GET - 0 0 0 0ms MISS"));
+	assert_non_null(
+		strstr(written(), " info GET - -> 0 0B 0ms NONE_NONE MISS"));
 	/* and back to files; stderr is never closed */
 	will_open(NEW_EVENT_PATH, 30);
 	will_open(NEW_ACCESS_PATH, 31);
@@ -739,6 +1072,7 @@ static int log_torture_run(struct sys *sys, void *arg)
 	if (rc < 0)
 		return rc;
 	lt->opened = true;
+	log_set_format(log, LOG_FORMAT_GLASSPROXY);
 	log_event(log, LOG_INFO, "one");
 	rc = log_reopen(log);
 	log_event(log, LOG_INFO, "two");
@@ -859,6 +1193,22 @@ int main(void)
 		cmocka_unit_test(test_reconfigure_to_and_from_stderr),
 		cmocka_unit_test(test_null_log_is_a_no_op),
 		cmocka_unit_test(test_torture_log_open_write_reopen),
+		cmocka_unit_test(test_squid_format_line),
+		cmocka_unit_test(test_squid_format_defaults_and_ipv6),
+		cmocka_unit_test(test_squid_result_codes_pass_through),
+		cmocka_unit_test(test_combined_format_line),
+		cmocka_unit_test(test_combined_format_empty_fields),
+		cmocka_unit_test(test_json_format_line),
+		cmocka_unit_test(test_json_unreached_marks_are_null),
+		cmocka_unit_test(test_hostile_url_in_each_format),
+		cmocka_unit_test(test_every_format_writes_one_clean_line),
+		cmocka_unit_test(test_format_names),
+		cmocka_unit_test(test_console_form_carries_ids_and_result),
+		cmocka_unit_test(test_access_log_dash_is_stdout),
+		cmocka_unit_test(test_event_lines_carry_the_threads_context),
+		cmocka_unit_test(test_errno_names),
+		cmocka_unit_test(test_write_failure_reported_once_a_minute),
+		cmocka_unit_test(test_failing_stderr_alone_is_not_reported),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -61,9 +61,12 @@ struct config {
 	struct sys_addr listen; /* 127.0.0.1:8080 */
 	char *config_file;	/* -c FILE, or NULL */
 	char *hosts_file;
-	char *log_file;	     /* NULL: standard error */
-	char *access_log;    /* NULL: into the event log */
-	int verbosity;	     /* 0 warn, 1 info (default), 2 debug */
+	char *log_file;	  /* NULL: standard error */
+	char *access_log; /* NULL: into the event log */
+	int verbosity;	  /* 0 warn, 1 info (default), 2 debug */
+	/* Observability (issue #12). */
+	int access_log_format; /* enum log_format; squid by default */
+	int log_level;	       /* enum log_level, or -1: from verbosity */
 	bool serial;	     /* one connection at a time, on the main thread */
 	int max_connections; /* concurrent clients; over it: 503 */
 	/* timeouts, milliseconds */

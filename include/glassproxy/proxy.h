@@ -151,6 +151,7 @@ int proxy_outcome_status(enum proxy_outcome outcome);
 const char *proxy_outcome_word(enum proxy_outcome outcome);
 
 struct proxy;
+struct stats;
 
 int proxy_new(struct sys *sys, struct log *log,
 	      const struct proxy_settings *settings, struct proxy **out);
@@ -207,6 +208,23 @@ void proxy_cut(struct proxy *px);
  * ownership and closes it after proxy_free().
  */
 void proxy_set_cache(struct proxy *px, struct cache_store *store);
+
+/*
+ * Observability (issue #12).  The counters the proxy updates (NULL: none);
+ * call before serving.  Squid's result code for an outcome, given the
+ * cache's word for the request (NULL: none; "HIT", "MEM_HIT",
+ * "REVALIDATED", "MODIFIED", "STALE", "NEGATIVE_HIT"), and the Squid
+ * hierarchy code is the proxy's own (HIER_DIRECT, FIRSTUP_PARENT,
+ * HIER_NONE).
+ */
+void proxy_set_stats(struct proxy *px, struct stats *stats);
+const char *proxy_outcome_squid(enum proxy_outcome outcome,
+				const char *cache_result);
+
+/* The status page's addresses: http://PROXY_STATUS_HOST/ through the
+ * proxy, and PROXY_STATUS_PATH on the proxy's own address. */
+#define PROXY_STATUS_HOST "glassproxy.status"
+#define PROXY_STATUS_PATH "/glassproxy/status"
 
 /* Serve one accepted client until it is done; the caller closes client_fd. */
 void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer);

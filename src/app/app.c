@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "app/app_int.h"
+#include "glassproxy/stats.h"
 #include "glassproxy/util.h"
 
 #define MAX_CONFIG_FILE (1 << 20)
@@ -66,6 +67,8 @@ enum log_level app_log_level(const struct config *cfg)
 {
 	static const enum log_level levels[] = {LOG_WARN, LOG_INFO, LOG_DEBUG};
 
+	if (cfg->log_level >= 0) /* --log-level wins over -v and -q */
+		return (enum log_level)cfg->log_level;
 	return levels[cfg->verbosity];
 }
 
@@ -112,6 +115,43 @@ int app_load_config(struct app *app, struct config *cfg)
 		return APP_EXIT_USAGE;
 	}
 	return 0;
+}
+
+/* Observability (issue #12): the effective configuration on one event
+ * line ("config: listen 127.0.0.1:8080; serial no; ..."), so a log shows
+ * what the proxy ran with. */
+static void app_log_config(struct app *app)
+{
+	char *dump = config_dump(&app->cfg), line[LOG_LINE_MAX];
+	size_t len = 0;
+
+	if (!dump)
+		return;
+	/* Options that are set; "# name (not set)" lines are left out. */
+	for (char *p = dump, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		int n = p[0] == '#'
+				? 0
+				: util_format(line + len, sizeof(line) - len,
+					      "%s%.*s", len ? "; " : "",
+					      (int)(nl - p), p);
+		if (n > 0)
+			len += (size_t)n;
+	}
+	free(dump);
+	line[len] = '\0';
+	log_event(app->log, LOG_INFO, "config: %s", line);
+}
+
+/* At exit: the counters, and the log's own lost lines. */
+static void app_log_counters(struct app *app)
+{
+	struct stats_snapshot s;
+	char text[1024];
+
+	stats_snapshot(app->stats, &s);
+	if (stats_render_summary(&s, text, sizeof(text)) > 0)
+		log_event(app->log, LOG_INFO, "%s, log lines lost %llu", text,
+			  (unsigned long long)log_write_errors(app->log));
 }
 
 /* --check-config: the lists are part of the configuration, check them. */
@@ -217,18 +257,21 @@ static int start_proxy(struct app *app)
 			   strerror(-rc));
 		return EXIT_FAILURE;
 	}
+	log_set_format(app->log, (enum log_format)app->cfg.access_log_format);
+	app_log_config(app);
 	if (app_build_rules(app, &app->cfg, &rules, &app->digests) < 0) {
 		/* The problems are in the event log, which may be a file. */
 		say(app, "the rules have errors; see %s",
 		    app->cfg.log_file ? app->cfg.log_file : "above");
 		return APP_EXIT_USAGE;
 	}
-	if (app_cache_open(app) < 0 ||
+	if (app_cache_open(app) < 0 || stats_new(app->sys, &app->stats) < 0 ||
 	    proxy_new(app->sys, app->log, &rules.settings, &app->px) < 0) {
 		app_rules_free(&rules);
 		return EXIT_FAILURE;
 	}
 	proxy_set_cache(app->px, app->cache);
+	proxy_set_stats(app->px, app->stats);
 	if (proxy_set_rules(app->px, &rules) < 0)
 		return EXIT_FAILURE;
 	return 0;
@@ -281,6 +324,7 @@ static int serve(struct app *app)
 	}
 	server_run(app->srv);
 	end_signal_thread(app);
+	app_log_counters(app);
 	log_event(log, LOG_INFO, "stopped");
 	status = EXIT_SUCCESS;
 close_server:
@@ -288,6 +332,7 @@ close_server:
 free_proxy:
 	proxy_free(app->px);
 	cache_store_close(app->cache);
+	stats_free(app->stats);
 	log_close(log);
 	return status;
 }

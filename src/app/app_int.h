@@ -35,6 +35,7 @@ struct app {
 	struct log *log; /* NULL until open: messages go to stderr */
 	struct proxy *px;
 	struct cache_store *cache; /* NULL with --no-cache */
+	struct stats *stats; /* counters (issue #12) */
 	struct server *srv; /* NULL until listening */
 	pthread_t signals;
 	atomic_bool finished; /* server_run returned: the signal thread ends */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "glassproxy/auth.h"
+#include "glassproxy/log.h"
 #include "glassproxy/net.h"
 #include "glassproxy/parse.h"
 #include "glassproxy/util.h"
@@ -72,6 +73,18 @@ static const struct opt_name on_off_names[] = {
 	{"on", 1},
 	{"off", 0},
 	{NULL, 0},
+};
+/* Observability (issue #12). */
+static const struct opt_name access_format_names[] = {
+	{"squid", LOG_FORMAT_SQUID},
+	{"combined", LOG_FORMAT_COMBINED},
+	{"json", LOG_FORMAT_JSON},
+	{"glassproxy", LOG_FORMAT_GLASSPROXY},
+	{NULL, 0},
+};
+static const struct opt_name log_level_names[] = {
+	{"auto", -1},	    {"error", LOG_ERROR}, {"warn", LOG_WARN},
+	{"info", LOG_INFO}, {"debug", LOG_DEBUG}, {NULL, 0},
 };
 
 static const struct opt options[] = {
@@ -182,6 +195,13 @@ static const struct opt options[] = {
 	 "60s", 1, DAY_MS, "TIME", "how long failed logins are counted",
 	 RESTART},
 	/* ---- end of issue 15's block ---- */
+	/* Observability (issue #12). */
+	{"access-log-format", 0, OPT_ENUM, F(access_log_format), "squid", 0, 0,
+	 "FORMAT", "access log format: squid, combined, json, glassproxy", true,
+	 access_format_names},
+	{"log-level", 0, OPT_ENUM, F(log_level), "auto", 0, 0, "LEVEL",
+	 "event log level: error, warn, info, debug (auto: -v/-q)", false,
+	 log_level_names},
 	{"help", 'h', OPT_CLI_ONLY, F(help), NULL, 0, 0, NULL,
 	 "show this help and exit", LIVE},
 	{"version", 'V', OPT_CLI_ONLY, F(version), NULL, 0, 0, NULL,

@@ -12,8 +12,12 @@
 #include <string.h>
 
 #include "glassproxy/util.h"
+#include "log/log_int.h"
 
+#define STDOUT_FD 1
 #define STDERR_FD 2
+/* A failing log is reported at most this often. */
+#define REPORT_EVERY_MS 60000
 
 struct log {
 	struct sys *sys;
@@ -25,8 +29,55 @@ struct log {
 	/* Read on every log call without the lock, so atomic: a reload may
 	 * change it while other threads log. */
 	atomic_int level;
+	atomic_int format; /* enum log_format, as level */
 	uint64_t write_errors;
+	int64_t last_report_ms; /* of a write failure; under lock */
+	bool reported;
 };
+
+/* The calling thread's connection and request (log_set_context()). */
+static _Thread_local uint64_t context_conn;
+static _Thread_local unsigned context_request;
+
+void log_set_context(uint64_t conn_id, unsigned request_no)
+{
+	context_conn = conn_id;
+	context_request = request_no;
+}
+
+void log_clear_context(void)
+{
+	context_conn = 0;
+	context_request = 0;
+}
+
+static const char *const format_names[LOG_FORMAT_COUNT] = {
+	[LOG_FORMAT_SQUID] = "squid",
+	[LOG_FORMAT_COMBINED] = "combined",
+	[LOG_FORMAT_JSON] = "json",
+	[LOG_FORMAT_GLASSPROXY] = "glassproxy",
+};
+
+const char *log_format_name(enum log_format format)
+{
+	return (unsigned)format < LOG_FORMAT_COUNT ? format_names[format] : "?";
+}
+
+int log_format_from_name(const char *name, enum log_format *out)
+{
+	for (int i = 0; i < LOG_FORMAT_COUNT; i++)
+		if (name && strcmp(name, format_names[i]) == 0) {
+			*out = (enum log_format)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+void log_set_format(struct log *log, enum log_format format)
+{
+	if (log && (unsigned)format < LOG_FORMAT_COUNT)
+		atomic_store(&log->format, (int)format);
+}
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -37,9 +88,19 @@ const char *log_level_name(enum log_level level)
 		       : "?";
 }
 
+/* A log file by name; "-" is standard output (never opened or closed). */
 static int open_append(struct sys *sys, const char *path)
 {
+	if (strcmp(path, "-") == 0)
+		return STDOUT_FD;
 	return sys_open(sys, path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+}
+
+/* Close a log's descriptor unless it is one of the standard ones. */
+static void close_log_fd(struct sys *sys, int fd)
+{
+	if (fd > STDERR_FD)
+		sys_file_close(sys, fd);
 }
 
 static char *dup_or_null(const char *s, int *failed)
@@ -67,6 +128,7 @@ int log_open(struct sys *sys, const char *event_path, const char *access_path,
 		return -ENOMEM;
 	log->sys = sys;
 	atomic_init(&log->level, (int)level);
+	atomic_init(&log->format, (int)LOG_FORMAT_SQUID);
 	log->event_fd = STDERR_FD;
 	log->access_fd = -1;
 	log->event_path = dup_or_null(event_path, &failed);
@@ -94,8 +156,7 @@ int log_open(struct sys *sys, const char *event_path, const char *access_path,
 	return 0;
 
 close_event:
-	if (log->event_fd != STDERR_FD)
-		sys_file_close(sys, log->event_fd);
+	close_log_fd(sys, log->event_fd);
 free_log:
 	free(log->event_path);
 	free(log->access_path);
@@ -107,10 +168,8 @@ void log_close(struct log *log)
 {
 	if (!log)
 		return;
-	if (log->event_fd != STDERR_FD)
-		sys_file_close(log->sys, log->event_fd);
-	if (log->access_fd >= 0)
-		sys_file_close(log->sys, log->access_fd);
+	close_log_fd(log->sys, log->event_fd);
+	close_log_fd(log->sys, log->access_fd);
 	pthread_mutex_destroy(&log->lock);
 	free(log->event_path);
 	free(log->access_path);
@@ -127,7 +186,7 @@ static int reopen_one(struct sys *sys, const char *path, int *fd)
 	fresh = open_append(sys, path);
 	if (fresh < 0)
 		return fresh;
-	sys_file_close(sys, *fd);
+	close_log_fd(sys, *fd);
 	*fd = fresh;
 	return 0;
 }
@@ -185,8 +244,8 @@ static int prepare_target(struct sys *sys, const char *path, const char *now,
 
 static void drop_target(struct sys *sys, struct log_target *t)
 {
-	if (t->changed && t->fd >= 0 && t->fd != STDERR_FD)
-		sys_file_close(sys, t->fd);
+	if (t->changed)
+		close_log_fd(sys, t->fd);
 	free(t->path);
 }
 
@@ -228,10 +287,8 @@ int log_reconfigure(struct log *log, const char *event_path,
 	atomic_store(&log->level, (int)level);
 	pthread_mutex_unlock(&log->lock);
 	/* Lines are written under the lock: nobody holds the old ones. */
-	if (old_ev >= 0 && old_ev != STDERR_FD)
-		sys_file_close(log->sys, old_ev);
-	if (old_ac >= 0)
-		sys_file_close(log->sys, old_ac);
+	close_log_fd(log->sys, old_ev);
+	close_log_fd(log->sys, old_ac);
 	return 0;
 }
 
@@ -245,48 +302,8 @@ uint64_t log_write_errors(const struct log *log)
 	return n;
 }
 
-/*
- * A line being built: text is appended escaped and bounded; `cut` records
- * that something did not fit, so the line can end in "...".
- */
-struct line {
-	char buf[LOG_LINE_MAX];
-	size_t pos;
-	bool cut;
-};
-
-/*
- * Escape what must not reach a log file raw: control bytes (a CR or LF in a
- * URL would forge a line), backslash, and bytes >= 0x7f, as \xHH.  Stops
- * short of the end, leaving room for the "\n".
- */
-static void append_escaped(struct line *l, const char *text)
-{
-	static const char hex[] = "0123456789abcdef";
-	const size_t room = sizeof(l->buf) - 2; /* lines < LOG_LINE_MAX */
-
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
-			if (l->pos + 1 > room) {
-				l->cut = true;
-				return;
-			}
-			l->buf[l->pos++] = (char)*p;
-		} else {
-			if (l->pos + 4 > room) {
-				l->cut = true;
-				return;
-			}
-			l->buf[l->pos++] = '\\';
-			l->buf[l->pos++] = 'x';
-			l->buf[l->pos++] = hex[*p >> 4];
-			l->buf[l->pos++] = hex[*p & 15];
-		}
-	}
-}
-
 /* Start a line with its timestamp and a space. */
-static void line_start(struct log *log, struct line *l)
+static void line_start(struct log *log, struct log_line *l)
 {
 	struct timespec now;
 	int n;
@@ -302,15 +319,9 @@ static void line_start(struct log *log, struct line *l)
 	}
 }
 
-/*
- * End the line ("...\n" when something was cut) and write it with one
- * call.  The descriptor is picked under the lock: a concurrent reopen may
- * close the old one.
- */
-static void emit(struct log *log, struct line *l, bool access)
+/* End the line: "...\n" when something was cut, "\n" otherwise. */
+static void line_end(struct log_line *l)
 {
-	int rc, fd;
-
 	if (l->cut) {
 		/* Make room for the "..." that says the line was cut. */
 		if (l->pos > sizeof(l->buf) - 5)
@@ -319,18 +330,79 @@ static void emit(struct log *log, struct line *l, bool access)
 		l->pos += 3;
 	}
 	l->buf[l->pos++] = '\n';
+}
+
+/*
+ * A write to fd failed with err (lock held): say so on the other log, or
+ * on standard error, at most once a minute, so a full disk neither stops
+ * the proxy nor floods the other file.
+ */
+static void report_write_error(struct log *log, int fd, int err)
+{
+	int64_t now = sys_now_mono_ms(log->sys);
+	int to = fd == log->event_fd && log->access_fd >= 0 ? log->access_fd
+							    : log->event_fd;
+	struct log_line l;
+	char text[200];
+
+	if (log->reported && now - log->last_report_ms < REPORT_EVERY_MS)
+		return;
+	log->reported = true;
+	log->last_report_ms = now;
+	if (to == fd)
+		to = STDERR_FD;
+	if (to == fd)
+		return; /* nowhere else to say it */
+	line_start(log, &l);
+	util_format(text, sizeof(text),
+		    "error log: writing %s failed: %s (%llu lines lost so "
+		    "far; said at most once a minute)",
+		    fd == log->access_fd ? "the access log" : "the event log",
+		    log_errno_name(err), (unsigned long long)log->write_errors);
+	log_line_raw(&l, text);
+	line_end(&l);
+	sys_write_all(log->sys, to, l.buf, l.pos);
+}
+
+/*
+ * Write the line with one call.  The descriptor is picked under the lock:
+ * a concurrent reopen may close the old one.
+ */
+static void emit(struct log *log, struct log_line *l, bool access)
+{
+	int rc, fd;
+
+	line_end(l);
 	pthread_mutex_lock(&log->lock);
 	fd = access && log->access_fd >= 0 ? log->access_fd : log->event_fd;
 	rc = sys_write_all(log->sys, fd, l->buf, l->pos);
-	if (rc < 0)
+	if (rc < 0) {
 		log->write_errors++;
+		report_write_error(log, fd, rc);
+	}
 	pthread_mutex_unlock(&log->lock);
+}
+
+/* "conn=7 req=2 " when the calling thread serves a request. */
+static void append_context(struct log_line *l)
+{
+	char tag[64];
+
+	if (!context_conn)
+		return;
+	if (context_request)
+		util_format(tag, sizeof(tag), "conn=%llu req=%u ",
+			    (unsigned long long)context_conn, context_request);
+	else
+		util_format(tag, sizeof(tag), "conn=%llu ",
+			    (unsigned long long)context_conn);
+	log_line_raw(l, tag);
 }
 
 void log_event(struct log *log, enum log_level level, const char *fmt, ...)
 {
 	char message[LOG_LINE_MAX];
-	struct line l;
+	struct log_line l;
 	va_list ap;
 	int n;
 
@@ -341,43 +413,44 @@ void log_event(struct log *log, enum log_level level, const char *fmt, ...)
 	n = vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	line_start(log, &l);
-	append_escaped(&l, log_level_name(level));
-	append_escaped(&l, " ");
-	append_escaped(&l, message);
+	log_line_raw(&l, log_level_name(level));
+	log_line_raw(&l, " ");
+	append_context(&l);
+	log_line_escaped(&l, message, LOG_ESC_HEX);
 	l.cut |= n < 0 || (size_t)n >= sizeof(message);
 	emit(log, &l, false);
 }
 
 void log_access(struct log *log, const struct log_access *e)
 {
-	char numbers[96];
-	struct line l;
+	struct log_line l;
+	struct timespec now;
 	bool separate;
 
 	if (!log)
 		return;
-	/* Without an access log the lines join the event log at info level.
-	 * (A reconfigure between here and emit() can at worst put one line
-	 * in the other file, never lose it.) */
+	/* Without an access log the lines join the event log at info level,
+	 * in the console's short form.  (A reconfigure between here and
+	 * emit() can at worst put one line in the other file, never lose
+	 * it.) */
 	pthread_mutex_lock(&log->lock);
 	separate = log->access_fd >= 0;
 	pthread_mutex_unlock(&log->lock);
-	if (!separate &&
-	    LOG_INFO > atomic_load_explicit(&log->level, memory_order_relaxed))
+	if (!separate) {
+		if (LOG_INFO >
+		    atomic_load_explicit(&log->level, memory_order_relaxed))
+			return;
+		line_start(log, &l);
+		log_line_raw(&l, "info ");
+		log_format_console(e, &l);
+		emit(log, &l, true);
 		return;
-	line_start(log, &l);
-	if (!separate)
-		append_escaped(&l, "access ");
-	append_escaped(&l, e->client ? e->client : "-");
-	append_escaped(&l, " ");
-	append_escaped(&l, e->method ? e->method : "-");
-	append_escaped(&l, " ");
-	append_escaped(&l, e->url ? e->url : "-");
-	util_format(numbers, sizeof(numbers), " %d %llu %llu %lldms ",
-		    e->status, (unsigned long long)e->bytes_sent,
-		    (unsigned long long)e->bytes_received,
-		    (long long)e->duration_ms);
-	append_escaped(&l, numbers);
-	append_escaped(&l, e->outcome ? e->outcome : "-");
+	}
+	if (sys_now_wall(log->sys, &now) < 0)
+		now.tv_sec = 0, now.tv_nsec = 0;
+	l.pos = 0;
+	l.cut = false;
+	log_format_access((enum log_format)atomic_load(&log->format), &now, e,
+			  &l);
 	emit(log, &l, true);
 }

@@ -142,6 +142,8 @@ static void run_tunnel(struct client *cl, struct exchange *x, int fd)
 	struct tunnel_opts opts;
 	struct tunnel_stats stats;
 
+	proxy_set_state(cl, PROXY_STATE_TUNNEL);
+	stats_tunnel_open(cl->px->stats);
 	tunnel_opts_default(&opts);
 	opts.idle_timeout_ms = proxy_live(cl)->tunnel_idle_timeout_ms;
 	/* Bytes the client sent behind its CONNECT are early data. */
@@ -151,6 +153,8 @@ static void run_tunnel(struct client *cl, struct exchange *x, int fd)
 	x->bytes_sent += stats.origin_to_client;
 	x->bytes_received += stats.client_to_origin;
 	x->outcome = tunnel_outcome(stats.end);
+	stats_tunnel_close(cl->px->stats);
+	proxy_set_state(cl, PROXY_STATE_SERVING);
 	if (stats.end != TUNNEL_END_CLOSED)
 		log_event(cl->px->log, LOG_INFO,
 			  "%s CONNECT %s: tunnel ended: %s after %lld ms",
@@ -202,6 +206,7 @@ void proxy_connect(struct client *cl, struct exchange *x)
 	if (fd < 0)
 		return;
 	proxy_track_upstream(cl, fd);
+	proxy_observe_upstream(cl, x, route.host, route.via_parent);
 	proxy_conn_init(&up, px->sys, fd, cl->upstream_buf, PROXY_UPSTREAM_BUF);
 	if (route.via_parent) {
 		net_set_send_timeout(px->sys, fd, set->response_timeout_ms);

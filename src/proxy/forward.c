@@ -276,6 +276,8 @@ static int send_response_head(struct client *cl, struct exchange *x,
 {
 	struct head_writer w = {cl->head_buf, PROXY_HEAD_OUT_MAX, 0, false};
 
+	proxy_mark(cl, x, PROXY_MARK_FIRST_BYTE);
+	proxy_observe_response(x, r->res.headers, r->res.num_headers);
 	if (proxy_build_response_head(proxy_live(cl), &r->res, x, r->framing,
 				      &w) < 0) {
 		proxy_refuse(cl, x, PROXY_OUTCOME_BAD_ORIGIN_RESPONSE,
@@ -753,12 +755,15 @@ static int open_upstream(struct client *cl, struct exchange *x,
 	int fd = attempt == 0 ? net_pool_take(px->pool, key) : -1;
 
 	*reused = fd >= 0;
-	if (*reused)
+	if (*reused) {
+		proxy_observe_upstream(cl, x, route->host, route->via_parent);
 		return fd;
+	}
 	/* Every address the name resolves to is vetted first (vet.c). */
 	fd = proxy_connect_vetted(cl, x, route);
 	if (fd < 0)
 		return -1;
+	proxy_observe_upstream(cl, x, route->host, route->via_parent);
 	net_set_send_timeout(px->sys, fd, set->response_timeout_ms);
 	net_set_nodelay(px->sys, fd);
 	return fd;
@@ -811,7 +816,8 @@ void proxy_forward(struct client *cl, struct exchange *x)
 		if (next != UPSTREAM_RETRY)
 			return;
 		log_event(cl->px->log, LOG_DEBUG,
-			  "%s %s: pooled connection was closed by the origin; "
+			  "%s %s: pooled connection was closed by the "
+			  "origin; "
 			  "retrying on a new one",
 			  cl->addr, x->url);
 	}

@@ -4,6 +4,8 @@
  * unit test checks it), upper case, and kept stable: log readers and
  * tests match them.
  */
+#include <string.h>
+
 #include "glassproxy/proxy.h"
 
 struct outcome_row {
@@ -86,4 +88,100 @@ const char *proxy_outcome_word(enum proxy_outcome outcome)
 	if ((unsigned)outcome >= PROXY_OUTCOME_COUNT || !outcomes[outcome].word)
 		return "-";
 	return outcomes[outcome].word;
+}
+
+/* Squid's word for a request the cache had a say in. */
+static const char *squid_cache_result(const char *cache_result)
+{
+	static const struct {
+		const char *word, *squid;
+	} words[] = {
+		{"HIT", "TCP_HIT"},
+		{"MEM_HIT", "TCP_MEM_HIT"},
+		{"REVALIDATED", "TCP_REFRESH_UNMODIFIED"},
+		{"REFRESH_UNMODIFIED", "TCP_REFRESH_UNMODIFIED"},
+		{"MODIFIED", "TCP_REFRESH_MODIFIED"},
+		{"REFRESH_MODIFIED", "TCP_REFRESH_MODIFIED"},
+		{"STALE", "TCP_REFRESH_FAIL_OLD"},
+		{"REFRESH_FAIL_OLD", "TCP_REFRESH_FAIL_OLD"},
+		{"NEGATIVE_HIT", "TCP_NEGATIVE_HIT"},
+	};
+
+	for (size_t i = 0; cache_result && i < sizeof(words) / sizeof(*words);
+	     i++)
+		if (strcmp(cache_result, words[i].word) == 0)
+			return words[i].squid;
+	return "TCP_MISS";
+}
+
+/*
+ * Squid's result codes (squid's access.log %Ss): served and failed
+ * forwards are TCP_MISS (or the cache's word), a client gone mid-answer
+ * TCP_MISS_ABORTED, tunnels TCP_TUNNEL, policy TCP_DENIED, and what never
+ * got as far as a decision (unparsable, refused before forwarding,
+ * overload) NONE_NONE.
+ */
+const char *proxy_outcome_squid(enum proxy_outcome outcome,
+				const char *cache_result)
+{
+	switch (outcome) {
+	case PROXY_OUTCOME_DIRECT:
+	case PROXY_OUTCOME_PARENT:
+	case PROXY_OUTCOME_EARLY_RESPONSE:
+		return squid_cache_result(cache_result);
+	case PROXY_OUTCOME_TUNNEL:
+	case PROXY_OUTCOME_TUNNEL_CLIENT_RESET:
+	case PROXY_OUTCOME_TUNNEL_ORIGIN_RESET:
+	case PROXY_OUTCOME_TUNNEL_IDLE_TIMEOUT:
+	case PROXY_OUTCOME_TUNNEL_INTERNAL:
+		return "TCP_TUNNEL";
+	case PROXY_OUTCOME_HIT:
+	/* Served stale (max-stale, stale-while-revalidate): Squid has no
+	 * code of its own for it; Cache-Status tells the difference. */
+	case PROXY_OUTCOME_STALE:
+		return "TCP_HIT";
+	case PROXY_OUTCOME_NOT_MODIFIED_HERE:
+		return "TCP_IMS_HIT";
+	case PROXY_OUTCOME_REFRESH_UNMODIFIED:
+		return "TCP_REFRESH_UNMODIFIED";
+	case PROXY_OUTCOME_REFRESH_MODIFIED:
+		return "TCP_REFRESH_MODIFIED";
+	case PROXY_OUTCOME_REFRESH_FAIL_OLD:
+		return "TCP_REFRESH_FAIL_OLD";
+	case PROXY_OUTCOME_REFRESH_FAIL_504:
+		return "TCP_REFRESH_FAIL_ERR";
+	case PROXY_OUTCOME_MISS:
+	case PROXY_OUTCOME_ONLY_IF_CACHED:
+	case PROXY_OUTCOME_PURGED:
+	case PROXY_OUTCOME_PURGE_NONE:
+		return "TCP_MISS";
+	case PROXY_OUTCOME_CLIENT_CLOSED:
+	case PROXY_OUTCOME_ORIGIN_TRUNCATED:
+	case PROXY_OUTCOME_CLIENT_SLOW_READER:
+		return "TCP_MISS_ABORTED";
+	case PROXY_OUTCOME_PURGE_DENIED:
+	case PROXY_OUTCOME_AUTH_REQUIRED:
+	case PROXY_OUTCOME_AUTH_THROTTLED:
+	case PROXY_OUTCOME_DENIED_HOST:
+	case PROXY_OUTCOME_INVALID_HOST:
+	case PROXY_OUTCOME_DENIED_CLIENT:
+	case PROXY_OUTCOME_DENIED_PORT:
+	case PROXY_OUTCOME_TOO_LARGE:
+		return "TCP_DENIED";
+	case PROXY_OUTCOME_ANSWERED_HERE:
+	case PROXY_OUTCOME_ORIGIN_UNRESOLVED:
+	case PROXY_OUTCOME_ORIGIN_REFUSED:
+	case PROXY_OUTCOME_ORIGIN_CONNECT_TIMEOUT:
+	case PROXY_OUTCOME_ORIGIN_UNREACHABLE:
+	case PROXY_OUTCOME_ORIGIN_TIMEOUT:
+	case PROXY_OUTCOME_ORIGIN_RESET:
+	case PROXY_OUTCOME_BAD_ORIGIN_RESPONSE:
+	case PROXY_OUTCOME_TOO_MANY_INTERIM:
+	case PROXY_OUTCOME_UNASKED_SWITCH:
+	case PROXY_OUTCOME_ORIGIN_STOPPED_READING:
+	case PROXY_OUTCOME_PARENT_REFUSED:
+		return "TCP_MISS";
+	default:
+		return "NONE_NONE";
+	}
 }

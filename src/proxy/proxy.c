@@ -142,6 +142,7 @@ static bool host_allowed(struct client *cl, struct exchange *x)
 
 	result = filter_check_host(cl->rules->filter, u->host.ptr, u->host.len,
 				   &v);
+	proxy_mark(cl, x, PROXY_MARK_FILTER);
 	if (result == FILTER_ALLOW)
 		return true;
 	filter_verdict_format(&v, rule, sizeof(rule));
@@ -366,6 +367,12 @@ static void describe_target(struct exchange *x)
 		r->method = (struct http_slice){x->method, r->method.len};
 }
 
+/* Milliseconds from the request's first byte to mark m, or -1. */
+static int64_t since_start(const struct exchange *x, enum proxy_mark m)
+{
+	return x->mark[m] ? x->mark[m] - x->start_ms : -1;
+}
+
 static void log_exchange(struct client *cl, struct exchange *x)
 {
 	struct log_access entry = {
@@ -380,14 +387,29 @@ static void log_exchange(struct client *cl, struct exchange *x)
 		.cache_result = proxy_cache_result(x),
 		.stored = x->cache.stored,
 		.user = x->user[0] ? x->user : "-",
+		.conn_id = cl->id,
+		.request_no = cl->requests,
+		.hierarchy = x->hierarchy,
+		.peer = x->peer[0] ? x->peer : NULL,
+		.content_type = x->content_type[0] ? x->content_type : NULL,
+		.version = x->req.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1",
+		.referer = x->referer[0] ? x->referer : NULL,
+		.user_agent = x->user_agent[0] ? x->user_agent : NULL,
 	};
-	char word[64];
-
-	/* "MISS+STORED": the access line shows what went into the cache. */
-	if (entry.stored) {
-		util_format(word, sizeof(word), "%s+STORED", entry.outcome);
-		entry.outcome = word;
-	}
+	if (x->status)
+		proxy_mark(cl, x, PROXY_MARK_LAST_BYTE);
+	entry.result = proxy_outcome_squid(x->outcome, entry.cache_result);
+	entry.timing = (struct log_timing){
+		since_start(x, PROXY_MARK_HEAD),
+		since_start(x, PROXY_MARK_FILTER),
+		since_start(x, PROXY_MARK_RESOLVE),
+		since_start(x, PROXY_MARK_CONNECT),
+		since_start(x, PROXY_MARK_FIRST_BYTE),
+		since_start(x, PROXY_MARK_LAST_BYTE),
+	};
+	/* Counted before its line is written: whoever sees the line sees
+	 * the counters include it. */
+	proxy_count_exchange(cl, x);
 	log_access(cl->px->log, &entry);
 }
 
@@ -526,6 +548,8 @@ static void handle_request(struct client *cl, struct exchange *x)
 	const struct http_request *r = &x->req;
 
 	x->client_keep_alive = r->keep_alive && !proxy_stopping(cl->px);
+	if (proxy_status_request(cl, x))
+		return;
 	switch (r->form) {
 	case HTTP_FORM_ABSOLUTE:
 		/* Credentials first: no probing the lists without them. */
@@ -571,6 +595,10 @@ void proxy_exchange_reset(struct exchange *x)
 	x->cache.key[0] = '\0';
 	x->url[0] = '\0';
 	x->method[0] = '\0';
+	x->peer[0] = '\0';
+	x->content_type[0] = '\0';
+	x->referer[0] = '\0';
+	x->user_agent[0] = '\0';
 }
 
 /* One request from its head to its log line; false when it was the last. */
@@ -581,6 +609,7 @@ static bool serve_one(struct client *cl, struct exchange *x)
 	proxy_exchange_reset(x);
 	/* Until its first byte, a request waits under the newest rules. */
 	rules_refresh(cl);
+	proxy_set_state(cl, PROXY_STATE_WAITING);
 	got = read_request_head(cl, x);
 	if (got == HEAD_CLOSE)
 		return false;
@@ -592,6 +621,7 @@ static bool serve_one(struct client *cl, struct exchange *x)
 	x->bytes_received = x->head_len;
 	proxy_conn_consume(&cl->conn, x->head_len);
 	cl->requests++;
+	proxy_observe_request(cl, x);
 	if (x->method[0] == '\0')
 		/* Longer than any method this proxy knows how to relay. */
 		proxy_refuse(cl, x, PROXY_OUTCOME_METHOD_TOO_LONG,
@@ -616,6 +646,7 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 	cl.peer = *peer;
 	net_format_addr(peer, cl.addr, sizeof(cl.addr));
 	net_format_ip(peer, cl.ip, sizeof(cl.ip));
+	proxy_connection_opened(&cl);
 	buf = malloc(CLIENT_BUF);
 	x = malloc(sizeof(*x)); /* not calloc: see proxy_exchange_reset() */
 	if (!buf || !x) {
@@ -652,6 +683,7 @@ free_all:
 	free(cl.head_buf);
 	free(x);
 	free(buf);
+	proxy_connection_closed(&cl);
 }
 
 void proxy_refuse_busy(struct proxy *px, int client_fd,

@@ -6,11 +6,13 @@
 #define GLASSPROXY_PROXY_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "glassproxy/cache.h"
 #include "glassproxy/parse.h"
 #include "glassproxy/proxy.h"
+#include "glassproxy/stats.h"
 #include "sink.h"
 
 #define PROXY_HEAD_MAX	  (64 * 1024) /* request or response head */
@@ -53,6 +55,10 @@ struct proxy {
 	 * and their count for proxy_auth_failures() (guarded by lock). */
 	struct auth_throttle *throttle;
 	uint64_t auth_failures;
+	/* Observability (issue #12): the counters (may be NULL) and the
+	 * next connection id, numbered from 1. */
+	struct stats *stats;
+	atomic_uint_fast64_t next_conn_id;
 };
 
 /*
@@ -67,6 +73,24 @@ struct conn {
 	char *buf;
 	size_t cap, start, len;
 	bool eof;
+};
+
+/* The steps of a request the access log's timing shows (issue #12). */
+enum proxy_mark {
+	PROXY_MARK_HEAD,       /* the whole request head arrived */
+	PROXY_MARK_FILTER,     /* the filter gave its verdict */
+	PROXY_MARK_RESOLVE,    /* the upstream name resolved */
+	PROXY_MARK_CONNECT,    /* connected upstream (or took a pooled one) */
+	PROXY_MARK_FIRST_BYTE, /* the response head arrived from upstream */
+	PROXY_MARK_LAST_BYTE,  /* the last byte went to the client */
+	PROXY_MARK_COUNT
+};
+
+/* What a connection is doing, for the status page. */
+enum proxy_state {
+	PROXY_STATE_WAITING, /* for a request head */
+	PROXY_STATE_SERVING, /* a request: forwarding or answering */
+	PROXY_STATE_TUNNEL,  /* relaying a CONNECT tunnel */
 };
 
 /* cache_glue.c: how far the cache got with one exchange. */
@@ -113,12 +137,19 @@ struct exchange {
 	int64_t start_ms;
 	enum proxy_outcome outcome;
 	bool client_keep_alive; /* the client may send another request */
+	/* Observability (issue #12): when the request reached each step
+	 * (monotonic ms, 0: never) and the hierarchy code. */
+	int64_t mark[PROXY_MARK_COUNT];
+	const char *hierarchy; /* "HIER_DIRECT", "FIRSTUP_PARENT"; NULL */
 	char user[AUTH_USER_MAX + 1]; /* authenticated user, "" when none */
 	struct proxy_cache_x cache;
-	/* ---- buffers: written before they are read ---- */
+	/* ---- buffers: written before they are read ("" before) ---- */
 	struct http_header headers[PROXY_MAX_HEADERS];
-	char url[PROXY_URL_MAX]; /* what the access log shows; "" before */
-	char method[64];	 /* a copy: see describe_target(); "" before */
+	char url[PROXY_URL_MAX]; /* what the access log shows */
+	char method[64];	 /* a copy: see describe_target() */
+	char peer[256];		 /* the upstream host */
+	char content_type[128];	 /* of the response sent */
+	char referer[256], user_agent[256];
 };
 
 /* Ready x for a new request without zeroing its buffers. */
@@ -142,6 +173,13 @@ struct client {
 	int upstream_fd; /* -1 when none */
 	struct sys_addr peer;
 	struct auth_session auth; /* credentials verified on this connection */
+	/* For the status page and the event log (issue #12): the id, what
+	 * it does and since when, and its current target (under
+	 * proxy.lock). */
+	uint64_t id;
+	atomic_int state; /* enum proxy_state */
+	int64_t opened_ms;
+	char target[200];
 };
 
 /* The live settings of the client's current request. */
@@ -373,6 +411,26 @@ struct proxy_hit {
 /* Send h from reader r (its body from the entry's fd); 0 or <0. */
 int proxy_hit_send(struct client *cl, struct exchange *x,
 		   struct cache_store_reader *r, const struct proxy_hit *h);
+/* status.c (issue #12) */
+/* Record that the request reached step m now (the first time only). */
+void proxy_mark(struct client *cl, struct exchange *x, enum proxy_mark m);
+/* The request head's fields the access log keeps, and the status page's
+ * view of the connection, once the head is parsed. */
+void proxy_observe_request(struct client *cl, struct exchange *x);
+/* Connected upstream: the hierarchy code and peer for the access log. */
+void proxy_observe_upstream(struct client *cl, struct exchange *x,
+			    const char *host, bool via_parent);
+/* The response head going to the client: its Content-Type. */
+void proxy_observe_response(struct exchange *x, const struct http_header *h,
+			    size_t n);
+void proxy_set_state(struct client *cl, enum proxy_state state);
+/* A connection's start and end: its id, the counters, the event log. */
+void proxy_connection_opened(struct client *cl);
+void proxy_connection_closed(struct client *cl);
+/* Count a finished exchange (stats) after its access line. */
+void proxy_count_exchange(struct client *cl, const struct exchange *x);
+/* True when the request asks for the status page; then it is answered. */
+bool proxy_status_request(struct client *cl, struct exchange *x);
 
 /* connect.c */
 /* Open a CONNECT tunnel and relay it until both sides are done. */

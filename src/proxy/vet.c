@@ -72,7 +72,8 @@ int proxy_connect_vetted(struct client *cl, struct exchange *x,
 	}
 	enum proxy_outcome o =
 		proxy_connect_error(fd, route->host, msg, sizeof(msg));
-	log_event(px->log, LOG_WARN, "%s %s: %s", cl->addr, x->url, msg);
+	log_event(px->log, LOG_WARN, "%s %s: %s (%s)", cl->addr, x->url, msg,
+		  log_errno_name(fd));
 	/* A cached entry may stand in for an unreachable origin. */
 	if (!proxy_cache_failed(cl, x))
 		proxy_refuse(cl, x, o, msg);
