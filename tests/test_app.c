@@ -122,6 +122,7 @@ static int setup(void **state)
 
 	memset(&f, 0, sizeof(f));
 	f.app.sys = fake();
+	f.app.os = f.app.sys;
 	f.app.argc = 3;
 	f.app.argv = conf_argv;
 	*state = &f;

@@ -85,6 +85,9 @@ struct config {
 	struct config_list allow, block, allow_file, block_file, allow_client;
 	struct config_ports connect_ports;
 	int tunnel_idle_timeout_ms;
+	/* fault injection (issue #11, docs/faults.md) */
+	struct config_list fault; /* specs, in order */
+	char *fault_seed;	  /* decimal text, or NULL: a random seed */
 	/* modes that stop after parsing */
 	bool check_config, help, version;
 };

@@ -132,6 +132,15 @@ static const struct opt options[] = {
 	 "ports CONNECT may reach, e.g. 443,8443,9000-9100", LIVE},
 	{"tunnel-idle-timeout", 0, OPT_DURATION, F(tunnel_idle_timeout_ms),
 	 "300s", 1, DAY_MS, "TIME", "a CONNECT tunnel with no traffic", LIVE},
+	/* Issue #11: fault injection (docs/faults.md); the fault sys is
+	 * built once at start, so a reload keeps the faults in force. */
+	{"fault", 0, OPT_LIST, F(fault), NULL, 0, 0, "SPEC",
+	 "inject a fault, e.g. net.recv[origin]=ECONNRESET@2 (repeatable; "
+	 "see docs/faults.md)",
+	 RESTART},
+	{"fault-seed", 0, OPT_STRING, F(fault_seed), NULL, 0, 0, "N",
+	 "seed of the @p faults (default: random, printed at start)",
+	 RESTART},
 	{"help", 'h', OPT_CLI_ONLY, F(help), NULL, 0, 0, NULL,
 	 "show this help and exit", LIVE},
 	{"version", 'V', OPT_CLI_ONLY, F(version), NULL, 0, 0, NULL,
