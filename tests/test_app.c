@@ -562,9 +562,9 @@ static void test_faults_from_file_and_environment_build_one_sys(void **state)
 
 	put_file("/etc/gp.conf", "fault net.recv[origin]=ECONNRESET@2\n"
 				 "fault-seed 42\n");
-	assert_int_equal(setenv("GLASSPROXY_FAULTS",
-				"net.send=short; clock.freeze", 1),
-			 0);
+	assert_int_equal(
+		setenv("GLASSPROXY_FAULTS", "net.send=short; clock.freeze", 1),
+		0);
 	assert_int_equal(app_load_config(app, &app->cfg), 0);
 	assert_int_equal(app_faults_start(app), 0);
 	unsetenv("GLASSPROXY_FAULTS");

@@ -1241,9 +1241,8 @@ static void test_fault_specs_accumulate_from_file_and_args(void **state)
 				    "fault-seed 7\n",
 				    err),
 			 0);
-	assert_int_equal(config_apply_args(cfg, ARGC(argv), argv, err,
-					   sizeof(err)),
-			 0);
+	assert_int_equal(
+		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
 	/* The file's first, in order; the seed from the command line. */
 	assert_list(&cfg->fault, 3, "net.recv[origin]=ECONNRESET@2",
 		    "net.send[origin]=short", "clock.step=+10s@5");
@@ -1258,9 +1257,8 @@ static void test_fault_options_are_dumped_and_need_a_restart(void **state)
 			NULL};
 	int restart = 0;
 
-	assert_int_equal(config_apply_args(cfg, ARGC(argv), argv, err,
-					   sizeof(err)),
-			 0);
+	assert_int_equal(
+		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
 	dump = config_dump(cfg);
 	assert_non_null(strstr(dump, "\nfault net.accept=EMFILE@p0.1\n"));
 	free(dump);

@@ -1689,7 +1689,7 @@ static void test_noname_fault_names_the_host(void **state)
 
 #include "torture.h"
 
-#define TORIGIN_MAX 6
+#define TORIGIN_MAX   6
 #define TORIGIN_REPLY "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 #define TORTURE_GOOD                                                           \
 	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 "                    \
@@ -1717,8 +1717,8 @@ struct proxy_torture {
 /* Answer every complete request head on c; false when it is gone. */
 static bool torigin_read(struct torigin_conn *c)
 {
-	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len,
-			 0);
+	ssize_t n =
+		recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
 	char *end;
 
 	if (n <= 0)
@@ -1760,8 +1760,8 @@ static void *torigin_main(void *arg)
 		if (p[0].revents)
 			for (int i = 0; i < TORIGIN_MAX; i++)
 				if (pt->conns[i].fd < 0) {
-					pt->conns[i].fd =
-						accept(pt->listen_fd, NULL, NULL);
+					pt->conns[i].fd = accept(pt->listen_fd,
+								 NULL, NULL);
 					pt->conns[i].len = 0;
 					break;
 				}
@@ -1795,8 +1795,7 @@ static void loopback_pair(int pair[2], const char *request)
 
 	a.sin_port = htons(port);
 	pair[1] = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(pair[1], (struct sockaddr *)&a, sizeof(a)),
-			 0);
+	assert_int_equal(connect(pair[1], (struct sockaddr *)&a, sizeof(a)), 0);
 	pair[0] = accept(lfd, NULL, NULL);
 	assert_true(pair[0] >= 0);
 	close(lfd);

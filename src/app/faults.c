@@ -95,8 +95,7 @@ static int gather_specs(struct app *app, const char **specs, char **env_copy)
 	}
 	return (int)n + more;
 too_many:
-	app_report(app, LOG_ERROR, "more than %d fault specs",
-		   MAX_FAULT_SPECS);
+	app_report(app, LOG_ERROR, "more than %d fault specs", MAX_FAULT_SPECS);
 	return -APP_EXIT_USAGE;
 }
 
