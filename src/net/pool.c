@@ -184,11 +184,17 @@ void net_pool_put(struct net_pool *pool, const char *key, int fd)
 	int evicted = -1;
 	size_t slot;
 
-	if (pool->max_idle == 0 || strlen(key) >= NET_POOL_KEY_MAX) {
+	if (strlen(key) >= NET_POOL_KEY_MAX) {
 		sys_close(pool->sys, fd);
 		return;
 	}
 	pthread_mutex_lock(&pool->lock);
+	/* max_idle under the lock: a reload may change it meanwhile. */
+	if (pool->max_idle == 0) {
+		pthread_mutex_unlock(&pool->lock);
+		sys_close(pool->sys, fd);
+		return;
+	}
 	if (pool->count == pool->max_idle) {
 		size_t oldest = 0;
 		for (size_t i = 1; i < pool->count; i++)
