@@ -69,7 +69,12 @@ def read_body(sock, buf, head):
             size = int(line.split(b";")[0], 16)
             body += line + b"\r\n"
             if size == 0:
-                buf, _ = read_until(sock, buf, b"\r\n\r\n") if not buf.startswith(b"\r\n") else (buf, True)
+                # The trailer section: an empty line at once, or fields and
+                # then one.  Wait for a line first: a body fed byte by byte
+                # may not have sent the final CRLF yet.
+                buf, _ = read_until(sock, buf, b"\r\n")
+                if not buf.startswith(b"\r\n"):
+                    buf, _ = read_until(sock, buf, b"\r\n\r\n")
                 end = 2 if buf.startswith(b"\r\n") else buf.index(b"\r\n\r\n") + 4
                 return body + buf[:end], buf[end:]
             while len(buf) < size + 2:

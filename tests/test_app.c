@@ -122,6 +122,7 @@ static int setup(void **state)
 
 	memset(&f, 0, sizeof(f));
 	f.app.sys = fake();
+	f.app.os = f.app.sys;
 	f.app.argc = 3;
 	f.app.argv = conf_argv;
 	*state = &f;
@@ -590,6 +591,120 @@ static void test_slots_per_client_address_are_limited(void **state)
 	server_close(srv);
 }
 
+/* ---- fault injection at start (src/app/faults.c) ---- */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void test_faults_from_file_and_environment_build_one_sys(void **state)
+{
+	struct fixture *f = *state;
+	struct app *app = &f->app;
+
+	put_file("/etc/gp.conf", "fault net.recv[origin]=ECONNRESET@2\n"
+				 "fault-seed 42\n");
+	assert_int_equal(
+		setenv("GLASSPROXY_FAULTS", "net.send=short; clock.freeze", 1),
+		0);
+	assert_int_equal(app_load_config(app, &app->cfg), 0);
+	assert_int_equal(app_faults_start(app), 0);
+	unsetenv("GLASSPROXY_FAULTS");
+	assert_non_null(app->fault);
+	assert_ptr_equal(app->sys, app->fault); /* every module gets it */
+	assert_ptr_not_equal(app->os, app->fault);
+	assert_int_equal(sys_fault_rule_count(app->fault), 3);
+	assert_int_equal(sys_fault_seed(app->fault), 42);
+	assert_logged("glassproxy: FAULT INJECTION ACTIVE\nseed=42\n"
+		      "net.recv[origin]=ECONNRESET@2 hits=0 calls=0\n"
+		      "net.send=short hits=0 calls=0\n"
+		      "clock.freeze hits=0 calls=0\n");
+	app_faults_stop(app);
+	assert_null(app->fault);
+	assert_ptr_equal(app->sys, app->os);
+	assert_logged("glassproxy: faults injected:\nseed=42\n");
+}
+
+static void test_no_fault_spec_means_no_fault_sys(void **state)
+{
+	struct fixture *f = *state;
+	struct app *app = &f->app;
+
+	put_file("/etc/gp.conf", "fault-seed 42\n");
+	unsetenv("GLASSPROXY_FAULTS");
+	assert_int_equal(app_load_config(app, &app->cfg), 0);
+	assert_int_equal(app_faults_start(app), 0);
+	assert_null(app->fault);
+	assert_ptr_equal(app->sys, app->os);
+	assert_int_equal(stderr_len, 0);
+	app_faults_stop(app); /* nothing to do */
+	assert_int_equal(stderr_len, 0);
+}
+
+static void test_bad_fault_spec_exits_2_with_its_caret_line(void **state)
+{
+	struct fixture *f = *state;
+	struct app *app = &f->app;
+
+	put_file("/etc/gp.conf", "fault net.recv=ECONNRSET@3\n");
+	assert_int_equal(app_load_config(app, &app->cfg), 0);
+	assert_int_equal(app_faults_start(app), APP_EXIT_USAGE);
+	assert_null(app->fault);
+	assert_ptr_equal(app->sys, app->os);
+	assert_logged("glassproxy: bad --fault spec:\n"
+		      "net.recv=ECONNRSET@3\n"
+		      "         ^ unknown error name\n");
+}
+
+static void test_bad_fault_seed_exits_2(void **state)
+{
+	struct fixture *f = *state;
+	struct app *app = &f->app;
+
+	put_file("/etc/gp.conf", "fault net.send=short\nfault-seed 12ab\n");
+	assert_int_equal(app_load_config(app, &app->cfg), 0);
+	assert_int_equal(app_faults_start(app), APP_EXIT_USAGE);
+	assert_null(app->fault);
+	assert_logged("--fault-seed: '12ab' is not a number");
+}
+
+static void test_seed_nobody_chose_comes_from_urandom(void **state)
+{
+	struct fixture *f = *state;
+	struct app *app = &f->app;
+	uint64_t want;
+	char line[64];
+
+	put_file("/etc/gp.conf", "fault net.accept=EMFILE@p0.5\n");
+	put_file("/dev/urandom", "ABCDEFGH");
+	memcpy(&want, "ABCDEFGH", sizeof(want));
+	assert_int_equal(app_load_config(app, &app->cfg), 0);
+	assert_int_equal(app_faults_start(app), 0);
+	assert_int_equal(sys_fault_seed(app->fault), want);
+	/* printed, so the run can be replayed */
+	snprintf(line, sizeof(line), "\nseed=%llu\n", (unsigned long long)want);
+	assert_logged(line);
+	app_faults_stop(app);
+}
+
+static void test_fault_rules_reach_the_event_log(void **state)
+{
+	struct fixture *f = *state;
+	struct app *app = &f->app;
+
+	put_file("/etc/gp.conf", "fault fs.write[/var/cache/]=ENOSPC\n"
+				 "fault-seed 9\n");
+	start(app);
+	assert_int_equal(app_faults_start(app), 0);
+	app_faults_log(app, "FAULT INJECTION ACTIVE");
+	assert_logged("warn FAULT INJECTION ACTIVE\n");
+	assert_logged("warn fault: seed=9\n");
+	assert_logged("warn fault: fs.write[/var/cache/]=ENOSPC hits=0 "
+		      "calls=0\n");
+	/* The log keeps the sys it was opened on; a log opened after start
+	 * would write through the fault sys. */
+	app_faults_stop(app);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +718,12 @@ int main(void)
 		T(test_reload_tells_a_changed_hosts_file),
 		T(test_reload_names_changed_list_contents),
 		T(test_reload_apply_installs_the_new_configuration),
+		T(test_faults_from_file_and_environment_build_one_sys),
+		T(test_no_fault_spec_means_no_fault_sys),
+		T(test_bad_fault_spec_exits_2_with_its_caret_line),
+		T(test_bad_fault_seed_exits_2),
+		T(test_seed_nobody_chose_comes_from_urandom),
+		T(test_fault_rules_reach_the_event_log),
 #undef T
 		cmocka_unit_test(
 			test_wait_deadline_follows_the_monotonic_clock),

@@ -1259,6 +1259,62 @@ static void test_security_options_parse_and_realm_is_checked(void **state)
 	assert_non_null(strstr(err, "auth-realm"));
 }
 
+/* ---- fault injection (issue #11) ---- */
+
+static void count_restart(void *arg, const struct config_change *c)
+{
+	assert_string_equal(c->name, "fault");
+	*(int *)arg += c->needs_restart;
+}
+
+static void test_fault_specs_accumulate_from_file_and_args(void **state)
+{
+	struct config *cfg = *state;
+	char err[CONFIG_ERR_MAX];
+	char *argv[] = {"glassproxy",
+			"--fault",
+			"net.send[origin]=short",
+			"--fault=clock.step=+10s@5",
+			"--fault-seed",
+			"42",
+			NULL};
+
+	assert_null(cfg->fault_seed);
+	assert_int_equal(cfg->fault.count, 0);
+	assert_int_equal(apply_text(cfg,
+				    "fault net.recv[origin]=ECONNRESET@2\n"
+				    "fault-seed 7\n",
+				    err),
+			 0);
+	assert_int_equal(
+		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
+	/* The file's first, in order; the seed from the command line. */
+	assert_list(&cfg->fault, 3, "net.recv[origin]=ECONNRESET@2",
+		    "net.send[origin]=short", "clock.step=+10s@5");
+	assert_string_equal(cfg->fault_seed, "42");
+}
+
+static void test_fault_options_are_dumped_and_need_a_restart(void **state)
+{
+	struct config *cfg = *state, fresh;
+	char err[CONFIG_ERR_MAX], *dump;
+	char *argv[] = {"glassproxy", "--fault", "net.accept=EMFILE@p0.1",
+			NULL};
+	int restart = 0;
+
+	assert_int_equal(
+		config_apply_args(cfg, ARGC(argv), argv, err, sizeof(err)), 0);
+	dump = config_dump(cfg);
+	assert_non_null(strstr(dump, "\nfault net.accept=EMFILE@p0.1\n"));
+	free(dump);
+	/* A reload names the change and says it needs a restart: the fault
+	 * sys is built once, at start. */
+	assert_int_equal(config_init(&fresh), 0);
+	assert_int_equal(config_diff(cfg, &fresh, count_restart, &restart), 1);
+	assert_int_equal(restart, 1);
+	config_free(&fresh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1300,6 +1356,8 @@ int main(void)
 		T(test_every_help_option_is_accepted_by_the_parser),
 		T(test_security_defaults),
 		T(test_security_options_parse_and_realm_is_checked),
+		T(test_fault_specs_accumulate_from_file_and_args),
+		T(test_fault_options_are_dumped_and_need_a_restart),
 #undef T
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

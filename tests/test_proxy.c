@@ -1826,6 +1826,363 @@ static void test_new_outcomes_answer_407_429(void **state)
 	assert_string_equal(proxy_status_reason(429), "Too Many Requests");
 }
 
+/*
+ * ---- the fault sys under proxy_serve ----
+ *
+ * A resolve fault replaces the resolver call: the proxy over a fault sys
+ * over the mock gets the injected error, and the mock (which fails a test
+ * on any resolve not scripted) is never asked: that is why the harness's
+ * net.resolve faults touch no DNS.
+ */
+static void serve_with_faults(const char *spec, struct sys **fault)
+{
+	struct proxy *fpx;
+	char err[256];
+
+	assert_int_equal(
+		sys_fault_new(&test_sys, &spec, 1, 1, fault, err, sizeof(err)),
+		0);
+	will_return(mock_pipe, 0);
+	will_return(mock_pipe, 12);
+	will_return(mock_pipe, 13);
+	assert_int_equal(proxy_new(*fault, logger, &settings, &fpx), 0);
+	proxy_serve(fpx, CLIENT, &peer);
+	proxy_free(fpx);
+}
+
+static void test_resolve_fault_replaces_the_resolver_call(void **state)
+{
+	struct sys *f;
+
+	(void)state;
+	will_accept_client();
+	will_arrive(get_req);
+	/* no will_resolve: the resolver is not called */
+	will_linger();
+	serve_with_faults("net.resolve=EAI_AGAIN", &f);
+
+	assert_error_page("HTTP/1.1 502 Bad Gateway",
+			  "The name of nx.example could not be looked up "
+			  "right now (temporary resolver failure).");
+	assert_int_equal(sys_fault_hits(f, 0), 1);
+	sys_fault_free(f);
+}
+
+static void test_noname_fault_names_the_host(void **state)
+{
+	struct sys *f;
+
+	(void)state;
+	will_accept_client();
+	will_arrive(get_req);
+	will_linger();
+	serve_with_faults("net.resolve[nx.example]=EAI_NONAME", &f);
+
+	assert_error_page("HTTP/1.1 502 Bad Gateway",
+			  "The host nx.example could not be resolved.");
+	assert_non_null(strstr(lines_of(&access_log), " ORIGIN-UNRESOLVED\n"));
+	assert_int_equal(sys_fault_hits(f, 0), 1);
+	sys_fault_free(f);
+}
+
+/*
+ * ---- torture: one whole exchange on real loopback sockets ----
+ *
+ * A real TCP client connection (its request already sent) and a tiny
+ * origin thread; proxy_serve() runs on the countdown injector over posix,
+ * with the log and the proxy made inside the run, so their setup is
+ * tortured too.  The 1st, 2nd, 3rd ... call fails (transient, then
+ * persistent) until a run is clean.  After each run: the client got a
+ * prefix of the good answer or of an error page, then a clean close;
+ * torture_run() checks every descriptor and allocation was released.  A
+ * failed exchange must leave nothing poisoned in the pool: after a
+ * transient failure a second client is served on the same proxy and must
+ * get the good answer byte for byte (a pooled connection with a half-read
+ * response would give it garbage).
+ */
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "torture.h"
+
+#define TORIGIN_MAX   6
+#define TORIGIN_REPLY "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+#define TORTURE_GOOD                                                           \
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nVia: 1.1 "                    \
+	"glassproxy\r\nConnection: close\r\n\r\nhello"
+
+struct torigin_conn {
+	int fd;
+	size_t len;
+	char buf[2048];
+};
+
+struct proxy_torture {
+	int listen_fd, stop[2]; /* the origin's */
+	uint16_t port;
+	pthread_t thread;
+	struct torigin_conn conns[TORIGIN_MAX];
+	int client[2][2]; /* [i][0] goes to proxy_serve, [i][1] is the peer */
+	char got[2][4096];
+	size_t got_len[2];
+	size_t pooled;	 /* idle upstream connections after exchange 1 */
+	bool second;	 /* exchange 2 ran */
+	bool persistent; /* the mode of this loop */
+};
+
+/* Answer every complete request head on c; false when it is gone. */
+static bool torigin_read(struct torigin_conn *c)
+{
+	ssize_t n =
+		recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
+	char *end;
+
+	if (n <= 0)
+		return false;
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0'; /* requests are text: strstr finds heads */
+	while ((end = strstr(c->buf, "\r\n\r\n")) != NULL) {
+		size_t used = (size_t)(end + 4 - c->buf);
+
+		if (send(c->fd, TORIGIN_REPLY, strlen(TORIGIN_REPLY),
+			 MSG_NOSIGNAL) < 0)
+			return false;
+		memmove(c->buf, c->buf + used, c->len - used + 1);
+		c->len -= used;
+	}
+	return c->len < sizeof(c->buf) - 1;
+}
+
+/* The origin: accepts and answers on every connection until stopped. */
+static void *torigin_main(void *arg)
+{
+	struct proxy_torture *pt = arg;
+
+	for (;;) {
+		struct pollfd p[2 + TORIGIN_MAX] = {
+			{.fd = pt->listen_fd, .events = POLLIN},
+			{.fd = pt->stop[0], .events = POLLIN}};
+
+		for (int i = 0; i < TORIGIN_MAX; i++)
+			p[2 + i] = (struct pollfd){.fd = pt->conns[i].fd,
+						   .events = POLLIN};
+		if (poll(p, 2 + TORIGIN_MAX, -1) < 0 || p[1].revents)
+			break;
+		for (int i = 0; i < TORIGIN_MAX; i++)
+			if (p[2 + i].revents && !torigin_read(&pt->conns[i])) {
+				close(pt->conns[i].fd);
+				pt->conns[i].fd = -1;
+			}
+		if (p[0].revents)
+			for (int i = 0; i < TORIGIN_MAX; i++)
+				if (pt->conns[i].fd < 0) {
+					pt->conns[i].fd = accept(pt->listen_fd,
+								 NULL, NULL);
+					pt->conns[i].len = 0;
+					break;
+				}
+	}
+	return NULL;
+}
+
+static int loopback_listener(uint16_t *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* A connected loopback pair: [0] the accepted side, [1] the client. */
+static void loopback_pair(int pair[2], const char *request)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval bound = {.tv_sec = 10};
+	uint16_t port;
+	int lfd = loopback_listener(&port);
+
+	a.sin_port = htons(port);
+	pair[1] = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(pair[1], (struct sockaddr *)&a, sizeof(a)), 0);
+	pair[0] = accept(lfd, NULL, NULL);
+	assert_true(pair[0] >= 0);
+	close(lfd);
+	/* A bound on the test's reads, never reached when all is well. */
+	setsockopt(pair[1], SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+	assert_int_equal(send(pair[1], request, strlen(request), 0),
+			 (ssize_t)strlen(request));
+	/* All it will send: a lingering close after an error page ends at
+	 * this end of stream instead of waiting for its timeout. */
+	assert_int_equal(shutdown(pair[1], SHUT_WR), 0);
+}
+
+static struct sys *proxy_torture_setup(void *arg)
+{
+	struct proxy_torture *pt = arg;
+	char req[256];
+
+	memset(pt->conns, 0, sizeof(pt->conns));
+	for (int i = 0; i < TORIGIN_MAX; i++)
+		pt->conns[i].fd = -1;
+	pt->listen_fd = loopback_listener(&pt->port);
+	assert_int_equal(pipe(pt->stop), 0);
+	assert_int_equal(pthread_create(&pt->thread, NULL, torigin_main, pt),
+			 0);
+	snprintf(req, sizeof(req),
+		 "GET http://127.0.0.1:%u/t HTTP/1.1\r\nHost: x\r\n"
+		 "Connection: close\r\n\r\n",
+		 (unsigned)pt->port);
+	loopback_pair(pt->client[0], req);
+	loopback_pair(pt->client[1], req);
+	pt->got_len[0] = pt->got_len[1] = 0;
+	pt->pooled = 0;
+	pt->second = false;
+	return sys_posix();
+}
+
+/* One client connection through proxy_serve, then what the client got. */
+static void serve_one(struct proxy_torture *pt, struct proxy *p, int i)
+{
+	struct sys_addr from = sys_mock_addr4("127.0.0.1", 40000);
+	ssize_t n;
+
+	proxy_serve(p, pt->client[i][0], &from);
+	/* What the server does after proxy_serve: the client's close. */
+	close(pt->client[i][0]);
+	pt->client[i][0] = -1;
+	while (pt->got_len[i] < sizeof(pt->got[i]) - 1 &&
+	       (n = recv(pt->client[i][1], pt->got[i] + pt->got_len[i],
+			 sizeof(pt->got[i]) - 1 - pt->got_len[i], 0)) > 0)
+		pt->got_len[i] += (size_t)n;
+	pt->got[i][pt->got_len[i]] = '\0';
+}
+
+static int proxy_torture_run(struct sys *sys, void *arg)
+{
+	struct proxy_torture *pt = arg;
+	struct proxy_settings set = settings;
+	struct log *lg;
+	struct proxy *p;
+	int rc;
+
+	rc = log_open(sys, "/dev/null", "/dev/null", LOG_DEBUG, &lg);
+	if (rc < 0)
+		return rc;
+	rc = proxy_new(sys, lg, &set, &p);
+	if (rc < 0)
+		goto close_log;
+	serve_one(pt, p, 0);
+	pt->pooled = net_pool_idle(p->pool);
+	/* After a transient failure every later call works: the proxy must
+	 * serve the next client exactly, pooled connection or not. */
+	if (torture_fired() && !pt->persistent) {
+		serve_one(pt, p, 1);
+		pt->second = true;
+	}
+	proxy_free(p);
+	rc = strcmp(pt->got[0], TORTURE_GOOD) == 0 ? 0 : -EPROTO;
+close_log:
+	log_close(lg);
+	return rc;
+}
+
+/* An error page made by the proxy, or the start of one. */
+static bool is_error_page_prefix(const char *got)
+{
+	const char *end = strstr(got, "\r\n\r\n");
+	const char *cl = strstr(got, "\r\nContent-Length: ");
+
+	if (strncmp(got, "HTTP/1.1 4", 10) && strncmp(got, "HTTP/1.1 5", 10))
+		return strncmp(got, "HTTP/1.1 ", strlen(got)) == 0;
+	if (!end || !cl || cl > end)
+		return true; /* the head was cut: a close in its middle */
+	return strtoul(cl + 18, NULL, 10) >= strlen(end + 4);
+}
+
+static bool proxy_torture_check(void *arg, int rc, const char *failed)
+{
+	struct proxy_torture *pt = arg;
+	const char *got = pt->got[0];
+	bool prefix = strncmp(got, TORTURE_GOOD, pt->got_len[0]) == 0;
+
+	if (!prefix && !is_error_page_prefix(got))
+		fail_msg("call %s failing: the client got neither the "
+			 "answer "
+			 "nor an error page:\n%s",
+			 failed ? failed : "none", got);
+	if (!failed) {
+		assert_int_equal(rc, 0);
+		assert_int_equal(pt->pooled, 1); /* the origin keeps alive */
+		return false;
+	}
+	if (pt->second && strcmp(pt->got[1], TORTURE_GOOD) != 0)
+		fail_msg("after %s failed once (%zu pooled), the next "
+			 "client "
+			 "got:\n%s",
+			 failed, pt->pooled, pt->got[1]);
+	/* Success despite the failure: the client got every byte (a failed
+	 * log write, a close, Nagle not turned off). */
+	return rc == 0;
+}
+
+static void proxy_torture_teardown(void *arg)
+{
+	struct proxy_torture *pt = arg;
+
+	assert_int_equal(write(pt->stop[1], "x", 1), 1);
+	pthread_join(pt->thread, NULL);
+	for (int i = 0; i < TORIGIN_MAX; i++)
+		if (pt->conns[i].fd >= 0)
+			close(pt->conns[i].fd);
+	close(pt->stop[0]);
+	close(pt->stop[1]);
+	close(pt->listen_fd);
+	for (int i = 0; i < 2; i++) {
+		if (pt->client[i][0] >= 0)
+			close(pt->client[i][0]);
+		close(pt->client[i][1]);
+	}
+}
+
+static void test_torture_proxy_exchange(void **state)
+{
+	struct proxy_torture pt = {0};
+	struct torture_op op = {
+		.name = "proxy exchange (transient)",
+		.set = TORTURE_SYS | TORTURE_ALLOC,
+		.err = -ECONNRESET,
+		.setup = proxy_torture_setup,
+		.run = proxy_torture_run,
+		.check = proxy_torture_check,
+		.teardown = proxy_torture_teardown,
+	};
+	long transient, persistent;
+
+	(void)state;
+	transient = torture_run(&op, &pt);
+	op.name = "proxy exchange (persistent)";
+	op.err = -EIO;
+	op.persistent = pt.persistent = true;
+	persistent = torture_run(&op, &pt);
+	print_message("proxy: %ld failure points walked (transient), %ld "
+		      "(persistent)\n",
+		      transient, persistent);
+	assert_true(transient >= 30);
+	assert_int_equal(persistent, transient);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1879,6 +2236,9 @@ int main(void)
 		cmocka_unit_test(test_rate_allowance_arithmetic),
 		cmocka_unit_test(test_bodiless_content_length),
 		cmocka_unit_test(test_new_outcomes_answer_407_429),
+		T(test_resolve_fault_replaces_the_resolver_call),
+		T(test_noname_fault_names_the_host),
+		cmocka_unit_test(test_torture_proxy_exchange),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -104,6 +104,9 @@ struct config {
 	char *auth_realm;
 	int auth_max_failures;
 	int auth_failure_window_ms;
+	/* fault injection (issue #11, docs/faults.md) */
+	struct config_list fault; /* specs, in order */
+	char *fault_seed;	  /* decimal text, or NULL: a random seed */
 	/* modes that stop after parsing */
 	bool check_config, help, version;
 };

@@ -38,7 +38,7 @@ static void say(struct app *app, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsay(app->sys, fmt, ap);
+	vsay(app->os, fmt, ap);
 	va_end(ap);
 }
 
@@ -304,9 +304,13 @@ static int start_server(struct app *app)
 static int serve(struct app *app)
 {
 	struct log *log;
-	int status = start_proxy(app);
+	int status = app_faults_start(app);
 
+	if (status != 0)
+		return status;
+	status = start_proxy(app);
 	log = app->log;
+	app_faults_log(app, "FAULT INJECTION ACTIVE");
 	if (status != 0)
 		goto free_proxy;
 	status = EXIT_FAILURE;
@@ -333,13 +337,15 @@ free_proxy:
 	proxy_free(app->px);
 	cache_store_close(app->cache);
 	stats_free(app->stats);
+	app_faults_log(app, "faults injected:");
 	log_close(log);
+	app_faults_stop(app);
 	return status;
 }
 
 int app_main(struct sys *sys, int argc, char **argv)
 {
-	struct app app = {.sys = sys, .argc = argc, .argv = argv};
+	struct app app = {.sys = sys, .os = sys, .argc = argc, .argv = argv};
 	int status;
 
 	atomic_init(&app.finished, false);

@@ -27,7 +27,9 @@ struct app_digests {
 };
 
 struct app {
-	struct sys *sys;
+	struct sys *sys; /* what every module uses: os, or fault over it */
+	struct sys *os;	 /* the sys app_main was given; the app's stderr */
+	struct sys *fault; /* the fault sys (issue #11), or NULL: no faults */
 	int argc;
 	char **argv;
 	struct config cfg; /* the configuration in force */
@@ -89,5 +91,17 @@ void app_cache_limits(struct app *app, const struct config *cfg);
 
 /* SIGHUP: prepare, apply, and one line saying what happened. */
 void app_reload(struct app *app);
+
+/*
+ * Fault injection (src/app/faults.c, docs/faults.md).  start: gather the
+ * specs (--fault, config key fault, GLASSPROXY_FAULTS) and, if there are
+ * any, build app->fault over app->os, point app->sys at it and print the
+ * banner; 0 or an exit status (2 for a bad spec, its caret line printed).
+ * log: a headline and the rules with their counters in the event log.  stop: the counters on
+ * stderr, then the fault sys freed (after every thread has stopped).
+ */
+int app_faults_start(struct app *app);
+void app_faults_log(struct app *app, const char *headline);
+void app_faults_stop(struct app *app);
 
 #endif

@@ -115,10 +115,16 @@ static void wake_waiter(struct server *srv)
 	(void)sys_pipe_write(srv->sys, srv->wake[1], "x", 1);
 }
 
-void server_slot_end(struct server *srv, struct worker_slot *slot)
+static void slot_free(struct server *srv, struct worker_slot *slot)
 {
 	pthread_mutex_lock(&srv->lock);
 	slot->fd = -1;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void worker_done(struct server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
 	srv->active--;
 	/* While stopping no slot is claimed, so 0 stays 0: one byte is
 	 * enough and the pipe never needs draining.  Written under the
@@ -128,19 +134,28 @@ void server_slot_end(struct server *srv, struct worker_slot *slot)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+void server_slot_end(struct server *srv, struct worker_slot *slot)
+{
+	slot_free(srv, slot);
+	worker_done(srv);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker_slot *slot = arg;
 	struct server *srv = slot->srv;
 
-	struct sys *sys = srv->sys; /* srv may be gone once the slot is free */
+	struct sys *sys = srv->sys;
 	int fd = slot->fd;
 
 	proxy_serve(srv->px, fd, &slot->peer);
 	/* Free the slot before closing, so proxy_cut() can never shut down
-	 * a descriptor number that has been closed and reused. */
-	server_slot_end(srv, slot);
+	 * a descriptor number that has been closed and reused; count the
+	 * worker out only after its last call on sys, which the app frees
+	 * (a fault sys) once no worker is left. */
+	slot_free(srv, slot);
 	sys_close(sys, fd);
+	worker_done(srv);
 	return NULL;
 }
 

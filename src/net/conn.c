@@ -51,8 +51,13 @@ int net_resolve(struct sys *sys, const struct net_hosts *hosts,
 	if (net_addr_from_literal(host, port, &out[0]) == 0)
 		return 1;
 	n = net_hosts_lookup(hosts, host, port, out, max);
-	if (n > 0)
+	if (n > 0) {
+		/* A fault sys ties these addresses to the name, as a resolve
+		 * would, so host scopes match hosts-file names too; any other
+		 * sys refuses with -EINVAL, which changes nothing. */
+		sys_fault_learn(sys, host, out, (size_t)n);
 		return n;
+	}
 	return sys_resolve(sys, host, port, out, max);
 }
 
