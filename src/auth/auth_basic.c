@@ -231,8 +231,19 @@ int auth_check_session(const struct auth *a, struct auth_session *s,
 
 void auth_session_clear(struct auth_session *s)
 {
-	if (s)
-		auth_wipe(s, sizeof(*s));
+	if (!s)
+		return;
+	/*
+	 * Only what was written: the credentials (len bytes) and the user
+	 * name up to its NUL (every write of it ends in one, and every write
+	 * is preceded by a clear).  Wiping all 1.5 KB for each connection,
+	 * authenticated or not, was 12 % of a short connection's
+	 * instructions (make bench-check, noka).
+	 */
+	auth_wipe(s->value, s->len);
+	auth_wipe(s->user, strnlen(s->user, sizeof(s->user)));
+	s->len = 0;
+	s->generation = 0;
 }
 
 bool auth_realm_valid(const char *realm)
