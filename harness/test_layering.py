@@ -254,8 +254,9 @@ def function_lengths(text):
     found, i = [], 0
     while i < len(lines):
         m = FUNCTION_START.match(lines[i])
-        if m and not lines[i].startswith(("typedef", "#", "static const",
-                                          "const ")):
+        # Not a table ("static const struct x t[] = {"), not a typedef.
+        if m and not lines[i].startswith(("typedef", "#")) and \
+                "=" not in lines[i][:m.start(1)]:
             j = i
             while j < len(lines) - 1 and not lines[j].rstrip().endswith(
                     (";", "{", ")")) and j - i < 12:

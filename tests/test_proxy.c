@@ -1076,6 +1076,11 @@ static void test_outcome_table_is_complete_and_its_words_unique(void **state)
 			    (status >= 200 && status <= 599));
 		for (const char *c = w; *c; c++)
 			assert_true((*c >= 'A' && *c <= 'Z') || *c == '-');
+		/* Every row names its Squid result code too. */
+		const char *squid =
+			proxy_outcome_squid((enum proxy_outcome)o, NULL);
+		assert_true(strncmp(squid, "TCP_", 4) == 0 ||
+			    strcmp(squid, "NONE_NONE") == 0);
 		for (int p = PROXY_OUTCOME_UNSET + 1; p < o; p++)
 			if (strcmp(w, proxy_outcome_word(
 					      (enum proxy_outcome)p)) == 0)
@@ -1083,6 +1088,15 @@ static void test_outcome_table_is_complete_and_its_words_unique(void **state)
 					 o, w);
 	}
 	assert_string_equal(proxy_outcome_word(PROXY_OUTCOME_COUNT), "-");
+	assert_string_equal(proxy_outcome_squid(PROXY_OUTCOME_HIT, NULL),
+			    "TCP_HIT");
+	assert_string_equal(proxy_outcome_squid(PROXY_OUTCOME_DIRECT, "HIT"),
+			    "TCP_HIT");
+	assert_string_equal(proxy_outcome_squid(PROXY_OUTCOME_DIRECT, NULL),
+			    "TCP_MISS");
+	assert_string_equal(
+		proxy_outcome_squid(PROXY_OUTCOME_AUTH_REQUIRED, NULL),
+		"TCP_DENIED");
 	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_DENIED_HOST), 403);
 	assert_int_equal(proxy_outcome_status(PROXY_OUTCOME_DIRECT),
 			 PROXY_STATUS_AS_SENT);
