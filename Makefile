@@ -97,6 +97,13 @@ unit: tests
 		echo "== $$t"; $$t || failed=1; \
 	done; exit $$failed
 
+# The slow runs of the harness (sanitizers, valgrind, coverage) spread over
+# JOBS processes with pytest-xdist when it is installed (scripts/deps test
+# installs it): every test listens on its own ephemeral ports and writes into
+# its own tmp dir, so they do not meet.  make test stays one process, in order.
+JOBS      ?= 2
+PYTEST_PAR = $(shell $(PYTHON) -c 'import xdist' >/dev/null 2>&1 && echo "-n $(JOBS)")
+
 # CASE=name runs only the data-driven case fixtures/cases/name.case.
 HARNESS_TARGET = $(if $(CASE),harness/test_cases.py,harness)
 
@@ -131,19 +138,22 @@ valgrind: deps-test
 	done; exit $$failed
 	GLASSPROXY_BIN=$(abspath build/valgrind/glassproxy) \
 	GLASSPROXY_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
-		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
+		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_PAR) \
+		$(PYTEST_ARGS)
 
 asan: deps-test
 	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" unit
 	GLASSPROXY_BIN=$(abspath build/asan/glassproxy) \
-		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
+		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_PAR) \
+		$(PYTEST_ARGS)
 
 tsan: deps-test
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN="-fsanitize=thread" unit
 	GLASSPROXY_BIN=$(abspath build/tsan/glassproxy) \
 		TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
-		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
+		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_PAR) \
+		$(PYTEST_ARGS)
 
 # The coverage bar (issue #11): scripts/coverage prints line and branch
 # totals per module and fails below 90 % / 80 % for parse, filter, net,
@@ -153,7 +163,8 @@ coverage:
 	rm -f $$(find build/coverage -name '*.gcda' 2>/dev/null)
 	$(MAKE) BUILD=build/coverage OPT="-O0 -g" SAN="--coverage -fprofile-update=atomic" unit
 	GLASSPROXY_BIN=$(abspath build/coverage/glassproxy) \
-		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_ARGS)
+		$(PYTHON) -m pytest harness -q -p no:cacheprovider $(PYTEST_PAR) \
+		$(PYTEST_ARGS)
 	scripts/coverage build/coverage coverage
 
 install: $(BIN)

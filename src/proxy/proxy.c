@@ -375,6 +375,9 @@ static int64_t since_start(const struct exchange *x, enum proxy_mark m)
 
 static void log_exchange(struct client *cl, struct exchange *x)
 {
+	/* The last byte's mark first: the duration then covers every step. */
+	if (x->status)
+		proxy_mark(cl, x, PROXY_MARK_LAST_BYTE);
 	struct log_access entry = {
 		.client = cl->addr,
 		.method = x->method[0] ? x->method : "-",
@@ -396,8 +399,6 @@ static void log_exchange(struct client *cl, struct exchange *x)
 		.referer = x->referer[0] ? x->referer : NULL,
 		.user_agent = x->user_agent[0] ? x->user_agent : NULL,
 	};
-	if (x->status)
-		proxy_mark(cl, x, PROXY_MARK_LAST_BYTE);
 	entry.result = proxy_outcome_squid(x->outcome, entry.cache_result);
 	entry.timing = (struct log_timing){
 		since_start(x, PROXY_MARK_HEAD),
