@@ -451,3 +451,77 @@ def test_stale_while_revalidate_serves_stale_then_revalidates_once(proxy, origin
     r = fetch(p, url)
     assert r.body == b"swr body" and is_hit(r)
     assert count(origin) == 2
+
+
+# ---- counters on the status page (issue #12) ----
+
+def status_json(p):
+    import json
+    r = p.request(b"GET /glassproxy/status/json HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 200
+    return json.loads(r.body)
+
+
+def test_status_page_counts_hits_misses_and_stores(proxy, origin):
+    origin.handler = lambda r: reply(b"counted body",
+                                     headers=[("Cache-Control", "max-age=600")])
+    p = proxy()
+    for i in range(3):
+        fetch(p, origin.url("/n%d" % i))          # 3 misses, 3 stores
+    for _ in range(2):
+        for i in range(3):
+            assert is_hit(fetch(p, origin.url("/n%d" % i)))  # 6 hits
+    fetch(p, origin.url("/post"), method="POST", body=b"x")  # not a lookup
+    c = status_json(p)["cache"]
+    assert (c["hits"], c["misses"], c["stores"]) == (6, 3, 3)
+    assert c["bytes_stored"] == 3 * len(b"counted body")
+    assert c["entries"] == 3 and c["size_bytes"] > 3 * len(b"counted body")
+    html = p.request(get("http://glassproxy.status/")).body.decode()
+    assert '<td class="n" id="cache_hits">6</td>' in html
+    assert '<td class="n" id="cache_misses">3</td>' in html
+    assert '<td class="n" id="cache_entries">3</td>' in html
+    assert 'id="cache_hit_ratio">66.7%</td>' in html
+    assert "Fault injection" not in html
+    metrics = p.request(get("http://glassproxy.status/metrics")).body.decode()
+    assert "glassproxy_cache_hits_total 6\n" in metrics
+    assert "glassproxy_cache_misses_total 3\n" in metrics
+    assert "glassproxy_cache_entries 3\n" in metrics
+
+
+def test_status_page_counts_revalidations_and_evictions(proxy, origin):
+    answers = [reply(b"a" * 4000, headers=[("Cache-Control", "max-age=0"), ("ETag", '"1"')]),
+               b"HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\n\r\n"]
+    origin.handler = lambda r: answers.pop(0) if answers else \
+        reply(b"b" * 4000, headers=[("Cache-Control", "max-age=600")])
+    p = proxy(**{"cache-size": "10K"})
+    fetch(p, origin.url("/r"))
+    assert fetch(p, origin.url("/r")).body == b"a" * 4000   # revalidated
+    for i in range(4):                                        # evicts
+        fetch(p, origin.url("/e%d" % i))
+    c = status_json(p)["cache"]
+    assert c["revalidations"] == 1
+    assert c["hits"] == 1 and c["misses"] == 5
+    assert c["evictions"] >= 2 and c["bytes_evicted"] > 2 * 4000
+    assert c["size_bytes"] <= 10 * 1024
+
+
+def test_status_page_lists_active_fault_rules(proxy, origin):
+    p = proxy(fault=["net.recv[origin]=short:16"], **{"fault-seed": "5"})
+    origin.reply(reply(b"x"))
+    assert fetch(p, origin.url("/f")).status == 200
+    html = p.request(get("http://glassproxy.status/")).body.decode()
+    assert "Fault injection active" in html
+    assert "seed=5" in html
+    assert "net.recv[origin]=short:16 hits=" in html
+
+
+def test_status_page_counts_auth_denials(proxy, origin):
+    import json
+    import os
+    from conftest import ROOT
+    p = proxy(**{"auth-file": os.path.join(ROOT, "fixtures", "auth", "good.htpasswd")})
+    for _ in range(2):
+        assert p.request(get(origin.url("/needs-auth"))).status == 407
+    p.access_lines(2)
+    r = p.request(get("http://glassproxy.status/json"))
+    assert r.status == 200 and json.loads(r.body)["denials"]["auth"] == 2

@@ -675,7 +675,56 @@ void proxy_cache_body_done(struct exchange *x, bool ok, uint64_t len)
 		cache_store_write_abort(w);
 		return;
 	}
-	c->stored = cache_store_write_commit(w, len) == 0;
+	c->stored = c->committed = cache_store_write_commit(w, len) == 0;
+	c->committed_len = len;
+}
+
+void proxy_cache_count_store(struct proxy *px)
+{
+	struct cache_store_stats s;
+	uint64_t n, bytes;
+
+	if (!px->cache || !px->stats)
+		return;
+	cache_store_get_stats(px->cache, &s);
+	stats_cache_size(px->stats, s.bytes, s.entries);
+	pthread_mutex_lock(&px->lock);
+	n = s.evictions - px->evictions_counted;
+	bytes = s.evicted_bytes - px->evicted_bytes_counted;
+	px->evictions_counted = s.evictions;
+	px->evicted_bytes_counted = s.evicted_bytes;
+	pthread_mutex_unlock(&px->lock);
+	/* One call per eviction; their bytes go with the first. */
+	for (uint64_t i = 0; i < n; i++)
+		stats_cache_evicted(px->stats, i == 0 ? bytes : 0);
+}
+
+/* The counters of one exchange (issue #12): what the cache did for it. */
+static void count_exchange(struct client *cl, const struct exchange *x)
+{
+	const struct proxy_cache_x *c = &x->cache;
+	struct stats *st = cl->px->stats;
+
+	if (x->outcome == PROXY_OUTCOME_REFRESH_UNMODIFIED)
+		stats_cache_revalidated(st);
+	if (c->committed) {
+		stats_cache_stored(st, c->committed_len);
+		proxy_cache_count_store(cl->px);
+	}
+	if (!c->active || c->background || c->status.fwd == CACHE_FWD_METHOD)
+		return;
+	switch (x->outcome) {
+	case PROXY_OUTCOME_HIT:
+	case PROXY_OUTCOME_NOT_MODIFIED_HERE:
+	case PROXY_OUTCOME_STALE:
+	case PROXY_OUTCOME_REFRESH_FAIL_OLD:
+	case PROXY_OUTCOME_REFRESH_UNMODIFIED:
+		stats_cache_hit(st);
+		break;
+	default:
+		stats_cache_miss(st);
+		break;
+	}
 }
 
 void proxy_cache_end(struct client *cl, struct exchange *x)
@@ -686,6 +735,7 @@ void proxy_cache_end(struct client *cl, struct exchange *x)
 		cache_store_write_abort(c->writer);
 		c->writer = NULL;
 	}
+	count_exchange(cl, x);
 	if (c->reader)
 		close_entry(c);
 	if (c->fill) {

@@ -59,6 +59,9 @@ struct proxy {
 	 * next connection id, numbered from 1. */
 	struct stats *stats;
 	atomic_uint_fast64_t next_conn_id;
+	/* The store's eviction totals already added to stats (guarded by
+	 * lock): proxy_cache_count_store() adds the difference. */
+	uint64_t evictions_counted, evicted_bytes_counted;
 };
 
 /*
@@ -100,6 +103,8 @@ struct proxy_cache_x {
 	bool entry;  /* a stored response is open in reader */
 	bool revalidating; /* our validators go upstream */
 	bool stored;	   /* the response was committed to the cache */
+	bool committed;	   /* a new entry of committed_len body bytes */
+	uint64_t committed_len;
 	bool hit;	   /* answered from the cache */
 	bool swr;	   /* served stale: revalidate in the background */
 	bool background;   /* that revalidation: nothing goes to the client */
@@ -394,6 +399,8 @@ int proxy_cache_parse_fields(const char *text, size_t len,
 /* The access log's cache word: "HIT", "MISS", "REFRESH", "STALE",
  * "BYPASS", "NONE". */
 const char *proxy_cache_result(const struct exchange *x);
+/* The store's size and new evictions into the counters (cheap: one lock). */
+void proxy_cache_count_store(struct proxy *px);
 /* Cache-Status for the exchange, into x->cache.status_line. */
 const char *proxy_cache_status_value(struct exchange *x);
 
