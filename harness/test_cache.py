@@ -525,3 +525,127 @@ def test_status_page_counts_auth_denials(proxy, origin):
     p.access_lines(2)
     r = p.request(get("http://glassproxy.status/json"))
     assert r.status == 200 and json.loads(r.body)["denials"]["auth"] == 2
+
+
+# ---- the issue's gaps: all ETags, 304 selection, HEAD and passed 304s ----
+
+def not_modified(*headers):
+    return ("HTTP/1.1 304 Not Modified\r\n" +
+            "".join("%s: %s\r\n" % h for h in headers) + "\r\n").encode()
+
+
+def two_variants(p, origin, url, cc="max-age=0"):
+    """Store an English and a French variant of url (ETags "en1", "fr1")."""
+    for lang in ("en", "fr"):
+        origin.handler = lambda r, lang=lang: reply(
+            ("body-%s" % lang).encode(),
+            headers=[("Cache-Control", cc), ("Vary", "Accept-Language"),
+                     ("ETag", '"%s1"' % lang)])
+        assert fetch(p, url, headers=[("Accept-Language", lang)]).body == \
+            ("body-%s" % lang).encode()
+
+
+def inm_tags(r):
+    return sorted(t.strip() for t in (r.header("If-None-Match") or "").split(","))
+
+
+def test_revalidation_sends_every_variants_etag(proxy, origin):
+    p = proxy()
+    url = origin.url("/tags")
+    two_variants(p, origin, url)
+    origin.handler = lambda r: not_modified(("ETag", '"en1"'), ("X-Fresh", "yes"),
+                                            ("Cache-Control", "max-age=600"))
+    r = fetch(p, url, headers=[("Accept-Language", "en")])
+    assert r.status == 200 and r.body == b"body-en"
+    assert r.header("X-Fresh") == "yes"
+    assert inm_tags(origin.requests[2]) == ['"en1"', '"fr1"']
+    # the freshened English variant is now a hit; the French one is not
+    assert is_hit(fetch(p, url, headers=[("Accept-Language", "en")]))
+    assert count(origin) == 3
+
+
+def test_304_selects_the_variant_it_names(proxy, origin):
+    p = proxy()
+    url = origin.url("/sel")
+    two_variants(p, origin, url)
+    # English is asked for, but the origin says the French one is current
+    origin.handler = lambda r: not_modified(("ETag", '"fr1"'),
+                                            ("Cache-Control", "max-age=600"))
+    r = fetch(p, url, headers=[("Accept-Language", "en")])
+    assert r.status == 200 and r.body == b"body-fr"
+    assert "fwd-status=304" in r.header("Cache-Status")
+
+
+def test_vary_miss_revalidates_with_the_stored_etags(proxy, origin):
+    p = proxy()
+    url = origin.url("/vm")
+    two_variants(p, origin, url, cc="max-age=600")
+    origin.handler = lambda r: not_modified(("ETag", '"en1"'),
+                                            ("Cache-Control", "max-age=600"))
+    r = fetch(p, url, headers=[("Accept-Language", "de")])
+    assert r.status == 200 and r.body == b"body-en"
+    assert inm_tags(origin.requests[2]) == ['"en1"', '"fr1"']
+
+
+def test_304_selecting_nothing_asks_again_unconditionally(proxy, origin):
+    answers = [reply(b"stored", headers=[("Cache-Control", "max-age=0"), ("ETag", '"s1"')]),
+               not_modified(("ETag", '"unknown"')),
+               reply(b"fresh copy", headers=[("Cache-Control", "max-age=600"), ("ETag", '"s2"')])]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/nothing")
+    fetch(p, url)
+    r = fetch(p, url, headers=[("If-None-Match", '"s1"')])
+    assert r.status == 200 and r.body == b"fresh copy"
+    assert origin.requests[1].header("If-None-Match") == '"s1"'
+    third = origin.requests[2]
+    for name in ("If-None-Match", "If-Modified-Since"):
+        assert third.header(name) is None
+    assert count(origin) == 3
+    assert is_hit(fetch(p, url))
+
+
+def test_head_response_refreshes_the_stored_get(proxy, origin):
+    p = proxy()
+    url = origin.url("/headfresh")
+    origin.reply(reply(b"12345", headers=[("Cache-Control", "max-age=0"),
+                                          ("ETag", '"h1"'), ("X-V", "1")]))
+    fetch(p, url)
+    origin.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"h1\"\r\nX-V: 2\r\n"
+                 b"Cache-Control: max-age=600\r\n\r\n")
+    r = fetch(p, url, method="HEAD")
+    assert r.status == 200 and r.header("X-V") == "2"
+    assert origin.requests[1].method == "HEAD"
+    r = fetch(p, url)
+    assert r.body == b"12345" and r.header("X-V") == "2" and is_hit(r)
+    assert count(origin) == 2
+
+
+def test_head_with_other_validators_does_not_refresh(proxy, origin):
+    p = proxy()
+    url = origin.url("/headother")
+    origin.reply(reply(b"12345", headers=[("Cache-Control", "max-age=0"), ("ETag", '"h1"')]))
+    fetch(p, url)
+    origin.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nETag: \"h2\"\r\n"
+                 b"Cache-Control: max-age=600\r\n\r\n")
+    assert fetch(p, url, method="HEAD").status == 200
+    origin.reply(reply(b"1234567", headers=[("Cache-Control", "max-age=600"), ("ETag", '"h2"')]))
+    assert fetch(p, url).body == b"1234567"
+    assert count(origin) == 3
+
+
+def test_passed_conditional_304_freshens_the_entry(proxy, origin):
+    p = proxy()
+    url = origin.url("/passed")
+    origin.reply(reply(b"weak", headers=[("Cache-Control", "max-age=600"),
+                                         ("ETag", 'W/"w1"'), ("X-V", "1")]))
+    fetch(p, url)
+    # If-Match never holds for a weak tag: not the cache's to answer
+    origin.reply(not_modified(("ETag", 'W/"w1"'), ("X-V", "2"),
+                              ("Cache-Control", "max-age=600")))
+    r = fetch(p, url, headers=[("If-Match", '"zzz"'), ("If-None-Match", 'W/"w1"')])
+    assert r.status == 304
+    assert origin.requests[1].header("If-Match") == '"zzz"'
+    r = fetch(p, url)
+    assert r.body == b"weak" and r.header("X-V") == "2" and is_hit(r)
+    assert count(origin) == 2

@@ -777,6 +777,10 @@ static void freshen_passed(struct client *cl, struct exchange *x,
 	bool head = proxy_method_is(&x->req, "HEAD") && res->status == 200;
 
 	entry_of(c, &e);
+	if (c->req_cc.no_store) {
+		close_entry(c);
+		return;
+	}
 	if ((res->status == 304 &&
 	     cache_304_selects(&e, res->headers, res->num_headers, false)) ||
 	    (head &&
@@ -867,15 +871,16 @@ bool proxy_cache_response(struct client *cl, struct exchange *x,
 			return true;
 		return refetch(cl, x);
 	}
-	if (c->passed) {
+	if (c->entry && !c->passed && res->status >= 500 &&
+	    stale_on_error(cl, x, res->status))
+		return true;
+	/* A HEAD's answer is not stored, but may freshen the GET's. */
+	if (c->passed || (c->entry && proxy_method_is(&x->req, "HEAD"))) {
 		freshen_passed(cl, x, res);
 		c->status.fwd_status = res->status;
 		add_status_field(x, res);
 		return false;
 	}
-	if (c->entry && res->status >= 500 &&
-	    stale_on_error(cl, x, res->status))
-		return true;
 	if (c->entry) {
 		x->outcome = PROXY_OUTCOME_REFRESH_MODIFIED;
 		close_entry(c);
