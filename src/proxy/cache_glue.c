@@ -4,16 +4,21 @@
  *
  *   proxy_cache_before     PURGE; the key; a lookup (Vary picks the
  *                          variant); cache_decide: serve it (hit.c),
- *                          revalidate (validators go with the request),
- *                          forward, or 504; a miss joins the fill of its
- *                          URL (collapsed forwarding) and may wait for it
- *   proxy_cache_response   the final head: a 304 freshens the entry and
- *                          the stored body is served; a 5xx or a failure
- *                          may serve it stale; a storable response starts
- *                          a store writer; unsafe methods invalidate
+ *                          revalidate (every variant's ETag goes with the
+ *                          request), forward, or 504; a miss joins the
+ *                          fill of its URL (collapsed forwarding) and may
+ *                          wait for it
+ *   proxy_cache_response   the final head: a 304 freshens the stored
+ *                          response it selects and its body is served (one
+ *                          that selects nothing: proxy_cache_refetch); a
+ *                          HEAD's 200 or a 304 to the client's own
+ *                          conditional freshens the entry; a 5xx or a
+ *                          failure may serve it stale; a storable response
+ *                          starts a store writer; unsafe methods invalidate
  *   proxy_cache_sink       the client's sink, teed with the store writer
  *   proxy_cache_body_done  commit only a body that ended well framed
- *   proxy_cache_end        release the reader, the writer, the fill
+ *   proxy_cache_end        count (stats), release the reader, the
+ *                          writer, the fill
  *
  * The store never disturbs the client: a store-side failure (ENOSPC, EIO,
  * --max-object-size) only drops the write; the client's stream goes on.
@@ -458,7 +463,7 @@ static bool miss(struct client *cl, struct exchange *x, bool vary_miss)
 		return true;
 	/* Other variants are stored: the origin may say one of them is
 	 * also this request's (RFC 9111 section 4.1, a 304 naming it). */
-	if (vary_miss && !c->req_cc.no_cache)
+	if (vary_miss && !c->req_cc.no_store)
 		revalidate_all(cl, x);
 	return false;
 }
