@@ -451,3 +451,437 @@ def test_stale_while_revalidate_serves_stale_then_revalidates_once(proxy, origin
     r = fetch(p, url)
     assert r.body == b"swr body" and is_hit(r)
     assert count(origin) == 2
+
+
+# ---- counters on the status page (issue #12) ----
+
+def status_json(p):
+    import json
+    r = p.request(b"GET /glassproxy/status/json HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 200
+    return json.loads(r.body)
+
+
+def test_status_page_counts_hits_misses_and_stores(proxy, origin):
+    origin.handler = lambda r: reply(b"counted body",
+                                     headers=[("Cache-Control", "max-age=600")])
+    p = proxy()
+    for i in range(3):
+        fetch(p, origin.url("/n%d" % i))          # 3 misses, 3 stores
+    for _ in range(2):
+        for i in range(3):
+            assert is_hit(fetch(p, origin.url("/n%d" % i)))  # 6 hits
+    fetch(p, origin.url("/post"), method="POST", body=b"x")  # not a lookup
+    c = status_json(p)["cache"]
+    assert (c["hits"], c["misses"], c["stores"]) == (6, 3, 3)
+    assert c["bytes_stored"] == 3 * len(b"counted body")
+    assert c["entries"] == 3 and c["size_bytes"] > 3 * len(b"counted body")
+    html = p.request(get("http://glassproxy.status/")).body.decode()
+    assert '<td class="n" id="cache_hits">6</td>' in html
+    assert '<td class="n" id="cache_misses">3</td>' in html
+    assert '<td class="n" id="cache_entries">3</td>' in html
+    assert 'id="cache_hit_ratio">66.7%</td>' in html
+    assert "Fault injection" not in html
+    metrics = p.request(get("http://glassproxy.status/metrics")).body.decode()
+    assert "glassproxy_cache_hits_total 6\n" in metrics
+    assert "glassproxy_cache_misses_total 3\n" in metrics
+    assert "glassproxy_cache_entries 3\n" in metrics
+
+
+def test_status_page_counts_revalidations_and_evictions(proxy, origin):
+    answers = [reply(b"a" * 4000, headers=[("Cache-Control", "max-age=0"), ("ETag", '"1"')]),
+               b"HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\n\r\n"]
+    origin.handler = lambda r: answers.pop(0) if answers else \
+        reply(b"b" * 4000, headers=[("Cache-Control", "max-age=600")])
+    p = proxy(**{"cache-size": "10K"})
+    fetch(p, origin.url("/r"))
+    assert fetch(p, origin.url("/r")).body == b"a" * 4000   # revalidated
+    for i in range(4):                                        # evicts
+        fetch(p, origin.url("/e%d" % i))
+    c = status_json(p)["cache"]
+    assert c["revalidations"] == 1
+    assert c["hits"] == 1 and c["misses"] == 5
+    assert c["evictions"] >= 2 and c["bytes_evicted"] > 2 * 4000
+    assert c["size_bytes"] <= 10 * 1024
+
+
+def test_status_page_lists_active_fault_rules(proxy, origin):
+    p = proxy(fault=["net.recv[origin]=short:16"], **{"fault-seed": "5"})
+    origin.reply(reply(b"x"))
+    assert fetch(p, origin.url("/f")).status == 200
+    html = p.request(get("http://glassproxy.status/")).body.decode()
+    assert "Fault injection active" in html
+    assert "seed=5" in html
+    assert "net.recv[origin]=short:16 hits=" in html
+
+
+def test_status_page_counts_auth_denials(proxy, origin):
+    import json
+    import os
+    from conftest import ROOT
+    p = proxy(**{"auth-file": os.path.join(ROOT, "fixtures", "auth", "good.htpasswd")})
+    for _ in range(2):
+        assert p.request(get(origin.url("/needs-auth"))).status == 407
+    p.access_lines(2)
+    r = p.request(get("http://glassproxy.status/json"))
+    assert r.status == 200 and json.loads(r.body)["denials"]["auth"] == 2
+
+
+# ---- the issue's gaps: all ETags, 304 selection, HEAD and passed 304s ----
+
+def not_modified(*headers):
+    return ("HTTP/1.1 304 Not Modified\r\n" +
+            "".join("%s: %s\r\n" % h for h in headers) + "\r\n").encode()
+
+
+def two_variants(p, origin, url, cc="max-age=0"):
+    """Store an English and a French variant of url (ETags "en1", "fr1")."""
+    for lang in ("en", "fr"):
+        origin.handler = lambda r, lang=lang: reply(
+            ("body-%s" % lang).encode(),
+            headers=[("Cache-Control", cc), ("Vary", "Accept-Language"),
+                     ("ETag", '"%s1"' % lang)])
+        assert fetch(p, url, headers=[("Accept-Language", lang)]).body == \
+            ("body-%s" % lang).encode()
+
+
+def inm_tags(r):
+    return sorted(t.strip() for t in (r.header("If-None-Match") or "").split(","))
+
+
+def test_revalidation_sends_every_variants_etag(proxy, origin):
+    p = proxy()
+    url = origin.url("/tags")
+    two_variants(p, origin, url)
+    origin.handler = lambda r: not_modified(("ETag", '"en1"'), ("X-Fresh", "yes"),
+                                            ("Cache-Control", "max-age=600"))
+    r = fetch(p, url, headers=[("Accept-Language", "en")])
+    assert r.status == 200 and r.body == b"body-en"
+    assert r.header("X-Fresh") == "yes"
+    assert inm_tags(origin.requests[2]) == ['"en1"', '"fr1"']
+    # the freshened English variant is now a hit; the French one is not
+    assert is_hit(fetch(p, url, headers=[("Accept-Language", "en")]))
+    assert count(origin) == 3
+
+
+def test_304_selects_the_variant_it_names(proxy, origin):
+    p = proxy()
+    url = origin.url("/sel")
+    two_variants(p, origin, url)
+    # English is asked for, but the origin says the French one is current
+    origin.handler = lambda r: not_modified(("ETag", '"fr1"'),
+                                            ("Cache-Control", "max-age=600"))
+    r = fetch(p, url, headers=[("Accept-Language", "en")])
+    assert r.status == 200 and r.body == b"body-fr"
+    assert "fwd-status=304" in r.header("Cache-Status")
+
+
+def test_vary_miss_revalidates_with_the_stored_etags(proxy, origin):
+    p = proxy()
+    url = origin.url("/vm")
+    two_variants(p, origin, url, cc="max-age=600")
+    origin.handler = lambda r: not_modified(("ETag", '"en1"'),
+                                            ("Cache-Control", "max-age=600"))
+    r = fetch(p, url, headers=[("Accept-Language", "de")])
+    assert r.status == 200 and r.body == b"body-en"
+    assert inm_tags(origin.requests[2]) == ['"en1"', '"fr1"']
+
+
+def test_304_selecting_nothing_asks_again_unconditionally(proxy, origin):
+    answers = [reply(b"stored", headers=[("Cache-Control", "max-age=0"), ("ETag", '"s1"')]),
+               not_modified(("ETag", '"unknown"')),
+               reply(b"fresh copy", headers=[("Cache-Control", "max-age=600"), ("ETag", '"s2"')])]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/nothing")
+    fetch(p, url)
+    r = fetch(p, url, headers=[("If-None-Match", '"s1"')])
+    assert r.status == 200 and r.body == b"fresh copy"
+    assert origin.requests[1].header("If-None-Match") == '"s1"'
+    third = origin.requests[2]
+    for name in ("If-None-Match", "If-Modified-Since"):
+        assert third.header(name) is None
+    assert count(origin) == 3
+    assert is_hit(fetch(p, url))
+
+
+def test_head_response_refreshes_the_stored_get(proxy, origin):
+    p = proxy()
+    url = origin.url("/headfresh")
+    origin.reply(reply(b"12345", headers=[("Cache-Control", "max-age=0"),
+                                          ("ETag", '"h1"'), ("X-V", "1")]))
+    fetch(p, url)
+    origin.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"h1\"\r\nX-V: 2\r\n"
+                 b"Cache-Control: max-age=600\r\n\r\n")
+    r = fetch(p, url, method="HEAD")
+    assert r.status == 200 and r.header("X-V") == "2"
+    assert origin.requests[1].method == "HEAD"
+    r = fetch(p, url)
+    assert r.body == b"12345" and r.header("X-V") == "2" and is_hit(r)
+    assert count(origin) == 2
+
+
+def test_head_with_other_validators_does_not_refresh(proxy, origin):
+    p = proxy()
+    url = origin.url("/headother")
+    origin.reply(reply(b"12345", headers=[("Cache-Control", "max-age=0"), ("ETag", '"h1"')]))
+    fetch(p, url)
+    origin.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nETag: \"h2\"\r\n"
+                 b"Cache-Control: max-age=600\r\n\r\n")
+    assert fetch(p, url, method="HEAD").status == 200
+    origin.reply(reply(b"1234567", headers=[("Cache-Control", "max-age=600"), ("ETag", '"h2"')]))
+    assert fetch(p, url).body == b"1234567"
+    assert count(origin) == 3
+
+
+def test_passed_conditional_304_freshens_the_entry(proxy, origin):
+    p = proxy()
+    url = origin.url("/passed")
+    origin.reply(reply(b"weak", headers=[("Cache-Control", "max-age=600"),
+                                         ("ETag", 'W/"w1"'), ("X-V", "1")]))
+    fetch(p, url)
+    # If-Match never holds for a weak tag: not the cache's to answer
+    origin.reply(not_modified(("ETag", 'W/"w1"'), ("X-V", "2"),
+                              ("Cache-Control", "max-age=600")))
+    r = fetch(p, url, headers=[("If-Match", '"zzz"'), ("If-None-Match", 'W/"w1"')])
+    assert r.status == 304
+    assert origin.requests[1].header("If-Match") == '"zzz"'
+    r = fetch(p, url)
+    assert r.body == b"weak" and r.header("X-V") == "2" and is_hit(r)
+    assert count(origin) == 2
+
+
+# ---- the issue's harness list, the rest ----
+
+def test_port_is_part_of_the_key(proxy, origin_factory):
+    a, b = origin_factory(), origin_factory()
+    for o, text in ((a, b"from a"), (b, b"from b")):
+        o.reply(reply(text, headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    assert fetch(p, a.url("/same")).body == b"from a"
+    assert fetch(p, b.url("/same")).body == b"from b"
+    assert fetch(p, a.url("/same")).body == b"from a"
+    assert fetch(p, b.url("/same")).body == b"from b"
+    assert (count(a), count(b)) == (1, 1)
+
+
+def test_scheme_and_host_case_and_default_port(proxy, origin):
+    """http://127.0.0.1:P/x and HTTP://127.0.0.1:P/x are one key; an
+    https:// URL is never answered from the http:// entry."""
+    origin.reply(reply(b"one", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    url = origin.url("/k")
+    fetch(p, url)
+    r = fetch(p, "HTTP" + url[4:])
+    assert is_hit(r) and r.body == b"one"
+    r = fetch(p, "https" + url[4:])
+    assert r.status != 200 and count(origin) == 1
+
+
+def test_expiry_then_if_modified_since_revalidation(proxy, origin):
+    lm = http_date(time.time() - 3600)
+    answers = [reply(b"dated", headers=[("Cache-Control", "max-age=0"),
+                                        ("Last-Modified", lm), ("X-V", "1")]),
+               not_modified(("X-V", "2"), ("Cache-Control", "max-age=600"))]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/ims")
+    fetch(p, url)
+    r = fetch(p, url)
+    assert r.status == 200 and r.body == b"dated" and r.header("X-V") == "2"
+    assert origin.requests[1].header("If-Modified-Since") == lm
+    assert origin.requests[1].header("If-None-Match") is None
+    assert is_hit(fetch(p, url))
+    assert count(origin) == 2
+
+
+@pytest.mark.parametrize("field", ["Location", "Content-Location"])
+def test_unsafe_method_invalidates_same_origin_locations(proxy, origin, field):
+    origin.handler = lambda r: reply(
+        b"ok", headers=[(field, "/other")] if r.method == "POST" else
+        [("Cache-Control", "max-age=600")])
+    p = proxy()
+    other = origin.url("/other")
+    fetch(p, other)
+    assert is_hit(fetch(p, other))
+    fetch(p, origin.url("/form"), method="POST", body=b"x")
+    assert not is_hit(fetch(p, other))
+    assert count(origin) == 3
+
+
+def test_other_origin_location_is_not_invalidated(proxy, origin):
+    origin.handler = lambda r: reply(
+        b"ok", headers=[("Location", "http://127.0.0.9:1/other")] if r.method == "POST"
+        else [("Cache-Control", "max-age=600")])
+    p = proxy()
+    fetch(p, origin.url("/other"))
+    fetch(p, origin.url("/form"), method="POST", body=b"x")
+    assert is_hit(fetch(p, origin.url("/other")))
+
+
+def test_vary_by_accept_encoding(proxy, origin):
+    origin.handler = lambda r: reply(
+        ("enc=%s" % r.header("Accept-Encoding")).encode(),
+        headers=[("Cache-Control", "max-age=600"), ("Vary", "Accept-Encoding")])
+    p = proxy()
+    url = origin.url("/ae")
+    for enc in ("gzip", "identity", "gzip", "identity"):
+        assert fetch(p, url, headers=[("Accept-Encoding", enc)]).body == \
+            ("enc=%s" % enc).encode()
+    # whitespace is normalised: "gzip,  br" and "gzip, br" are one variant
+    fetch(p, url, headers=[("Accept-Encoding", "gzip, br")])
+    assert is_hit(fetch(p, url, headers=[("Accept-Encoding", "gzip,  br")]))
+    assert count(origin) == 3
+
+
+def test_vary_star_is_never_served(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600"), ("Vary", "*")]))
+    p = proxy()
+    fetch(p, origin.url("/star"))
+    fetch(p, origin.url("/star"))
+    assert count(origin) == 2
+
+
+def test_only_if_cached_hit_is_served(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    fetch(p, origin.url("/oic2"))
+    r = fetch(p, origin.url("/oic2"), headers=[("Cache-Control", "only-if-cached")])
+    assert r.status == 200 and is_hit(r)
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=0"), ("ETag", '"e"')]))
+    fetch(p, origin.url("/oic3"))
+    r = fetch(p, origin.url("/oic3"), headers=[("Cache-Control", "only-if-cached")])
+    assert r.status == 504
+    assert count(origin) == 2
+
+
+# ---- conformance sweep (cache-tests.fyi's categories, from the proxy's side) ----
+
+def test_age_adds_the_upstream_age(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600"), ("Age", "100")]))
+    p = proxy()
+    fetch(p, origin.url("/age"))
+    r = fetch(p, origin.url("/age"))
+    assert is_hit(r) and int(r.header("Age")) >= 100
+    assert "ttl=" in r.header("Cache-Status")
+    ttl = int(r.header("Cache-Status").split("ttl=")[1].split(";")[0])
+    assert ttl <= 500
+
+
+def test_age_past_max_age_is_stale(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600"), ("Age", "700")]))
+    p = proxy()
+    fetch(p, origin.url("/old"))
+    fetch(p, origin.url("/old"))
+    assert count(origin) == 2
+
+
+def test_max_age_wins_over_expires(proxy, origin):
+    now = time.time()
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600"),
+                                      ("Expires", http_date(now - 3600)),
+                                      ("Date", http_date(now))]))
+    p = proxy()
+    fetch(p, origin.url("/mx"))
+    assert is_hit(fetch(p, origin.url("/mx")))
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=0"),
+                                      ("Expires", http_date(now + 3600)),
+                                      ("Date", http_date(now))]))
+    fetch(p, origin.url("/mx0"))
+    fetch(p, origin.url("/mx0"))
+    assert count(origin) == 3
+
+
+def test_expires_before_date_is_stale(proxy, origin):
+    now = time.time()
+    origin.reply(reply(b"x", headers=[("Expires", http_date(now - 10)),
+                                      ("Date", http_date(now))]))
+    p = proxy()
+    fetch(p, origin.url("/exp"))
+    fetch(p, origin.url("/exp"))
+    assert count(origin) == 2
+
+
+def test_s_maxage_zero_beats_max_age(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600, s-maxage=0"),
+                                      ("ETag", '"e"')]))
+    p = proxy()
+    fetch(p, origin.url("/sm"))
+    fetch(p, origin.url("/sm"))
+    assert count(origin) == 2
+
+
+def test_no_cache_response_is_stored_and_revalidated(proxy, origin):
+    answers = [reply(b"nc", headers=[("Cache-Control", "no-cache, max-age=600"),
+                                     ("ETag", '"n"')]),
+               not_modified(("ETag", '"n"'))]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    fetch(p, origin.url("/nc"))
+    r = fetch(p, origin.url("/nc"))
+    assert r.body == b"nc" and origin.requests[1].header("If-None-Match") == '"n"'
+    assert "fwd-status=304" in r.header("Cache-Status")
+
+
+def test_request_no_cache_revalidates_a_fresh_entry(proxy, origin):
+    answers = [reply(b"rq", headers=[("Cache-Control", "max-age=600"), ("ETag", '"q"')]),
+               not_modified(("ETag", '"q"'))]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    fetch(p, origin.url("/rnc"))
+    for headers in ([("Cache-Control", "no-cache")],):
+        r = fetch(p, origin.url("/rnc"), headers=headers)
+        assert r.body == b"rq"
+    assert origin.requests[1].header("If-None-Match") == '"q"'
+
+
+def test_pragma_no_cache_without_cache_control(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    fetch(p, origin.url("/pr"))
+    fetch(p, origin.url("/pr"), headers=[("Pragma", "no-cache")])
+    assert count(origin) == 2
+
+
+def test_request_max_age_and_min_fresh(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600"), ("Age", "100")]))
+    p = proxy()
+    fetch(p, origin.url("/rma"))
+    fetch(p, origin.url("/rma"), headers=[("Cache-Control", "max-age=50")])
+    assert count(origin) == 2
+    assert is_hit(fetch(p, origin.url("/rma"), headers=[("Cache-Control", "max-age=5000")]))
+    fetch(p, origin.url("/rma"), headers=[("Cache-Control", "min-fresh=550")])
+    assert count(origin) == 3
+
+
+def test_max_stale_serves_a_stale_entry(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=1"), ("Age", "100")]))
+    p = proxy()
+    fetch(p, origin.url("/ms"))
+    r = fetch(p, origin.url("/ms"), headers=[("Cache-Control", "max-stale=1000")])
+    assert r.status == 200 and count(origin) == 1
+    fetch(p, origin.url("/ms"), headers=[("Cache-Control", "max-stale=10")])
+    assert count(origin) == 2
+
+
+def test_no_cache_field_is_not_served_from_cache(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", 'max-age=600, no-cache="X-Secret"'),
+                                      ("X-Secret", "s"), ("X-Public", "p")]))
+    p = proxy()
+    fetch(p, origin.url("/ncf"))
+    r = fetch(p, origin.url("/ncf"))
+    assert is_hit(r) and r.header("X-Secret") is None and r.header("X-Public") == "p"
+
+
+def test_cache_status_fields(proxy, origin):
+    origin.reply(reply(b"x", headers=[("Cache-Control", "max-age=600")]))
+    p = proxy()
+    miss = fetch(p, origin.url("/cs")).header("Cache-Status")
+    assert miss.startswith("glassproxy; fwd=uri-miss") and "stored" in miss
+    hit = fetch(p, origin.url("/cs")).header("Cache-Status")
+    assert hit.startswith("glassproxy; hit; ttl=")
+    post = fetch(p, origin.url("/cs"), method="POST", body=b"x").header("Cache-Status")
+    assert "fwd=method" in post or "fwd=bypass" in post
+    origin.reply(reply(b"x", headers=[("Cache-Control", "no-store")]))
+    ns = fetch(p, origin.url("/cs-ns")).header("Cache-Status")
+    assert "detail=no-store" in ns and "stored" not in ns

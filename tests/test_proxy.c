@@ -2199,6 +2199,74 @@ static void test_torture_proxy_exchange(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- cache counters (issue #12) ---- */
+
+static void commit_one(struct cache_store *st, const char *key, size_t len)
+{
+	static const char body[4096];
+	struct cache_store_meta meta = {1, 2, 0, 0, 200};
+	struct cache_store_writer *w;
+	struct cache_hash hv;
+	char hash[CACHE_HASH_HEX];
+
+	cache_key_hash(key, strlen(key), &hv);
+	cache_hash_hex(&hv, hash, sizeof(hash));
+	assert_int_equal(cache_store_write_begin(st, key, hash, "", 0, &meta,
+						 "A: 1\r\n", 6, &w),
+			 0);
+	assert_int_equal(cache_store_write_append(w, body, len), 0);
+	assert_int_equal(cache_store_write_commit(w, len), 0);
+}
+
+/*
+ * proxy_cache_count_store puts the store's size in the counters and adds
+ * each eviction once, with its bytes, however often it is called.
+ */
+static void test_cache_counters_follow_the_store(void **state)
+{
+	struct sys_memfs *m = sys_memfs_new();
+	struct cache_store *st = memfs_store(m, 1 << 20);
+	struct cache_store_stats ss;
+	struct stats_snapshot snap;
+	struct proxy cpx = {0};
+
+	(void)state;
+	assert_int_equal(stats_new(&test_sys, &cpx.stats), 0);
+	pthread_mutex_init(&cpx.lock, NULL);
+	cpx.cache = st;
+	cache_store_set_limits(st, 10000, 1 << 20);
+	for (int i = 0; i < 5; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "http://h/%d", i);
+		commit_one(st, key, 3000);
+	}
+	proxy_cache_count_store(&cpx);
+	proxy_cache_count_store(&cpx);
+	cache_store_get_stats(st, &ss);
+	stats_snapshot(cpx.stats, &snap);
+	assert_true(ss.evictions >= 2);
+	assert_int_equal(snap.cache_evictions, ss.evictions);
+	assert_int_equal(snap.cache_bytes_evicted, ss.evicted_bytes);
+	assert_true(ss.evicted_bytes >= ss.evictions * 3000);
+	assert_int_equal(snap.cache_size_bytes, ss.bytes);
+	assert_int_equal(snap.cache_entries, ss.entries);
+	assert_true(ss.bytes <= 10000);
+	pthread_mutex_destroy(&cpx.lock);
+	stats_free(cpx.stats);
+	cache_store_close(st);
+	sys_memfs_free(m);
+}
+
+/* Without a cache or counters it does nothing (and does not crash). */
+static void test_cache_counters_without_a_store(void **state)
+{
+	struct proxy cpx = {0};
+
+	(void)state;
+	proxy_cache_count_store(&cpx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2253,6 +2321,8 @@ int main(void)
 		T(test_resolve_fault_replaces_the_resolver_call),
 		T(test_noname_fault_names_the_host),
 		cmocka_unit_test(test_torture_proxy_exchange),
+		cmocka_unit_test(test_cache_counters_follow_the_store),
+		cmocka_unit_test(test_cache_counters_without_a_store),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

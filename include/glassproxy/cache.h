@@ -632,10 +632,11 @@ struct cache_store_entry {
 
 struct cache_store_stats {
 	uint64_t entries, bytes, max_size;
-	uint64_t evictions;   /* entries evicted for space or variants */
-	uint64_t damaged;     /* entries found damaged and removed */
-	uint64_t recovered;   /* entries indexed by the last open */
-	uint64_t tmp_removed; /* leftovers removed from DIR/tmp by open */
+	uint64_t evictions;	/* entries evicted for space or variants */
+	uint64_t evicted_bytes; /* their size on disk, in total */
+	uint64_t damaged;	/* entries found damaged and removed */
+	uint64_t recovered;	/* entries indexed by the last open */
+	uint64_t tmp_removed;	/* leftovers removed from DIR/tmp by open */
 };
 
 /*

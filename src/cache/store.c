@@ -298,6 +298,7 @@ void cache_store_get_stats(struct cache_store *st,
 	out->bytes = st->idx.bytes;
 	out->max_size = st->idx.max_size;
 	out->evictions = st->idx.evictions;
+	out->evicted_bytes = st->idx.evicted_bytes;
 	out->damaged = st->idx.damaged;
 	out->recovered = st->recovered;
 	out->tmp_removed = st->tmp_removed;

@@ -175,6 +175,7 @@ static void evict(struct cache_st_index *idx, struct cache_st_entry *e,
 
 	cache_st_index_unlink_entry(idx, e);
 	idx->evictions++;
+	idx->evicted_bytes += e->size;
 	if (v) {
 		memcpy(v->hash, e->hash, sizeof(v->hash));
 		v->variant = e->variant;

@@ -100,7 +100,7 @@ struct cache_st_index {
 	struct {
 		uint64_t epoch, hkey;
 	} tomb[CS_TOMBSTONES];
-	uint64_t evictions, damaged;
+	uint64_t evictions, evicted_bytes, damaged;
 	struct cache_store_fill *fills; /* fills in progress */
 };
 

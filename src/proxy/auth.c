@@ -56,6 +56,7 @@ static void require_auth(struct client *cl, struct exchange *x)
 			    PROXY_NAME);
 	util_format(extra, sizeof(extra), "Proxy-Authenticate: %s\r\n",
 		    challenge);
+	stats_denied(cl->px->stats, STATS_DENY_AUTH);
 	proxy_answer_extra(cl, x, PROXY_OUTCOME_AUTH_REQUIRED, 0,
 			   "This proxy requires authentication.", extra);
 }
@@ -71,6 +72,7 @@ static void refuse_throttled(struct client *cl, struct exchange *x,
 	log_event(cl->px->log, LOG_WARN,
 		  "%s: authentication throttled after repeated failures",
 		  cl->addr);
+	stats_denied(cl->px->stats, STATS_DENY_AUTH);
 	proxy_answer_extra(cl, x, PROXY_OUTCOME_AUTH_THROTTLED, 0,
 			   "Too many failed authentication attempts from "
 			   "your address; try again later.",

@@ -4,16 +4,21 @@
  *
  *   proxy_cache_before     PURGE; the key; a lookup (Vary picks the
  *                          variant); cache_decide: serve it (hit.c),
- *                          revalidate (validators go with the request),
- *                          forward, or 504; a miss joins the fill of its
- *                          URL (collapsed forwarding) and may wait for it
- *   proxy_cache_response   the final head: a 304 freshens the entry and
- *                          the stored body is served; a 5xx or a failure
- *                          may serve it stale; a storable response starts
- *                          a store writer; unsafe methods invalidate
+ *                          revalidate (every variant's ETag goes with the
+ *                          request), forward, or 504; a miss joins the
+ *                          fill of its URL (collapsed forwarding) and may
+ *                          wait for it
+ *   proxy_cache_response   the final head: a 304 freshens the stored
+ *                          response it selects and its body is served (one
+ *                          that selects nothing: proxy_cache_refetch); a
+ *                          HEAD's 200 or a 304 to the client's own
+ *                          conditional freshens the entry; a 5xx or a
+ *                          failure may serve it stale; a storable response
+ *                          starts a store writer; unsafe methods invalidate
  *   proxy_cache_sink       the client's sink, teed with the store writer
  *   proxy_cache_body_done  commit only a body that ended well framed
- *   proxy_cache_end        release the reader, the writer, the fill
+ *   proxy_cache_end        count (stats), release the reader, the
+ *                          writer, the fill
  *
  * The store never disturbs the client: a store-side failure (ENOSPC, EIO,
  * --max-object-size) only drops the write; the client's stream goes on.
@@ -105,12 +110,141 @@ static void close_entry(struct proxy_cache_x *c)
 	c->revalidating = false;
 }
 
+/* Open variant id of this key into c (reader, fields, meta). */
+static bool open_id(struct client *cl, struct proxy_cache_x *c, uint64_t id)
+{
+	const struct cache_store_entry *e;
+	int n;
+
+	if (cache_store_open(cl->px->cache, c->key, c->hash, id, &c->reader) <
+	    0) {
+		c->reader = NULL;
+		return false;
+	}
+	e = cache_store_reader_entry(c->reader);
+	n = proxy_cache_parse_fields(e->fields, e->fields_len, c->fields,
+				     PROXY_MAX_HEADERS);
+	if (n < 0) {
+		close_entry(c);
+		return false;
+	}
+	c->n_fields = (size_t)n;
+	c->meta = e->meta;
+	c->entry = true;
+	return true;
+}
+
+/* The ETag line of stored fields ("Name: value\r\n" text), if any. */
+static bool stored_etag(const char *text, size_t len, struct http_slice *out)
+{
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\r', (size_t)(end - p));
+
+		if (!eol)
+			return false;
+		if (eol - p > 5 && util_ieq(p, 5, "etag:", 5)) {
+			const char *v = p + 5;
+			while (v < eol && (*v == ' ' || *v == '\t'))
+				v++;
+			*out = (struct http_slice){v, (size_t)(eol - v)};
+			return true;
+		}
+		p = eol + 2;
+	}
+	return false;
+}
+
+/*
+ * The entity-tags of every stored variant of the key, joined into c->inm
+ * (RFC 9111 section 4.3.1), and the variants they came from in c->cand.
+ * The entry open in c (if any) stays open.  Returns inm's length.
+ */
+static int join_etags(struct client *cl, struct proxy_cache_x *c,
+		      const struct cache_store_variants *vars)
+{
+	struct http_slice tags[CACHE_STORE_MAX_VARIANTS], v;
+	char text[PROXY_INM_MAX];
+	size_t used = 0, n = 0;
+
+	c->n_cand = 0;
+	for (size_t i = 0; i < vars->n; i++) {
+		struct cache_store_reader *r;
+		const struct cache_store_entry *e;
+
+		c->cand[c->n_cand++] = vars->v[i].id;
+		if (cache_store_open(cl->px->cache, c->key, c->hash,
+				     vars->v[i].id, &r) < 0)
+			continue;
+		e = cache_store_reader_entry(r);
+		if (stored_etag(e->fields, e->fields_len, &v) &&
+		    v.len <= sizeof(text) - used) {
+			memcpy(text + used, v.ptr, v.len);
+			tags[n++] = (struct http_slice){text + used, v.len};
+			used += v.len;
+		}
+		cache_store_reader_close(r);
+	}
+	return cache_join_etags(tags, n, c->inm, sizeof(c->inm));
+}
+
+/*
+ * Our validators for a revalidation: the open entry's Last-Modified, and
+ * If-None-Match with the entity-tags of all the key's variants, so the
+ * origin may say which one is current.  Without an entry (a Vary miss)
+ * only the tags.  True when there is something to validate with.
+ */
+static bool set_validators(struct client *cl, struct exchange *x,
+			   const struct cache_store_variants *vars)
+{
+	struct proxy_cache_x *c = &x->cache;
+	struct cache_entry e;
+	size_t n = 0;
+	int len = join_etags(cl, c, vars);
+
+	if (len > 0)
+		c->validators[n++] = (struct http_header){
+			{"If-None-Match", 13}, {c->inm, (size_t)len}};
+	if (c->entry) {
+		struct http_header own[2];
+		size_t k;
+
+		entry_of(c, &e);
+		k = cache_validators(&e, own);
+		for (size_t i = 0; i < k; i++)
+			if (!http_name_is(own[i].name, "if-none-match") ||
+			    len <= 0)
+				c->validators[n++] = own[i];
+	}
+	c->n_validators = n;
+	c->revalidating = n > 0;
+	return c->revalidating;
+}
+
+/* Revalidate: every variant's validators (they are few; each is opened). */
+static bool revalidate_all(struct client *cl, struct exchange *x)
+{
+	struct proxy_cache_x *c = &x->cache;
+	struct cache_store_variants vars;
+	bool ok;
+
+	if (cache_store_lookup(cl->px->cache, c->key, c->hash, &vars) < 0) {
+		vars.n = 0;
+		vars.blob = NULL;
+	}
+	ok = set_validators(cl, x, &vars);
+	cache_store_variants_free(&vars);
+	return ok;
+}
+
 /* Open the variant whose stored request fields match this request. */
 static bool open_variant(struct client *cl, struct exchange *x, bool *vary_miss)
 {
 	struct proxy_cache_x *c = &x->cache;
 	struct cache_store_variants vars;
 	const struct cache_store_variant *best = NULL;
+	uint64_t id = 0;
 
 	*vary_miss = false;
 	if (cache_store_lookup(cl->px->cache, c->key, c->hash, &vars) < 0)
@@ -122,23 +256,10 @@ static bool open_variant(struct client *cl, struct exchange *x, bool *vary_miss)
 		     vars.v[i].meta.response_time > best->meta.response_time))
 			best = &vars.v[i];
 	*vary_miss = vars.n > 0 && !best;
-	if (best && cache_store_open(cl->px->cache, c->key, c->hash, best->id,
-				     &c->reader) < 0)
-		best = NULL;
+	if (best)
+		id = best->id;
 	cache_store_variants_free(&vars);
-	if (!best)
-		return false;
-	const struct cache_store_entry *e = cache_store_reader_entry(c->reader);
-	int n = proxy_cache_parse_fields(e->fields, e->fields_len, c->fields,
-					 PROXY_MAX_HEADERS);
-	if (n < 0) {
-		close_entry(c);
-		return false;
-	}
-	c->n_fields = (size_t)n;
-	c->meta = e->meta;
-	c->entry = true;
-	return true;
+	return best && open_id(cl, c, id);
 }
 
 /* The fields a cache-made 304 carries (RFC 9110 section 15.4.5). */
@@ -338,7 +459,13 @@ static bool miss(struct client *cl, struct exchange *x, bool vary_miss)
 			     "Nothing suitable is cached (only-if-cached).");
 		return true;
 	}
-	return join_fill(cl, x);
+	if (join_fill(cl, x))
+		return true;
+	/* Other variants are stored: the origin may say one of them is
+	 * also this request's (RFC 9111 section 4.1, a 304 naming it). */
+	if (vary_miss && !c->req_cc.no_store)
+		revalidate_all(cl, x);
+	return false;
 }
 
 /* An entry is open: what cache_decide says to do with it. */
@@ -364,8 +491,7 @@ static bool use_entry(struct client *cl, struct exchange *x)
 		}
 		break;
 	case CACHE_REVALIDATE:
-		c->n_validators = cache_validators(&e, c->validators);
-		c->revalidating = c->n_validators > 0;
+		revalidate_all(cl, x);
 		c->status.fwd = CACHE_FWD_STALE;
 		return false;
 	case CACHE_FORWARD:
@@ -382,9 +508,10 @@ static bool use_entry(struct client *cl, struct exchange *x)
 			     "(only-if-cached).");
 		return true;
 	}
-	/* The cache cannot answer this one (a Range, a conditional). */
+	/* The cache cannot answer this one (a Range, a conditional): it
+	 * goes as sent, and the entry stays open for what comes back. */
 	c->status.fwd = CACHE_FWD_REQUEST;
-	close_entry(c);
+	c->passed = true;
 	return false;
 }
 
@@ -418,7 +545,7 @@ bool proxy_cache_before(struct client *cl, struct exchange *x)
 bool proxy_cache_skip_request_field(const struct exchange *x,
 				    struct http_slice name)
 {
-	if (!x->cache.revalidating)
+	if (!x->cache.revalidating && !x->cache.unconditional)
 		return false;
 	/* Our validators replace the client's: its own are evaluated
 	 * here, against the freshened entry. */
@@ -530,55 +657,142 @@ static int begin_store(struct client *cl, struct exchange *x,
 	return rc;
 }
 
-/* A 304 to our conditional request: freshen the entry, serve it. */
-static bool freshen(struct client *cl, struct exchange *x,
-		    const struct http_response *res)
+/*
+ * Which stored response a 304 to our revalidation selects (RFC 9111
+ * section 4.3.4): the open entry or another variant whose ETag went
+ * upstream, by a strong validator, else a weak one or Last-Modified; a
+ * 304 without validators the one entry there is.  Leaves the selected one
+ * open in c; false (nothing open) when none is.
+ */
+static bool select_304(struct client *cl, struct proxy_cache_x *c,
+		       const struct http_response *res)
+{
+	bool only = c->n_cand <= 1;
+	uint64_t open = 0;
+	struct cache_entry e;
+
+	if (c->entry) {
+		entry_of(c, &e);
+		if (cache_304_selects(&e, res->headers, res->num_headers, only))
+			return true;
+		open = cache_store_reader_entry(c->reader)->variant;
+		close_entry(c);
+	}
+	for (size_t i = 0; i < c->n_cand; i++) {
+		if (c->cand[i] == open || !open_id(cl, c, c->cand[i]))
+			continue;
+		entry_of(c, &e);
+		if (cache_304_selects(&e, res->headers, res->num_headers,
+				      false))
+			return true;
+		close_entry(c);
+	}
+	return false;
+}
+
+/*
+ * The open entry updated with the fields of a 304 or of a HEAD's 200
+ * (RFC 9111 section 3.2): merged into merged[PROXY_MAX_HEADERS] (date
+ * gives room for a Date), the store updated when the result may still be
+ * stored, the new times in *meta.  Returns the merged count or <0.
+ */
+static int update_entry(struct client *cl, struct exchange *x,
+			const struct http_response *res,
+			struct http_header *merged, char *date,
+			struct cache_store_meta *meta)
 {
 	struct proxy_cache_x *c = &x->cache;
-	struct http_header merged[PROXY_MAX_HEADERS], kept[PROXY_MAX_HEADERS];
-	char date[CACHE_DATE_LEN];
+	struct http_header kept[PROXY_MAX_HEADERS];
 	const struct cache_store_entry *se =
 		cache_store_reader_entry(c->reader);
-	struct cache_entry e;
 	struct cache_store_decision sd;
 	struct http_response as_stored = *res;
-	struct cache_store_meta meta = se->meta;
+	struct http_request as_get = x->req;
 	char *text;
 	int n, k, len;
 
-	entry_of(c, &e);
-	if (!cache_304_selects(&e, res->headers, res->num_headers, true))
-		return false;
 	/* One place left for a Date (c->fields takes the result). */
 	n = cache_merge_fields(c->fields, c->n_fields, res->headers,
 			       res->num_headers, merged, PROXY_MAX_HEADERS - 1);
 	if (n < 0)
-		return false;
-	meta.request_time = c->request_time;
-	meta.response_time = wall_now(cl);
-	n = (int)ensure_date(merged, (size_t)n, meta.response_time, date);
+		return n;
+	*meta = se->meta;
+	meta->request_time = c->request_time;
+	meta->response_time = wall_now(cl);
+	n = (int)ensure_date(merged, (size_t)n, meta->response_time, date);
 	as_stored.status = se->meta.status;
 	as_stored.headers = merged;
 	as_stored.num_headers = (size_t)n;
-	cache_storable(&x->req, &as_stored, &proxy_live(cl)->cache_policy, &sd);
+	/* A HEAD refreshes what was stored for a GET. */
+	as_get.method = (struct http_slice){"GET", 3};
+	cache_storable(&as_get, &as_stored, &proxy_live(cl)->cache_policy, &sd);
 	k = cache_store_fields(&sd, merged, (size_t)n, kept, PROXY_MAX_HEADERS);
 	text = malloc(STORED_FIELDS_MAX);
 	if (text && k >= 0 && sd.store) {
 		len = serialize_fields(kept, (size_t)k, text,
 				       STORED_FIELDS_MAX);
 		if (len >= 0 &&
-		    cache_store_update(cl->px->cache, c->reader, &meta, text,
+		    cache_store_update(cl->px->cache, c->reader, meta, text,
 				       (size_t)len) == 0)
 			c->stored = c->status.stored = true;
 	}
+	free(text);
+	return n;
+}
+
+/* A 304 to our conditional request: freshen the entry, serve it. */
+static bool freshen(struct client *cl, struct exchange *x,
+		    const struct http_response *res)
+{
+	struct proxy_cache_x *c = &x->cache;
+	struct http_header merged[PROXY_MAX_HEADERS];
+	char date[CACHE_DATE_LEN];
+	struct cache_store_meta meta;
+	int n;
+
+	if (!select_304(cl, c, res))
+		return false;
+	n = update_entry(cl, x, res, merged, date, &meta);
+	if (n < 0)
+		return false;
 	/* What this client gets: the merged fields, new times. */
 	memcpy(c->fields, merged, sizeof(merged[0]) * (size_t)n);
 	c->n_fields = (size_t)n;
 	c->meta = meta;
 	c->status.fwd_status = 304;
 	serve_entry(cl, x, PROXY_OUTCOME_REFRESH_UNMODIFIED);
-	free(text);
 	return true;
+}
+
+/*
+ * The answer to a request that went upstream as the client sent it while
+ * an entry was open (c->passed): a 304 to the client's own conditional
+ * that matches the entry, or a HEAD's 200 with the entry's validators
+ * (RFC 9111 sections 4.3.4, 4.3.5), freshens it.  The response itself
+ * goes on to the client.
+ */
+static void freshen_passed(struct client *cl, struct exchange *x,
+			   const struct http_response *res)
+{
+	struct proxy_cache_x *c = &x->cache;
+	struct http_header merged[PROXY_MAX_HEADERS];
+	char date[CACHE_DATE_LEN];
+	struct cache_store_meta meta;
+	struct cache_entry e;
+	bool head = proxy_method_is(&x->req, "HEAD") && res->status == 200;
+
+	entry_of(c, &e);
+	if (c->req_cc.no_store) {
+		close_entry(c);
+		return;
+	}
+	if ((res->status == 304 &&
+	     cache_304_selects(&e, res->headers, res->num_headers, false)) ||
+	    (head &&
+	     cache_head_updates(&e, res->headers, res->num_headers,
+				cache_store_reader_entry(c->reader)->body_len)))
+		update_entry(cl, x, res, merged, date, &meta);
+	close_entry(c);
 }
 
 /* The origin failed or said 5xx: serve the entry stale, or 504. */
@@ -605,6 +819,40 @@ static bool stale_on_error(struct client *cl, struct exchange *x, int status)
 	return false;
 }
 
+/*
+ * A 304 for none of what we hold (RFC 9111 section 4.3.4): the client
+ * asked for a whole response, so ask once more without conditionals; a
+ * second such 304 (an origin ignoring that) is an error.
+ */
+static bool refetch(struct client *cl, struct exchange *x)
+{
+	struct proxy_cache_x *c = &x->cache;
+
+	if (c->entry)
+		close_entry(c);
+	c->revalidating = false;
+	if (!c->unconditional) {
+		log_event(cl->px->log, LOG_INFO,
+			  "%s %s: the 304 selects no stored response; "
+			  "asking again unconditionally",
+			  cl->addr, x->url);
+		c->unconditional = c->refetch = true;
+		c->status.detail = "304-selected-nothing";
+		return true;
+	}
+	proxy_refuse(cl, x, PROXY_OUTCOME_BAD_ORIGIN_RESPONSE,
+		     "The origin answered 304 to an unconditional request.");
+	return true;
+}
+
+bool proxy_cache_refetch(struct exchange *x)
+{
+	bool again = x->cache.refetch;
+
+	x->cache.refetch = false;
+	return again;
+}
+
 bool proxy_cache_failed(struct client *cl, struct exchange *x)
 {
 	return x->cache.active && stale_on_error(cl, x, 0);
@@ -626,16 +874,18 @@ bool proxy_cache_response(struct client *cl, struct exchange *x,
 	if (c->revalidating && res->status == 304) {
 		if (freshen(cl, x, res))
 			return true;
-		/* A 304 for none of what we hold (RFC 9111 section 4.3.4):
-		 * the client asked for a whole response, not for this. */
-		proxy_refuse(cl, x, PROXY_OUTCOME_BAD_ORIGIN_RESPONSE,
-			     "The origin answered 304 for a response this "
-			     "cache does not hold.");
-		return true;
+		return refetch(cl, x);
 	}
-	if (c->entry && res->status >= 500 &&
+	if (c->entry && !c->passed && res->status >= 500 &&
 	    stale_on_error(cl, x, res->status))
 		return true;
+	/* A HEAD's answer is not stored, but may freshen the GET's. */
+	if (c->passed || (c->entry && proxy_method_is(&x->req, "HEAD"))) {
+		freshen_passed(cl, x, res);
+		c->status.fwd_status = res->status;
+		add_status_field(x, res);
+		return false;
+	}
 	if (c->entry) {
 		x->outcome = PROXY_OUTCOME_REFRESH_MODIFIED;
 		close_entry(c);
@@ -675,7 +925,56 @@ void proxy_cache_body_done(struct exchange *x, bool ok, uint64_t len)
 		cache_store_write_abort(w);
 		return;
 	}
-	c->stored = cache_store_write_commit(w, len) == 0;
+	c->stored = c->committed = cache_store_write_commit(w, len) == 0;
+	c->committed_len = len;
+}
+
+void proxy_cache_count_store(struct proxy *px)
+{
+	struct cache_store_stats s;
+	uint64_t n, bytes;
+
+	if (!px->cache || !px->stats)
+		return;
+	cache_store_get_stats(px->cache, &s);
+	stats_cache_size(px->stats, s.bytes, s.entries);
+	pthread_mutex_lock(&px->lock);
+	n = s.evictions - px->evictions_counted;
+	bytes = s.evicted_bytes - px->evicted_bytes_counted;
+	px->evictions_counted = s.evictions;
+	px->evicted_bytes_counted = s.evicted_bytes;
+	pthread_mutex_unlock(&px->lock);
+	/* One call per eviction; their bytes go with the first. */
+	for (uint64_t i = 0; i < n; i++)
+		stats_cache_evicted(px->stats, i == 0 ? bytes : 0);
+}
+
+/* The counters of one exchange (issue #12): what the cache did for it. */
+static void count_exchange(struct client *cl, const struct exchange *x)
+{
+	const struct proxy_cache_x *c = &x->cache;
+	struct stats *st = cl->px->stats;
+
+	if (x->outcome == PROXY_OUTCOME_REFRESH_UNMODIFIED)
+		stats_cache_revalidated(st);
+	if (c->committed) {
+		stats_cache_stored(st, c->committed_len);
+		proxy_cache_count_store(cl->px);
+	}
+	if (!c->active || c->background || c->status.fwd == CACHE_FWD_METHOD)
+		return;
+	switch (x->outcome) {
+	case PROXY_OUTCOME_HIT:
+	case PROXY_OUTCOME_NOT_MODIFIED_HERE:
+	case PROXY_OUTCOME_STALE:
+	case PROXY_OUTCOME_REFRESH_FAIL_OLD:
+	case PROXY_OUTCOME_REFRESH_UNMODIFIED:
+		stats_cache_hit(st);
+		break;
+	default:
+		stats_cache_miss(st);
+		break;
+	}
 }
 
 void proxy_cache_end(struct client *cl, struct exchange *x)
@@ -686,6 +985,7 @@ void proxy_cache_end(struct client *cl, struct exchange *x)
 		cache_store_write_abort(c->writer);
 		c->writer = NULL;
 	}
+	count_exchange(cl, x);
 	if (c->reader)
 		close_entry(c);
 	if (c->fill) {
@@ -749,11 +1049,7 @@ void proxy_cache_background(struct client *cl, struct exchange *x,
 	bx->cache.status.fwd = CACHE_FWD_STALE;
 	bx->cache.status.detail = "background";
 	if (open_variant(cl, bx, &vary_miss)) {
-		struct cache_entry e;
-		entry_of(&bx->cache, &e);
-		bx->cache.n_validators =
-			cache_validators(&e, bx->cache.validators);
-		bx->cache.revalidating = bx->cache.n_validators > 0;
+		revalidate_all(cl, bx);
 		forward(cl, bx);
 		log(cl, bx);
 	}

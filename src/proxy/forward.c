@@ -769,6 +769,10 @@ static int open_upstream(struct client *cl, struct exchange *x,
 	return fd;
 }
 
+static void forward_routed(struct client *cl, struct exchange *x,
+			   const char *host, const struct route *r,
+			   const char *key);
+
 void proxy_forward(struct client *cl, struct exchange *x)
 {
 	const struct http_url *u = &x->req.url;
@@ -793,8 +797,20 @@ void proxy_forward(struct client *cl, struct exchange *x)
 	util_format(key, sizeof(key), "%s:%s:%u",
 		    route.via_parent ? "parent" : "http", route.host,
 		    (unsigned)route.port);
+	forward_routed(cl, x, host, &route, key);
+	/* A 304 that selected no stored response: once more, without the
+	 * cache's conditionals (cache_glue.c). */
+	if (proxy_cache_refetch(x))
+		forward_routed(cl, x, host, &route, key);
+}
 
-	/* A pooled connection may have died idle: one retry on a fresh one. */
+/* The request to its route; a dead pooled connection is retried once. */
+static void forward_routed(struct client *cl, struct exchange *x,
+			   const char *host, const struct route *r,
+			   const char *key)
+{
+	const struct route route = *r;
+
 	for (int attempt = 0; attempt < 2; attempt++) {
 		bool reused;
 		int fd = open_upstream(cl, x, &route, key, attempt, &reused);

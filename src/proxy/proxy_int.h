@@ -59,6 +59,9 @@ struct proxy {
 	 * next connection id, numbered from 1. */
 	struct stats *stats;
 	atomic_uint_fast64_t next_conn_id;
+	/* The store's eviction totals already added to stats (guarded by
+	 * lock): proxy_cache_count_store() adds the difference. */
+	uint64_t evictions_counted, evicted_bytes_counted;
 };
 
 /*
@@ -95,11 +98,14 @@ enum proxy_state {
 
 /* cache_glue.c: how far the cache got with one exchange. */
 #define PROXY_CACHE_KEY_MAX (PROXY_URL_MAX + 16)
+#define PROXY_INM_MAX	    1024
 struct proxy_cache_x {
 	bool active; /* a cache is in use for this request */
 	bool entry;  /* a stored response is open in reader */
 	bool revalidating; /* our validators go upstream */
 	bool stored;	   /* the response was committed to the cache */
+	bool committed;	   /* a new entry of committed_len body bytes */
+	uint64_t committed_len;
 	bool hit;	   /* answered from the cache */
 	bool swr;	   /* served stale: revalidate in the background */
 	bool background;   /* that revalidation: nothing goes to the client */
@@ -114,11 +120,21 @@ struct proxy_cache_x {
 	size_t n_validators;
 	struct cache_store_writer *writer;
 	struct cache_store_fill *fill; /* we are the filler */
+	/* An entry is open, but the request went upstream as the client
+	 * sent it (a Range, a conditional the entry cannot answer): a 304
+	 * or a HEAD's 200 to it may still freshen the entry. */
+	bool passed;
+	bool refetch;	    /* a 304 selected nothing: forward once more */
+	bool unconditional; /* ... without any conditional field */
+	/* The variants whose entity-tags went upstream in If-None-Match. */
+	uint64_t cand[CACHE_STORE_MAX_VARIANTS];
+	size_t n_cand;
 	/* ---- buffers: written before they are read, never zeroed (see
 	 * proxy_exchange_reset); key[0] == '\0' means "no key" ---- */
 	char key[PROXY_CACHE_KEY_MAX];
 	char hash[CACHE_HASH_HEX];
 	char status_line[256];			      /* Cache-Status, formatted */
+	char inm[PROXY_INM_MAX]; /* If-None-Match: the variants' ETags */
 	struct http_header fields[PROXY_MAX_HEADERS]; /* the reader's */
 };
 
@@ -394,6 +410,11 @@ int proxy_cache_parse_fields(const char *text, size_t len,
 /* The access log's cache word: "HIT", "MISS", "REFRESH", "STALE",
  * "BYPASS", "NONE". */
 const char *proxy_cache_result(const struct exchange *x);
+/* A 304 selected no stored response (RFC 9111 section 4.3.4): true once,
+ * and the caller forwards the request again, now unconditionally. */
+bool proxy_cache_refetch(struct exchange *x);
+/* The store's size and new evictions into the counters (cheap: one lock). */
+void proxy_cache_count_store(struct proxy *px);
 /* Cache-Status for the exchange, into x->cache.status_line. */
 const char *proxy_cache_status_value(struct exchange *x);
 

@@ -62,6 +62,23 @@ static void put_html(struct page *p, const char *text)
 	}
 }
 
+/* put_html, keeping line ends (for <pre>). */
+static void put_html_text(struct page *p, const char *text)
+{
+	char line[512];
+
+	while (*text) {
+		size_t n = strcspn(text, "\n");
+		size_t k = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+
+		memcpy(line, text, k);
+		line[k] = '\0';
+		put_html(p, line);
+		put(p, "\n");
+		text += n + (text[n] == '\n');
+	}
+}
+
 /* Which view a path under the status page's root asks for. */
 static bool view_of(const char *path, size_t len, enum status_view *v)
 {
@@ -202,10 +219,40 @@ static void put_counters(struct page *p, const struct stats_snapshot *s)
 	put_row(p, "tunnels_total", s->tunnels_total);
 	put_row(p, "cache_entries", s->cache_entries);
 	put_row(p, "cache_size_bytes", s->cache_size_bytes);
-	put(p, "<tr><th>cache_hit_ratio</th><td>%s%.1f%%</td></tr>\n", "",
+	put_row(p, "cache_hits", s->cache_hits);
+	put_row(p, "cache_misses", s->cache_misses);
+	put_row(p, "cache_revalidations", s->cache_revalidations);
+	put_row(p, "cache_stores", s->cache_stores);
+	put_row(p, "cache_evictions", s->cache_evictions);
+	put(p,
+	    "<tr><th>cache_hit_ratio</th><td class=\"n\" "
+	    "id=\"cache_hit_ratio\">%.1f%%</td></tr>\n",
 	    lookups ? 100.0 * (double)s->cache_hits / (double)lookups : 0.0);
 	put_row(p, "faults_injected", s->faults_injected);
 	put(p, "</table>\n");
+}
+
+/*
+ * The fault rules and their counters when the proxy runs on a fault sys
+ * (--fault): an operator must not mistake injected failures for real
+ * ones.  On any other sys sys_fault_describe() says nothing.
+ */
+static void put_faults(struct page *p, const struct sys *sys)
+{
+	char *text;
+	size_t len;
+
+	if (sys_fault_rule_count(sys) == 0)
+		return;
+	len = sys_fault_describe(sys, NULL, 0);
+	text = malloc(len + 1);
+	if (!text)
+		return;
+	sys_fault_describe(sys, text, len + 1);
+	put(p, "<h2>Fault injection active</h2>\n<pre id=\"faults\">");
+	put_html_text(p, text);
+	put(p, "</pre>\n");
+	free(text);
 }
 
 static void render_html(struct client *cl, struct exchange *x, struct page *p,
@@ -228,6 +275,7 @@ static void render_html(struct client *cl, struct exchange *x, struct page *p,
 	put_chart(p, s);
 	put_counters(p, s);
 	put_active(p, cl);
+	put_faults(p, cl->px->sys);
 	put(p, "</body></html>\n");
 }
 
@@ -264,6 +312,7 @@ static void serve_view(struct client *cl, struct exchange *x,
 	struct stats_snapshot s;
 	int n;
 
+	proxy_cache_count_store(cl->px);
 	stats_snapshot(cl->px->stats, &s);
 	if (view == VIEW_HTML) {
 		render_html(cl, x, p, &s);
