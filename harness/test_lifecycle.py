@@ -1,14 +1,24 @@
 """Starting, configuring and stopping the binary."""
 import os
 import signal
+import atexit
+import shutil
 import subprocess
+import tempfile
 
 from client import get
 from conftest import BIN
 
 
+# Runs that get as far as opening the cache (the default --cache-dir is
+# ./cache) do it in a scratch directory, never in the checkout.
+SCRATCH = tempfile.mkdtemp(prefix="glassproxy-lifecycle-")
+atexit.register(shutil.rmtree, SCRATCH, True)
+
+
 def run(*args, timeout=10):
-    return subprocess.run([BIN, *args], capture_output=True, timeout=timeout, text=True)
+    return subprocess.run([BIN, *args], capture_output=True, timeout=timeout,
+                          text=True, cwd=SCRATCH)
 
 
 def test_sigterm_and_sigint_stop_cleanly_with_status_0(proxy, origin):
