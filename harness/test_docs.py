@@ -34,7 +34,8 @@ def strip_c_comments(text):
 def defines(path, name):
     """Is NAME defined (a body follows its parameter list) in the C file?"""
     code = strip_c_comments(open(path, encoding="utf-8").read())
-    for m in re.finditer(r"(?m)^[A-Za-z_][\w \t*]*?\b%s\s*\(" % re.escape(name), code):
+    for m in re.finditer(r"(?m)^(?:__attribute__\s*\(\([^)]*\)\)\s*)?[A-Za-z_][\w \t*]*?\b%s\s*\("
+                         % re.escape(name), code):
         depth, i = 0, m.end() - 1
         while i < len(code):
             depth += {"(": 1, ")": -1}.get(code[i], 0)
