@@ -12,7 +12,14 @@ contain the regular expressions of docs/demos/NAME.expected in order.
 A demo's header says how to run it:
     # proxy: OPTIONS        the proxy's options ({origin} is host:port, {origin_port})
     # client: GET URL | CONNECT HOST:PORT
+                            (several client lines: one request after another,
+                            each on its own connection, each read to its end)
     # needs: --OPTION       skip (with the reason) while --help lacks the option
+
+Like every harness proxy, a demo's proxy has its own cache: a demo names
+--cache-dir {tmp}/cache (a fresh, empty one) or --no-cache, and the test adds
+--cache-dir {tmp}/cache when it names neither, so nothing is read from or
+written to the checkout and no demo depends on what an earlier run stored.
 """
 import os
 import re
@@ -52,32 +59,38 @@ def help_text():
     return subprocess.run([DEBUG_BIN, "--help"], stdout=subprocess.PIPE).stdout.decode()
 
 
-def run_client(kind, target, port, done):
-    """Sends the demo's request and reads until the proxy goes away (gdb
-    kills it at the end of the script)."""
+def run_one(kind, target, port):
+    """One request; reads until the proxy closes the connection (a GET says
+    Connection: close; gdb kills the proxy at the end of the script)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        if kind == "GET":
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                      % target.encode())
+        else:
+            s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % ((target.encode(),) * 2))
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return
+                buf += chunk
+            s.sendall(b"ping through the tunnel\n")
+            got = buf.split(b"\r\n\r\n", 1)[1]
+            while b"\n" not in got:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return
+                got += chunk
+            s.shutdown(socket.SHUT_WR)  # the tunnel ends when both sides have
+        while s.recv(4096):
+            pass
+
+
+def run_client(requests, port, done):
+    """Sends the demo's requests, one after another."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-            if kind == "GET":
-                s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                          % target.encode())
-            else:
-                s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % ((target.encode(),) * 2))
-                buf = b""
-                while b"\r\n\r\n" not in buf:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        return
-                    buf += chunk
-                s.sendall(b"ping through the tunnel\n")
-                got = buf.split(b"\r\n\r\n", 1)[1]
-                while b"\n" not in got:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        return
-                    got += chunk
-                s.shutdown(socket.SHUT_WR)  # the tunnel ends when both sides have
-            while s.recv(4096):
-                pass
+        for kind, target in requests:
+            run_one(kind, target, port)
     except OSError:
         pass  # the proxy was killed mid-answer: expected at the end of a demo
     finally:
@@ -132,15 +145,20 @@ def test_demo(name, debug_bin, tmp_path):
     for option in meta.get("needs", []):
         if option not in help_text():
             pytest.skip("%s: the binary has no %s yet" % (name, option))
-    kind, target = meta["client"][0].split(None, 1)
+    clients = [c.split(None, 1) for c in meta["client"]]
+    kind = clients[0][0]
     origin = Origin()
-    origin.reply(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+    # No freshness of its own: the cache's 60 s default TTL applies; the
+    # ETag lets a stale copy be revalidated (the cache-stale demo).
+    origin.reply(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"v1\"\r\n"
                  b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
     echo, echo_thread = echo_server()
     origin_port = echo.getsockname()[1] if kind == "CONNECT" else origin.port
     subst = {"origin": "127.0.0.1:%s" % origin_port, "origin_port": str(origin_port),
              "tmp": str(tmp_path)}
     args = shlex.split(" ".join(meta.get("proxy", [])).format(**subst))
+    if "--no-cache" not in args and "--cache-dir" not in args:
+        args += ["--cache-dir", str(tmp_path / "cache")]
     cmd = ["gdb", "-nx", "-batch", "-x", path, "--args", debug_bin, "-l", "127.0.0.1:0"] + args
     gdb = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)
@@ -152,8 +170,8 @@ def test_demo(name, debug_bin, tmp_path):
             m = READY.search(line)
             if m:
                 threading.Thread(target=run_client, daemon=True,
-                                 args=(kind, target.format(**subst), int(m.group(1)),
-                                       done)).start()
+                                 args=([(k, t.format(**subst)) for k, t in clients],
+                                       int(m.group(1)), done)).start()
                 break
         rest, _ = gdb.communicate(timeout=120)
         out.append(rest.decode("utf-8", "replace"))

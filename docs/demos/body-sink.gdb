@@ -1,9 +1,9 @@
 # demo: watch a chunked body decoded into payload and framed anew through a sink
-# proxy: --serial
+# proxy: --serial --no-cache
 # client: GET http://{origin}/chunked
 #
 # Run by hand:   make debug
-#   gdb -batch -x docs/demos/body-sink.gdb --args build/debug/glassproxy --serial -l 127.0.0.1:8080
+#   gdb -batch -x docs/demos/body-sink.gdb --args build/debug/glassproxy --serial --no-cache -l 127.0.0.1:8080
 #   curl -x http://127.0.0.1:8080 http://127.0.0.1:8000/chunked    (an origin answering chunked)
 set pagination off
 set confirm off

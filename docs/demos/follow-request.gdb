@@ -1,9 +1,14 @@
-# demo: follow one GET through parse -> filter -> net -> the origin's answer
-# proxy: --serial -v
+# demo: follow one GET through parse -> filter -> cache -> net -> the origin's answer
+# proxy: --serial -v --cache-dir {tmp}/cache
 # client: GET http://{origin}/demo
 #
+# The cache directory starts empty, so the lookup misses and the request
+# takes the forward path (a hit would answer from src/proxy/hit.c and never
+# reach net: see the cache-stale demo).
+#
 # Run by hand:   make debug
-#   gdb -batch -x docs/demos/follow-request.gdb --args build/debug/glassproxy --serial -l 127.0.0.1:8080
+#   gdb -batch -x docs/demos/follow-request.gdb --args build/debug/glassproxy --serial \
+#       --cache-dir /tmp/demo-cache -l 127.0.0.1:8080      (rm -r /tmp/demo-cache first)
 #   curl -x http://127.0.0.1:8080 http://127.0.0.1:8000/demo      (any origin)
 set pagination off
 set confirm off
@@ -14,9 +19,11 @@ set disable-randomization off
 break http_parse_request_resume
 # 2. filter: the verdict on the host, before any DNS lookup.
 break filter_check_host
-# 3. net: the connection onward (hosts file, resolver, connect).
-break net_connect_host
-# 4. the origin's final response head, where the cache will decide.
+# 3. cache: the lookup, before any connection (true: the cache answered).
+break proxy_cache_before
+# 4. net: every address the name resolves to is vetted, then connected.
+break net_connect_vetted
+# 5. the origin's final response head, where the cache decides to store.
 break decide_response
 run
 
@@ -34,8 +41,14 @@ print *host@len
 finish
 continue
 
+echo \n== cache: the lookup (an empty cache: a miss, so forward)\n
+finish
+print x->cache.status.fwd
+continue
+
 echo \n== net: connecting to the origin\n
-bt 3
+bt 4
+print host
 continue
 
 echo \n== the response head from the origin\n
