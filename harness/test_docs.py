@@ -141,6 +141,8 @@ def test_seed_demo_config_is_the_seeds_demonstration():
     assert "listen 127.0.0.1:8080" in out
     assert re.search(r"^block facebook$", out, re.M), out
     assert re.search(r"^allow google$", out, re.M) and re.search(r"^allow example$", out, re.M)
+    assert re.search(r"^cache-dir run/cache$", out, re.M), out
+    assert re.search(r"^no-cache no$", out, re.M), out
 
 
 def test_service_unit_and_logrotate():
