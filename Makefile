@@ -11,6 +11,7 @@
 #   make bench      glassproxy beside nginx, Squid, tinyproxy (docs/performance.md)
 #   make bench-check   instructions per request vs bench/instructions.json (CI)
 #   make grade      score table by requirement (GRADE_FORMAT=json, GROUP=G)
+#   make check-teach   the slow teaching-kit tests: grader, handouts, gdb demos
 #   make grade MODULE=filter STUDENT_SRC=dir/   grade a student's module
 #   make handout MODULE=cache   a student tarball with that module stubbed
 #   make install / uninstall    PREFIX=/usr/local DESTDIR= (docs/man, docs/examples)
@@ -55,7 +56,7 @@ LIB        := $(BUILD)/libglassproxy.a
 
 .PHONY: all run test unit harness check format format-check debug valgrind \
 	asan tsan coverage fuzz bench bench-micro bench-check bench-record install \
-	uninstall clean deps deps-test tests grade handout
+	uninstall clean deps deps-test tests grade handout check-teach
 
 all: $(BIN)
 
@@ -194,6 +195,15 @@ grade: tests
 	PYTHON=$(PYTHON) $(PYTHON) scripts/grade --build $(BUILD) \
 		$(if $(MODULE),--module $(MODULE) --student-src $(STUDENT_SRC)) \
 		$(if $(GROUP),--only $(GROUP))
+
+# The teaching kit's slow tests, marked `teach` in harness/ and so left out
+# of `make test` (harness/pytest.ini): the grader's full marks for the
+# reference, a broken filter's partial G, a handout's 0, every handout built
+# with -Werror (scripts/grade, scripts/handout), and the gdb demos of
+# docs/debugging.md against make debug.  CI runs it (.ci/run).
+check-teach: deps-test tests
+	GLASSPROXY_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -m teach \
+		harness/test_grade.py harness/test_demos.py -q $(PYTEST_ARGS)
 
 # A student's starting point: the project with MODULE's function bodies
 # stubbed (they compile and return "not implemented").

@@ -8,6 +8,9 @@ against the -O0 build (the test runs make debug first; GLASSPROXY_DEBUG_BIN
 picks another binary and skips that), with
 a fake origin behind the proxy and a client in front, and gdb's output must
 contain the regular expressions of docs/demos/NAME.expected in order.
+The demos are marked `teach`: `make check-teach` (a CI step) runs them, not
+`make test`; the check that every demo has its header, its expected lines and
+its row in docs/debugging.md is fast and stays in `make test`.
 
 A demo's header says how to run it:
     # proxy: OPTIONS        the proxy's options ({origin} is host:port, {origin_port})
@@ -138,6 +141,7 @@ def echo_server():
     return srv, t
 
 
+@pytest.mark.teach
 @pytest.mark.parametrize("name", NAMES)
 def test_demo(name, debug_bin, tmp_path):
     path = os.path.join(DEMOS, name + ".gdb")

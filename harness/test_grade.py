@@ -3,9 +3,11 @@ The grader (scripts/grade, scripts/grade.map) and the lab kit
 (scripts/handout): the reference scores full marks, a deliberately broken
 filter a partial G, a filter handout 0 for G and full marks elsewhere, every
 handout compiles with -Werror, and every test of the project belongs to a
-group.  The lab tests rebuild the proxy in build/grade-*/ (-j2); together
-they take well under two minutes.  Under valgrind (GLASSPROXY_WRAPPER) they
-are skipped: they would run the whole harness again, twenty times slower.
+group.  The lab tests rebuild the proxy in build/grade-*/ (-j2) and rerun
+the harness: they are marked `teach` and run in `make check-teach` (a CI
+step), not in `make test`, which keeps only the fast checks of the grader's
+parts.  Under valgrind (GLASSPROXY_WRAPPER) they are skipped: they would run
+the whole harness again, twenty times slower.
 """
 import json
 import os
@@ -57,6 +59,7 @@ def load_script(name):
     return mod
 
 
+@pytest.mark.teach
 @needs_no_wrapper
 def test_reference_implementation_gets_full_marks():
     """Also: every test of the project belongs to a group of
@@ -79,6 +82,7 @@ def test_map_globs_treat_brackets_literally():
     assert g.group_of("harness:test_cases.py::test_case4", rules) is None
 
 
+@pytest.mark.teach
 @needs_no_wrapper
 def test_lab_broken_filter_gets_a_partial_g(tmp_path):
     student = tmp_path / "filter"
@@ -93,6 +97,7 @@ def test_lab_broken_filter_gets_a_partial_g(tmp_path):
     assert "unit:test_filter::test_seed_demo_lists" in g["failures"]
 
 
+@pytest.mark.teach
 @needs_no_wrapper
 def test_lab_filter_handout_gets_0_for_g(tmp_path):
     """Only G is graded against the handout: the other groups are graded
@@ -116,6 +121,7 @@ def test_lab_filter_handout_gets_0_for_g(tmp_path):
     assert groups["E"]["score"] == groups["E"]["points"], describe(groups)
 
 
+@pytest.mark.teach
 @pytest.mark.parametrize("module", ["parse", "filter", "cache", "log", "tunnel"])
 @pytest.mark.parametrize("cc", ["cc", "clang"])
 def test_lab_every_handout_compiles_with_werror(tmp_path, module, cc):
