@@ -179,7 +179,10 @@ class Launched:
         self.out = tmp_path / "stdout.txt"
         self.err = tmp_path / "stderr.txt"
         with open(self.out, "wb") as o, open(self.err, "wb") as e:
-            self.proc = subprocess.Popen(WRAPPER + [BIN, "--listen", "127.0.0.1:0"] + args,
+            # its own cache, as every harness proxy: not ./cache in the checkout
+            self.proc = subprocess.Popen(WRAPPER + [BIN, "--listen", "127.0.0.1:0",
+                                                    "--cache-dir", str(tmp_path / "cache")]
+                                         + args,
                                          stdin=subprocess.DEVNULL, stdout=o, stderr=e)
         import time
         deadline = time.monotonic() + 10 * SLOW
