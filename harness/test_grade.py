@@ -68,7 +68,7 @@ def test_reference_implementation_gets_full_marks():
     groups = grade(summary=doc)
     assert not doc["ungraded"], "add these to scripts/grade.map:\n" + "\n".join(
         doc["ungraded"])
-    assert doc["total"] == doc["max"] == 100
+    assert doc["total"] == doc["max"] == 100, describe(groups)
     assert set(groups) == set("ABCDEFGR")
     for letter, g in groups.items():
         assert g["passed"] > 0, "group %s has no passing test" % letter
