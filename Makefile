@@ -10,6 +10,11 @@
 #   make valgrind / asan / tsan / coverage / fuzz / install / clean
 #   make bench      glassproxy beside nginx, Squid, tinyproxy (docs/performance.md)
 #   make bench-check   instructions per request vs bench/instructions.json (CI)
+#   make grade      score table by requirement (GRADE_FORMAT=json, GROUP=G)
+#   make check-teach   the slow teaching-kit tests: grader, handouts, gdb demos
+#   make grade MODULE=filter STUDENT_SRC=dir/   grade a student's module
+#   make handout MODULE=cache   a student tarball with that module stubbed
+#   make install / uninstall    PREFIX=/usr/local DESTDIR= (docs/man, docs/examples)
 #
 # Modules are found by folder: src/<module>/*.c go into the library,
 # tests/test_<module>.c become one CMocka executable each.
@@ -51,7 +56,7 @@ LIB        := $(BUILD)/libglassproxy.a
 
 .PHONY: all run test unit harness check format format-check debug valgrind \
 	asan tsan coverage fuzz bench bench-micro bench-check bench-record install \
-	clean deps deps-test tests
+	uninstall clean deps deps-test tests grade handout check-teach
 
 all: $(BIN)
 
@@ -167,9 +172,55 @@ coverage:
 		$(PYTEST_ARGS)
 	scripts/coverage build/coverage coverage
 
+# The layout a Debian package would use: the program, its two man pages, and
+# the examples (config, lists, systemd unit, logrotate) as documentation.
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/glassproxy
+EXAMPLES = docs/examples/glassproxy.conf docs/examples/seed-demo.conf \
+	   docs/examples/allow.txt docs/examples/block.txt \
+	   docs/examples/glassproxy.service docs/examples/glassproxy.logrotate
+
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/examples
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/glassproxy
+	install -m 644 docs/man/glassproxy.1 $(DESTDIR)$(MANDIR)/man1/glassproxy.1
+	install -m 644 docs/man/glassproxy.conf.5 \
+		$(DESTDIR)$(MANDIR)/man5/glassproxy.conf.5
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/glassproxy \
+		$(DESTDIR)$(MANDIR)/man1/glassproxy.1 \
+		$(DESTDIR)$(MANDIR)/man5/glassproxy.conf.5 \
+		$(DESTDIR)$(DOCDIR)/README.md \
+		$(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(EXAMPLES)))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# The grader (scripts/grade, groups in scripts/grade.map, weights in
+# docs/lab/grading.md).  MODULE + STUDENT_SRC grade a student's src/MODULE/,
+# built in build/grade-MODULE; GROUP=G grades one group alone.
+grade: tests
+	$(if $(MODULE),$(if $(STUDENT_SRC),,$(error MODULE=$(MODULE) needs STUDENT_SRC=dir/)))
+	PYTHON=$(PYTHON) $(PYTHON) scripts/grade --build $(BUILD) \
+		$(if $(MODULE),--module $(MODULE) --student-src $(STUDENT_SRC)) \
+		$(if $(GROUP),--only $(GROUP))
+
+# The teaching kit's slow tests, marked `teach` in harness/ and so left out
+# of `make test` (harness/pytest.ini): the grader's full marks for the
+# reference, a broken filter's partial G, a handout's 0, every handout built
+# with -Werror (scripts/grade, scripts/handout), and the gdb demos of
+# docs/debugging.md against make debug.  CI runs it (.ci/run).
+check-teach: deps-test tests
+	GLASSPROXY_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -m teach \
+		harness/test_grade.py harness/test_demos.py -q $(PYTEST_ARGS)
+
+# A student's starting point: the project with MODULE's function bodies
+# stubbed (they compile and return "not implemented").
+handout:
+	$(if $(MODULE),,$(error make handout MODULE=parse|filter|cache|log|tunnel))
+	$(PYTHON) scripts/handout $(MODULE) $(BUILD)/handout-$(MODULE).tar.gz
 
 # libFuzzer over the parse module for FUZZ_SECONDS, seeded from the messages
 # in fixtures/http/ (directive lines stripped; an LF and a CRLF copy of each)

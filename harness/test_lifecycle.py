@@ -84,7 +84,8 @@ def test_bad_command_lines_exit_2():
 
 def test_listen_port_taken_fails_with_message(proxy):
     p = proxy()
-    out = run("--listen", "127.0.0.1:%d" % p.port)
+    # --no-cache: the cache opens before the listen fails; not ./cache
+    out = run("--listen", "127.0.0.1:%d" % p.port, "--no-cache")
     assert out.returncode == 1
     assert "cannot listen on" in out.stderr
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpsl.h>
+
 #include "app/app_int.h"
 #include "glassproxy/stats.h"
 #include "glassproxy/util.h"
@@ -343,6 +345,27 @@ free_proxy:
 	return status;
 }
 
+/* -V: the version and what this binary was built with, for bug reports. */
+static void print_version(struct sys *sys)
+{
+	char text[512];
+
+	util_format(text, sizeof(text),
+		    PROXY_NAME
+		    " " PROXY_VERSION "\n"
+		    "fault injection: compiled in (src/sys/sys_fault.c)\n"
+		    "splice: %s\n"
+		    "libpsl: %s\n"
+		    "compiler: %s\n",
+#ifdef __linux__
+		    "yes (zero-copy tunnels)",
+#else
+		    "no (tunnels copy through a buffer)",
+#endif
+		    psl_get_version(), __VERSION__);
+	say_text(sys, 1, text);
+}
+
 int app_main(struct sys *sys, int argc, char **argv)
 {
 	struct app app = {.sys = sys, .os = sys, .argc = argc, .argv = argv};
@@ -355,7 +378,7 @@ int app_main(struct sys *sys, int argc, char **argv)
 		say_text(sys, 1, help);
 		free(help);
 	} else if (status == 0 && app.cfg.version) {
-		say_text(sys, 1, PROXY_NAME " " PROXY_VERSION "\n");
+		print_version(sys);
 	} else if (status == 0 && app.cfg.check_config) {
 		status = check_config(&app);
 	} else if (status == 0) {
