@@ -1,0 +1,454 @@
+"""
+The cache under faults and crashes (issue #11 item 5, issue #10's kill -9
+test): whatever the disk does and wherever the process dies, the client is
+served the origin's bytes and the store never serves a torn or wrong entry.
+
+  - Store faults (ENOSPC, EIO, EMFILE, short writes, failing rename, fsync,
+    close and unlink) on the cache directory only, seeded: 200 cacheable
+    responses of varied sizes and framings, each fetched once through the
+    proxy, come back byte-identical; then a proxy WITHOUT faults on the
+    same directory serves, with only-if-cached, exactly the entries the
+    first one logged as stored (MISS+STORED), each byte-identical, and
+    504 for the others; the temporaries a failing unlink left behind are
+    removed at its start.
+  - Read faults on the hit path cost no good entry.
+  - kill -9 at a seeded point (a count of body bytes the origin has sent)
+    while 20 clients fill the cache from an origin that drip-feeds its
+    bodies, four rounds on one directory: after each restart every entry
+    served is byte-identical to what the origin sends for its URL, every
+    entry the killed proxy logged as stored is there, every entry an
+    earlier round left is still there (a replacement or header update in
+    flight never loses it), and the leftovers are removed.
+
+The origin's answer for a URL is a pure function of the URL (body, framing,
+fields), so "identical to the origin's" is checked against a recomputation,
+never against what a possibly faulty path handed back.  harness/README.md
+("Cache fault scenarios") gives the command line of each scenario.
+"""
+import functools
+import hashlib
+import os
+import random
+import re
+import signal
+import socket
+import threading
+
+import pytest
+
+import conftest
+from client import read_response
+
+URLS = 200
+MAX_BODY = 320 * 1024
+
+
+# ---- the origin: every answer a pure function of the path ----
+
+@functools.lru_cache(maxsize=None)
+def answer(path):
+    """(fields, body, chunk sizes or None) the origin sends for path."""
+    rng = random.Random("glassproxy " + path)  # str seeds are stable
+    bucket = rng.random()
+    if bucket < 0.08:
+        size = rng.choice([0, 1, 2, 4095, 4096, 4097, 65536])
+    elif bucket < 0.6:
+        size = rng.randrange(1, 8192)
+    elif bucket < 0.9:
+        size = rng.randrange(8192, 65536)
+    else:
+        size = rng.randrange(65536, MAX_BODY)
+    body = rng.randbytes(size)
+    chunks = None
+    if rng.random() < 0.4:
+        chunks, left = [], size
+        while left:
+            chunks.append(min(left, rng.randrange(1, 20000)))
+            left -= chunks[-1]
+    fields = [("Cache-Control", "max-age=3600"),
+              ("ETag", '"%s"' % hashlib.sha256(body).hexdigest()[:20]),
+              ("X-Url", path),
+              ("Content-Type", "application/octet-stream")]
+    return fields, body, chunks
+
+
+def encode(path):
+    """The response's bytes on the wire."""
+    fields, body, chunks = answer(path)
+    head = "HTTP/1.1 200 OK\r\n" + "".join("%s: %s\r\n" % f for f in fields)
+    if chunks is None:
+        return (head + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
+    out, at = [(head + "Transfer-Encoding: chunked\r\n\r\n").encode()], 0
+    for n in chunks:
+        out.append(b"%x\r\n" % n + body[at:at + n] + b"\r\n")
+        at += n
+    out.append(b"0\r\n\r\n")
+    return b"".join(out)
+
+
+class BodyOrigin:
+    """An HTTP/1.1 origin answering every GET with answer(path), keeping
+    connections alive; a matching If-None-Match gets a 304 with the same
+    fields.  With drip=(piece, pause) it sends its bytes piece by piece with
+    a pause between (the misbehaviour: writes stay in flight in the proxy);
+    `sent` counts the body bytes it has handed to the kernel, and
+    wait_sent() lets a test act at a byte count.  Every thread is joined in
+    close()."""
+
+    def __init__(self, drip=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.sock.settimeout(0.5)  # lets the accept loop see close()
+        self.port = self.sock.getsockname()[1]
+        self.drip = drip
+        self.cond = threading.Condition()
+        self.sent = 0
+        self.requests = 0
+        self.closed = False
+        self.conns, self.threads = [], []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def wait_sent(self, n, timeout=30):
+        with self.cond:
+            return self.cond.wait_for(lambda: self.sent >= n, timeout * conftest.SLOW)
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(10 * conftest.SLOW)
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            with self.cond:
+                self.conns.append(conn)
+                self.threads.append(t)
+            t.start()
+
+    def _send(self, conn, data, head_len):
+        piece, pause = self.drip or (len(data) or 1, 0)
+        at = 0
+        while at < len(data):
+            conn.sendall(data[at:at + piece])
+            with self.cond:
+                self.sent += max(0, min(at + piece, len(data)) - max(at, head_len))
+                self.cond.notify_all()
+            at += piece
+            if pause and at < len(data):
+                threading.Event().wait(pause)  # the drip itself
+
+    def _serve(self, conn):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1]
+                inm = [l.split(":", 1)[1].strip() for l in lines[1:]
+                       if l.lower().startswith("if-none-match:")]
+                with self.cond:
+                    self.requests += 1
+                fields = answer(path)[0]
+                if inm and inm[0] == dict(fields)["ETag"]:
+                    data = ("HTTP/1.1 304 Not Modified\r\n" +
+                            "".join("%s: %s\r\n" % f for f in fields) + "\r\n").encode()
+                    conn.sendall(data)
+                    continue
+                data = encode(path)
+                self._send(conn, data, data.index(b"\r\n\r\n") + 4)
+        except OSError:
+            return  # the proxy went away (killed): nothing to answer
+        finally:
+            conn.close()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        with self.cond:
+            conns, threads = list(self.conns), list(self.threads)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.acceptor.join()
+        for t in threads:
+            t.join()
+
+
+@pytest.fixture
+def body_origin():
+    made = []
+
+    def make(**kw):
+        made.append(BodyOrigin(**kw))
+        return made[-1]
+
+    yield make
+    for o in made:
+        o.close()
+
+
+# ---- proxies that may be killed ----
+
+@pytest.fixture
+def proxies(tmp_path):
+    """Like conftest's proxy fixture, for proxies a test may SIGKILL: those
+    (p.killed) are only checked for sanitizer output; every other one must
+    still be running and exit 0 at SIGTERM."""
+    started = []
+
+    def start(**args):
+        p = conftest.Proxy(dict(args), tmp_path, "proxy%d" % len(started))
+        started.append(p)
+        return p
+
+    yield start
+    problems = []
+    for p in started:
+        if getattr(p, "killed", False):
+            p._stderr.close()
+        elif p.proc.poll() is not None and not getattr(p, "stopped_by_test", False):
+            problems.append("glassproxy died (exit %s):\n%s" % (p.proc.poll(), p.stderr()))
+            continue
+        elif p.stop() != 0:
+            problems.append("glassproxy exited %s after SIGTERM:\n%s"
+                            % (p.proc.returncode, p.stderr()))
+        try:
+            p.check_clean()
+        except AssertionError as e:
+            problems.append(str(e))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def stop(p):
+    code = p.stop()
+    p.stopped_by_test = True
+    assert code == 0, p.stderr()
+
+
+def kill(p):
+    p.killed = True
+    os.kill(p.proc.pid, signal.SIGKILL)
+    p.proc.wait()
+
+
+# ---- clients ----
+
+class Client:
+    """One keep-alive connection to the proxy, opened again when the proxy
+    says Connection: close."""
+
+    def __init__(self, proxy):
+        self.proxy, self.sock, self.buf = proxy, None, b""
+
+    def get(self, url, headers=()):
+        if self.sock is None:
+            self.sock = socket.create_connection(self.proxy.address, timeout=10 * conftest.SLOW)
+            self.buf = b""
+        host = url.split("/")[2]
+        raw = "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (
+            url, host, "".join("%s: %s\r\n" % h for h in headers))
+        self.sock.sendall(raw.encode())
+        r, self.buf = read_response(self.sock, self.buf)
+        if (r.header("Connection") or "").lower() == "close":
+            self.close()
+        return r
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+        self.sock = None
+
+
+def check_identical(r, path):
+    """r is the origin's answer for path: status, body, and its end-to-end
+    fields in order (the proxy adds its own and re-frames, nothing else)."""
+    fields, body, _ = answer(path)
+    assert r.status == 200, (path, r.status, r.head)
+    assert r.body == body, (path, len(r.body), len(body))
+    names = {n.lower() for n, _ in fields}
+    assert [(n, v) for n, v in r.headers if n.lower() in names] == fields, (path, r.head)
+
+
+def is_hit(r):
+    return (r.header("Cache-Status") or "").startswith("glassproxy; hit")
+
+
+def served_from_cache(proxy, origin, paths):
+    """GET each path with only-if-cached: the set served from the store,
+    each checked byte for byte; anything else must be the 504 for a miss,
+    and the origin hears of none of it."""
+    before, hits, c = origin.requests, set(), Client(proxy)
+    for path in paths:
+        r = c.get(origin.url(path), [("Cache-Control", "only-if-cached")])
+        if r.status == 504:
+            assert not is_hit(r), (path, r.head)
+            continue
+        check_identical(r, path)
+        assert is_hit(r), (path, r.head)
+        hits.add(path)
+    c.close()
+    assert origin.requests == before
+    return hits
+
+
+# ---- what the access log and the directory say ----
+
+LINE = re.compile(r"^\S+ \S+ GET (\S+) (\d+) .* (\S+)$")
+
+
+def logged(proxy, origin):
+    """{path: outcome} from the access log's complete lines."""
+    text = proxy.access()
+    if not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]  # a line a kill cut short
+    prefix = origin.url("")
+    out = {}
+    for line in text.splitlines():
+        m = LINE.match(line)
+        if m and m.group(1).startswith(prefix):
+            out[m.group(1)[len(prefix):]] = m.group(3)
+    return out
+
+
+def temporaries(cache):
+    return sorted(os.listdir(os.path.join(cache, "tmp")))
+
+
+def entry_files(cache):
+    """Every file in the fan-out directories, checked to be entry-named."""
+    names = []
+    for a in os.listdir(cache):
+        if a == "tmp":
+            continue
+        for b in os.listdir(os.path.join(cache, a)):
+            for name in os.listdir(os.path.join(cache, a, b)):
+                assert re.fullmatch(r"%s%s[0-9a-f]*-[0-9a-f]{16}" % (a, b), name), name
+                names.append(name)
+    return names
+
+
+def opened(proxy):
+    """(entries, leftovers removed) from the start line of the event log."""
+    m = re.search(r"cache \S+: (\d+) entries, \d+ bytes \((\d+) leftovers removed\)",
+                  proxy.events())
+    assert m, proxy.events()
+    return int(m.group(1)), int(m.group(2))
+
+
+def fault_hits(proxy):
+    """{rule: hits} the proxy printed at exit."""
+    tail = proxy.stderr().rsplit("glassproxy: faults injected:", 1)[1]
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"^(\S+) hits=(\d+) calls=\d+$", tail, re.M)}
+
+
+# ---- faults on the store's files ----
+
+# (faults with {C} for the cache directory, seed, everything stored?)
+STORE_FAULTS = {
+    "write-enospc": (["fs.write[{C}/]=ENOSPC@p0.3"], 11, False),
+    "write-eio-unlink-eio": (["fs.write[{C}/]=EIO@p0.2", "fs.unlink[{C}/]=EIO@p0.6"], 12, False),
+    "rename-eio": (["fs.rename[{C}/]=EIO@p0.5"], 13, False),
+    "fsync-eio": (["fs.fsync[{C}/]=EIO@p0.5"], 14, False),
+    "open-emfile": (["fs.open[{C}/]=EMFILE@p0.2"], 15, False),
+    "close-eio": (["fs.close[{C}/]=EIO@p0.3"], 16, False),
+    "short-writes": (["fs.write[{C}/]=short:1000"], 17, True),
+    "short-and-enospc": (["fs.write[{C}/]=short:4000", "fs.write[{C}/]=ENOSPC@p0.05"], 18, False),
+}
+
+
+def paths(prefix, n=URLS):
+    return ["/%s/%d" % (prefix, i) for i in range(n)]
+
+
+@pytest.mark.parametrize("name", list(STORE_FAULTS))
+def test_store_faults_never_tear_an_entry(proxies, body_origin, tmp_path, name):
+    specs, seed, all_stored = STORE_FAULTS[name]
+    cache = str(tmp_path / "cache")
+    origin = body_origin()
+    faults = [s.format(C=cache) for s in specs]
+    todo = paths(name)
+
+    faulty = proxies(**{"cache-dir": cache, "fault": faults, "fault-seed": seed})
+    c = Client(faulty)
+    for path in todo:
+        r = c.get(origin.url(path))
+        check_identical(r, path)  # the client is always served
+        assert "fwd=uri-miss" in r.header("Cache-Status"), r.head
+    c.close()
+    assert faulty.access_lines(URLS)
+    stop(faulty)
+    outcomes = logged(faulty, origin)
+    assert sorted(outcomes) == sorted(todo)
+    stored = {p for p, o in outcomes.items() if o == "MISS+STORED"}
+    # DIRECT: the store could not even begin the write (its open or first
+    # write failed), so the proxy logs the response as not cached at all.
+    assert set(outcomes.values()) <= {"MISS", "MISS+STORED", "DIRECT"}
+    hits = fault_hits(faulty)
+    assert all(hits[f] > 0 for f in faults), hits
+    if all_stored:
+        assert stored == set(todo)
+    else:
+        assert 0 < len(stored) < URLS  # the faults both hit and missed
+    left = temporaries(cache)
+
+    clean = proxies(**{"cache-dir": cache})
+    assert opened(clean) == (len(stored), len(left))
+    assert temporaries(cache) == []
+    assert len(entry_files(cache)) == len(stored)
+    assert served_from_cache(clean, origin, todo) == stored
+    if "unlink" in name:
+        assert left, "no temporary was left behind: the unlink fault missed"
+
+
+# (faults, seed, every lookup a hit?): a short read is no error.
+READ_FAULTS = {
+    "open-emfile-pread-eio": (["fs.open[{C}/]=EMFILE@p0.2", "fs.pread[{C}/]=EIO@p0.3"], 21,
+                              False),
+    "pread-short": (["fs.pread[{C}/]=short:100"], 22, True),
+}
+
+
+@pytest.mark.parametrize("name", list(READ_FAULTS))
+def test_read_faults_cost_no_good_entry(proxies, body_origin, tmp_path, name):
+    """Faults on the hit path's open and reads (the same proxy fills the
+    cache first: a fault during the recovery at start would stop it): each
+    lookup is a hit or a 504, never a wrong entry, and afterwards, without
+    faults, every entry stored is still there."""
+    specs, seed, all_hit = READ_FAULTS[name]
+    cache = str(tmp_path / "cache")
+    origin = body_origin()
+    todo = paths(name, 100)
+    faults = [s.format(C=cache) for s in specs]
+    faulty = proxies(**{"cache-dir": cache, "fault": faults, "fault-seed": seed})
+    c = Client(faulty)
+    for path in todo:
+        check_identical(c.get(origin.url(path)), path)
+    c.close()
+    faulty.access_lines(len(todo))
+    stored = {p for p, o in logged(faulty, origin).items() if o == "MISS+STORED"}
+    got = served_from_cache(faulty, origin, todo)
+    stop(faulty)
+    assert all(h > 0 for h in fault_hits(faulty).values()), fault_hits(faulty)
+    if all_hit:
+        assert got == stored
+    else:
+        assert got < stored and got
+    clean = proxies(**{"cache-dir": cache})
+    assert served_from_cache(clean, origin, todo) == stored
+    assert len(stored) > len(todo) // 2
