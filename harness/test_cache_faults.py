@@ -33,6 +33,7 @@ import re
 import signal
 import socket
 import threading
+import time
 
 import pytest
 
@@ -89,19 +90,21 @@ def encode(path):
 class BodyOrigin:
     """An HTTP/1.1 origin answering every GET with answer(path), keeping
     connections alive; a matching If-None-Match gets a 304 with the same
-    fields.  With drip=(piece, pause) it sends its bytes piece by piece with
+    fields.  With hold (an Event) every body waits for it after the head.
+    With drip=(piece, pause) it sends its bytes piece by piece with
     a pause between (the misbehaviour: writes stay in flight in the proxy);
     `sent` counts the body bytes it has handed to the kernel, and
     wait_sent() lets a test act at a byte count.  Every thread is joined in
     close()."""
 
-    def __init__(self, drip=None):
+    def __init__(self, drip=None, hold=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(256)
         self.sock.settimeout(0.5)  # lets the accept loop see close()
         self.port = self.sock.getsockname()[1]
         self.drip = drip
+        self.hold = hold
         self.cond = threading.Condition()
         self.sent = 0
         self.requests = 0
@@ -135,6 +138,10 @@ class BodyOrigin:
     def _send(self, conn, data, head_len):
         piece, pause = self.drip or (len(data) or 1, 0)
         at = 0
+        if self.hold:
+            conn.sendall(data[:head_len])
+            at = head_len
+            assert self.hold.wait(30 * conftest.SLOW)
         while at < len(data):
             conn.sendall(data[at:at + piece])
             with self.cond:
@@ -350,6 +357,15 @@ def opened(proxy):
     return int(m.group(1)), int(m.group(2))
 
 
+def wait_events(proxy, text, n, timeout=20):
+    """Until the event log mentions text n times (polling the log, as
+    conftest's wait_event does: not a sleep standing in for an event)."""
+    deadline = time.monotonic() + timeout * conftest.SLOW
+    while proxy.events().count(text) < n:
+        assert time.monotonic() < deadline, proxy.events()
+        time.sleep(0.01)
+
+
 def fault_hits(proxy):
     """{rule: hits} the proxy printed at exit."""
     tail = proxy.stderr().rsplit("glassproxy: faults injected:", 1)[1]
@@ -369,6 +385,9 @@ STORE_FAULTS = {
     "close-eio": (["fs.close[{C}/]=EIO@p0.3"], 16, False),
     "short-writes": (["fs.write[{C}/]=short:1000"], 17, True),
     "short-and-enospc": (["fs.write[{C}/]=short:4000", "fs.write[{C}/]=ENOSPC@p0.05"], 18, False),
+    # Any call on the cache's files (mkdir of a fan-out directory, fstat,
+    # close, ...); the seed lets the start's own mkdir and listing through.
+    "any-fs-eio": (["fs.*[{C}/]=EIO@p0.04"], 19, False),
 }
 
 
@@ -550,3 +569,46 @@ def test_kill_9_during_concurrent_cached_writes(proxies, body_origin, tmp_path, 
     # flight (temporaries), some complete, some not begun.
     assert sum(r[2] for r in report) > 0, report
     assert all(0 < r[0] < URLS for r in report), report
+
+
+# ---- collapsed forwarding when the fill cannot be stored ----
+
+def test_collapsed_waiters_are_served_when_the_fill_fails(proxies, body_origin, tmp_path):
+    """20 clients miss one URL at once while every rename in the cache
+    fails: the origin holds the one fill's body until the 19 others are
+    waiting on it (the event log says so); it is never stored, so each
+    waiter is released to the origin on its own and served in full, and
+    nothing is stored."""
+    cache = str(tmp_path / "cache")
+    hold = threading.Event()
+    origin = body_origin(drip=(4096, 0.001), hold=hold)
+    path = next(p for p in paths("collapse", 1000) if len(answer(p)[1]) > 100000)
+    rule = "fs.rename[%s/]=EIO" % cache
+    p = proxies(**{"cache-dir": cache, "fault": [rule]})
+    results, lock = [], threading.Lock()
+
+    def one():
+        c = Client(p)
+        try:
+            check_identical(c.get(origin.url(path)), path)
+            out = None
+        except (AssertionError, OSError) as e:
+            out = e
+        c.close()
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=one) for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    try:
+        wait_events(p, "waits for the fill in progress", CLIENTS - 1)
+    finally:
+        hold.set()
+        for t in threads:
+            t.join()
+    assert results == [None] * CLIENTS, results
+    stop(p)
+    assert fault_hits(p)[rule] == CLIENTS  # every client's write failed at its rename
+    assert origin.requests == CLIENTS
+    assert entry_files(cache) == [] and temporaries(cache) == []
