@@ -4,14 +4,15 @@ test): whatever the disk does and wherever the process dies, the client is
 served the origin's bytes and the store never serves a torn or wrong entry.
 
   - Store faults (ENOSPC, EIO, EMFILE, short writes, failing rename, fsync,
-    close and unlink) on the cache directory only, seeded: 200 cacheable
+    close, unlink, or any fs call) on the cache directory only, seeded: 200 cacheable
     responses of varied sizes and framings, each fetched once through the
     proxy, come back byte-identical; then a proxy WITHOUT faults on the
     same directory serves, with only-if-cached, exactly the entries the
     first one logged as stored (MISS+STORED), each byte-identical, and
     504 for the others; the temporaries a failing unlink left behind are
     removed at its start.
-  - Read faults on the hit path cost no good entry.
+  - Read faults on the hit path (EMFILE, EIO, short reads) cost no good
+    entry.
   - kill -9 at a seeded point (a count of body bytes the origin has sent)
     while 20 clients fill the cache from an origin that drip-feeds its
     bodies, four rounds on one directory: after each restart every entry
@@ -19,6 +20,7 @@ served the origin's bytes and the store never serves a torn or wrong entry.
     entry the killed proxy logged as stored is there, every entry an
     earlier round left is still there (a replacement or header update in
     flight never loses it), and the leftovers are removed.
+  - Collapsed forwarding whose fill cannot be stored releases its waiters.
 
 The origin's answer for a URL is a pure function of the URL (body, framing,
 fields), so "identical to the origin's" is checked against a recomputation,
@@ -397,6 +399,9 @@ def paths(prefix, n=URLS):
 
 @pytest.mark.parametrize("name", list(STORE_FAULTS))
 def test_store_faults_never_tear_an_entry(proxies, body_origin, tmp_path, name):
+    """Under the faults every client gets the origin's response; without
+    them, on the same directory, exactly what was logged stored is served,
+    byte-identical, and the leftovers are gone."""
     specs, seed, all_stored = STORE_FAULTS[name]
     cache = str(tmp_path / "cache")
     origin = body_origin()
