@@ -110,10 +110,34 @@ void cache_st_unlink_victims(struct cache_store *st,
 /* ---- reading a header block (readers and recovery) ---- */
 
 /*
+ * pread from offset got on until at least need bytes are in buf (room for
+ * cap), or end of file: the count in buf, or an error.  POSIX lets a read
+ * return fewer bytes than asked before the end (a signal, NFS, FUSE, the
+ * fault sys's short:N); taken for the end, a short count made a good entry
+ * look truncated, and a damaged entry is deleted.  One pread as a rule.
+ */
+static ssize_t pread_at_least(struct sys *sys, int fd, unsigned char *buf,
+			      size_t got, size_t need, size_t cap)
+{
+	while (got < need) {
+		ssize_t n =
+			sys_pread(sys, fd, buf + got, cap - got, (off_t)got);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/*
  * Is the file exactly header block + body long?  A first read that stopped
  * short of CS_HEAD_READ ended at end of file, so it already gave the size
  * (most entries are small: this saves recovery an fstat per file);
- * otherwise, or when that does not add up, fstat says.
+ * otherwise, or when that does not add up, fstat says.  (A read cut short
+ * exactly there in a file with bytes appended would pass: harmless, as
+ * every read of the body stops at its stored length.)
  */
 static int check_size(struct sys *sys, int fd, const struct cache_st_header *h,
 		      ssize_t first_read)
@@ -146,17 +170,18 @@ int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
 
 	if (!buf)
 		return -ENOMEM;
-	n = first = sys_pread(sys, fd, buf, CS_HEAD_READ, 0);
+	n = first = pread_at_least(sys, fd, buf, 0, CS_FIXED_LEN, CS_HEAD_READ);
 	rc = n < 0 ? (int)n : cache_st_header_peek(buf, (size_t)n, &hlen);
 	if (rc < 0)
 		goto free_buf;
 	if (hlen > (size_t)n) {
-		unsigned char *all = realloc(buf, hlen);
+		unsigned char *all =
+			hlen > CS_HEAD_READ ? realloc(buf, hlen) : buf;
 		rc = -ENOMEM;
 		if (!all)
 			goto free_buf;
 		buf = all;
-		n = sys_pread(sys, fd, buf, hlen, 0);
+		n = pread_at_least(sys, fd, buf, (size_t)n, hlen, hlen);
 		rc = n < 0 ? (int)n : 0;
 		if (rc < 0)
 			goto free_buf;
