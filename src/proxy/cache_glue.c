@@ -985,6 +985,12 @@ void proxy_cache_end(struct client *cl, struct exchange *x)
 		cache_store_write_abort(c->writer);
 		c->writer = NULL;
 	}
+	/* What the cache did and why, for `grep conn=N` (debug level): the
+	 * Cache-Status value carries the reason (fwd=, detail=, stored). */
+	if (c->active)
+		log_event(cl->px->log, LOG_DEBUG, "%s %s: cache %s: %s",
+			  cl->addr, x->url, proxy_cache_result(x),
+			  proxy_cache_status_value(x));
 	count_exchange(cl, x);
 	if (c->reader)
 		close_entry(c);
