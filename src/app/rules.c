@@ -103,9 +103,14 @@ static int add_patterns(struct app *app, struct filter *f,
 	return 0;
 }
 
+/* filter_add_connect_ports or filter_add_http_ports. */
+typedef int port_list_fn(struct filter *f, const char *spec, const char *source,
+			 unsigned line, filter_report_fn *report, void *arg);
+
 /* The filter takes port lists as text: hand it the parsed ranges so. */
-static void add_connect_ports(struct app *app, struct filter *f,
-			      const struct config_ports *ports)
+static void add_ports(struct app *app, struct filter *f,
+		      const struct config_ports *ports, port_list_fn *add,
+		      const char *source)
 {
 	for (size_t i = 0; i < ports->count; i++) {
 		char spec[16];
@@ -113,23 +118,7 @@ static void add_connect_ports(struct app *app, struct filter *f,
 		util_format(spec, sizeof(spec), "%u-%u",
 			    (unsigned)ports->ranges[i].lo,
 			    (unsigned)ports->ranges[i].hi);
-		filter_add_connect_ports(f, spec, "--connect-ports", 0,
-					 report_filter_diag, app);
-	}
-}
-
-/* --http-ports, the same way (issue 15, finding 11). */
-static void add_http_ports(struct app *app, struct filter *f,
-			   const struct config_ports *ports)
-{
-	for (size_t i = 0; i < ports->count; i++) {
-		char spec[16];
-
-		util_format(spec, sizeof(spec), "%u-%u",
-			    (unsigned)ports->ranges[i].lo,
-			    (unsigned)ports->ranges[i].hi);
-		filter_add_http_ports(f, spec, "--http-ports", 0,
-				      report_filter_diag, app);
+		add(f, spec, source, 0, report_filter_diag, app);
 	}
 }
 
@@ -174,8 +163,11 @@ static int build_filter(struct app *app, const struct config *cfg,
 	for (size_t i = 0; i < cfg->allow_client.count; i++)
 		filter_add_client(f, cfg->allow_client.items[i],
 				  "--allow-client", 0, report_filter_diag, app);
-	add_connect_ports(app, f, &cfg->connect_ports);
-	add_http_ports(app, f, &cfg->http_ports);
+	add_ports(app, f, &cfg->connect_ports, filter_add_connect_ports,
+		  "--connect-ports");
+	/* Plain http:// ports (issue 15, finding 11). */
+	add_ports(app, f, &cfg->http_ports, filter_add_http_ports,
+		  "--http-ports");
 	if (allow_files < 0 || block_files < 0 || filter_error_count(f) > 0) {
 		filter_free(f);
 		return -EINVAL;
