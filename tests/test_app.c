@@ -432,7 +432,9 @@ static const struct sys_clock_ops scripted_clock = {
 static struct server *open_server(struct sys *sys, struct proxy *px)
 {
 	static struct sys_addr bound;
-	struct server_options opts = {.max_connections = 2, .grace_ms = 10000};
+	/* serial: these tests drive the slots and the wait, not the room. */
+	struct server_options opts = {
+		.max_connections = 2, .grace_ms = 10000, .serial = true};
 	struct server *srv = NULL;
 
 	bound = sys_mock_addr4("127.0.0.1", 8080);
@@ -556,8 +558,10 @@ static void test_slots_per_client_address_are_limited(void **state)
 {
 	struct sys *sys = sys_mock();
 	static struct sys_addr bound;
-	struct server_options opts = {
-		.max_connections = 4, .grace_ms = 10000, .max_per_client = 2};
+	struct server_options opts = {.max_connections = 4,
+				      .grace_ms = 10000,
+				      .max_per_client = 2,
+				      .serial = true};
 	struct sys_addr a1 = sys_mock_addr4("127.0.0.1", 40000);
 	struct sys_addr a2 = sys_mock_addr4("127.0.0.1", 40001);
 	struct sys_addr a3 = sys_mock_addr4("127.0.0.1", 40002);
