@@ -728,6 +728,22 @@ free_all:
 	proxy_connection_closed(&cl);
 }
 
+/*
+ * Before closing a refused client: stop sending, and read (without
+ * waiting) the request it has already sent, so the close is no reset
+ * that could destroy the 503 on its way.  The accept loop cannot linger
+ * as linger_close() does; what arrives later may still meet a reset.
+ */
+static void drain_now(struct sys *sys, int fd)
+{
+	char sink[4096];
+
+	sys_shutdown(sys, fd, SHUT_WR);
+	for (int i = 0; i < 16; i++)
+		if (sys_recv(sys, fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 void proxy_refuse_busy(struct proxy *px, int client_fd,
 		       const struct sys_addr *peer)
 {
@@ -745,6 +761,7 @@ void proxy_refuse_busy(struct proxy *px, int client_fd,
 		     "The proxy is serving as many clients as it may; "
 		     "try again shortly.");
 	log_exchange(&cl, &x);
+	drain_now(px->sys, client_fd);
 	sys_close(px->sys, client_fd);
 }
 
