@@ -777,14 +777,14 @@ struct proxy_worker {
  * An idle connection keeps this and nothing else of the proxy's: the
  * record (struct client, first, so the active list and the status page
  * see a plain client), and while a head arrives or pipelined bytes wait,
- * a PROXY_HEAD_MAX buffer in conn.buf (malloc'd: only the pages bytes
- * were written to take memory).
+ * a buffer in conn.buf sized to them (see wait_buf_room).
  */
+#define WAIT_BUF_FIRST 4096
 struct proxy_client {
 	struct client cl;
-	/* The waiting room's scan of the head so far: each receive examines
-	 * only the new bytes (offsets from the buffer's data). */
-	struct http_parse_state wait_state;
+	/* The waiting room's scan for the head's end: each receive examines
+	 * only the new bytes (an offset from the buffer's data). */
+	size_t scanned;
 };
 
 size_t proxy_client_idle_bytes(void)
@@ -863,18 +863,58 @@ struct proxy_client *proxy_client_open(struct proxy *px, int fd,
 	return NULL;
 }
 
-/* Is the head in the waiting buffer complete (or beyond saving)? */
-static bool head_is_ready(struct proxy_client *pc)
+/*
+ * Has the head's end (a blank line: "\n\n" or "\n\r\n") arrived?  Only
+ * a scan for it, resumed where the last one stopped: the worker parses
+ * the head once, whole (a malformed head is answered then, or at its
+ * timeout, or when it fills the buffer).
+ */
+static bool head_ended(struct proxy_client *pc)
 {
-	struct conn *c = &pc->cl.conn;
-	struct http_header fields[PROXY_MAX_HEADERS];
-	struct http_request req = {.headers = fields,
-				   .num_headers = PROXY_MAX_HEADERS};
-	int rc = http_parse_request_resume(proxy_conn_data(c), c->len, &req,
-					   NULL, &pc->wait_state);
+	const struct conn *c = &pc->cl.conn;
+	const char *d = proxy_conn_data(c), *nl;
+	size_t i = pc->scanned;
 
-	/* Errors are ready too: the worker answers them at once. */
-	return rc != HTTP_INCOMPLETE || c->len == c->cap;
+	while (i < c->len && (nl = memchr(d + i, '\n', c->len - i))) {
+		i = (size_t)(nl - d);
+		if (i + 2 > c->len)
+			break; /* nothing after it yet: look again later */
+		if (d[i + 1] == '\n')
+			return true;
+		if (d[i + 1] == '\r') {
+			if (i + 3 > c->len)
+				break;
+			if (d[i + 2] == '\n')
+				return true;
+		}
+		i++;
+	}
+	pc->scanned = i < c->len ? i : c->len;
+	return false;
+}
+
+/*
+ * Room for what the waiting room receives next: a head starts in a small
+ * buffer that grows (4 KiB, 16, 64) up to PROXY_HEAD_MAX, so a slow or
+ * idle client costs what it sent, not 64 KiB.  False when it cannot.
+ */
+static bool wait_buf_room(struct conn *c)
+{
+	size_t cap = c->cap * 4 > WAIT_BUF_FIRST ? c->cap * 4 : WAIT_BUF_FIRST;
+	char *grown;
+
+	if (c->buf && c->len < c->cap)
+		return true;
+	if (c->cap >= PROXY_HEAD_MAX)
+		return false;
+	if (cap > PROXY_HEAD_MAX)
+		cap = PROXY_HEAD_MAX;
+	grown = realloc(c->buf, cap);
+	if (!grown)
+		return false;
+	c->buf = grown;
+	c->cap = cap;
+	return true;
 }
 
 enum proxy_wait proxy_client_receive(struct proxy_client *pc)
@@ -883,17 +923,10 @@ enum proxy_wait proxy_client_receive(struct proxy_client *pc)
 	struct conn *c = &cl->conn;
 	ssize_t n;
 
-	if (!c->buf) {
-		c->buf = malloc(PROXY_HEAD_MAX);
-		if (!c->buf)
-			return PROXY_WAIT_READY; /* the worker reads it */
-		c->cap = PROXY_HEAD_MAX;
-		c->start = 0;
-	}
-	if (c->start + c->len == c->cap)
-		return PROXY_WAIT_READY; /* full: 431 */
-	n = sys_recv(cl->px->sys, c->fd, c->buf + c->start + c->len,
-		     c->cap - c->start - c->len, MSG_DONTWAIT);
+	if (!wait_buf_room(c))
+		return PROXY_WAIT_READY; /* full (431), or the worker reads */
+	n = sys_recv(cl->px->sys, c->fd, c->buf + c->len, c->cap - c->len,
+		     MSG_DONTWAIT);
 	if (n == -EAGAIN || n == -EWOULDBLOCK)
 		return PROXY_WAIT_MORE;
 	if (n <= 0) {
@@ -904,7 +937,7 @@ enum proxy_wait proxy_client_receive(struct proxy_client *pc)
 	if (c->len == 0)
 		cl->head_started_ms = sys_now_mono_ms(cl->px->sys);
 	c->len += (size_t)n;
-	return head_is_ready(pc) ? PROXY_WAIT_READY : PROXY_WAIT_MORE;
+	return head_ended(pc) ? PROXY_WAIT_READY : PROXY_WAIT_MORE;
 }
 
 int proxy_client_wait_ms(const struct proxy_client *pc)
@@ -953,14 +986,14 @@ static bool client_detach(struct proxy_client *pc, struct proxy_worker *w,
 	pc->cl.upstream_buf = NULL;
 	pc->cl.head_buf = NULL;
 	if (parking && c->len > 0) {
-		keep = malloc(PROXY_HEAD_MAX);
+		keep = malloc(c->len);
 		if (keep)
 			memcpy(keep, proxy_conn_data(c), c->len);
 	}
 	c->buf = keep;
-	c->cap = keep ? PROXY_HEAD_MAX : 0;
+	c->cap = keep ? c->len : 0; /* full: the next receive grows it */
 	c->start = 0;
-	memset(&pc->wait_state, 0, sizeof(pc->wait_state));
+	pc->scanned = 0;
 	log_clear_context();
 	return keep || c->len == 0;
 }
