@@ -383,6 +383,13 @@ void server_close(struct server *srv)
 	sys_close(srv->sys, srv->wake[0]);
 	sys_close(srv->sys, srv->wake[1]);
 	server_room_close(srv);
+	/* None is left after server_run; a test may leave claimed ones. */
+	while (srv->slots) {
+		struct worker_slot *next = srv->slots->next;
+
+		free(srv->slots);
+		srv->slots = next;
+	}
 	pthread_cond_destroy(&srv->queue_cv);
 	pthread_cond_destroy(&srv->threads_cv);
 	pthread_mutex_destroy(&srv->lock);
