@@ -93,21 +93,29 @@ static void slot_close(struct server *srv, struct worker_slot *slot)
 	server_slot_end(srv, slot);
 }
 
-/* Into the waiting room (or closed: a stop has begun, epoll failed). */
+/*
+ * Into the waiting room (or closed: a stop has begun, epoll failed).  Armed
+ * under the lock, so the poller's take_waiting never sees a connection
+ * that is WAITING but not yet armed (a stop would free it under us).
+ */
 static void slot_park(struct server *srv, struct worker_slot *slot, int op)
 {
 	struct epoll_event ev = {.events = ARMED, .data.ptr = slot};
-	bool stopping;
+	bool parked = false;
 
 	pthread_mutex_lock(&srv->lock);
-	stopping = srv->stopping;
-	slot->where = SLOT_WAITING;
-	slot->head_begun = false;
-	slot->deadline_ms =
-		sys_now_mono_ms(srv->sys) + proxy_client_wait_ms(slot->pc);
+	if (!srv->stopping) {
+		slot->where = SLOT_WAITING;
+		slot->head_begun = false;
+		slot->deadline_ms = sys_now_mono_ms(srv->sys) +
+				    proxy_client_wait_ms(slot->pc);
+		parked = sys_epoll_ctl(srv->sys, srv->epfd, op, slot->fd,
+				       &ev) == 0;
+		if (!parked)
+			slot->where = SLOT_CLAIMED;
+	}
 	pthread_mutex_unlock(&srv->lock);
-	if (stopping ||
-	    sys_epoll_ctl(srv->sys, srv->epfd, op, slot->fd, &ev) < 0)
+	if (!parked)
 		slot_close(srv, slot);
 }
 
@@ -247,15 +255,20 @@ bool server_room_round(struct server *srv, int timeout_ms)
 	int n = sys_epoll_wait(srv->sys, srv->epfd, ev, ROOM_EVENTS,
 			       timeout_ms);
 
+	/*
+	 * Taken after the wait, the lock orders everything below after the
+	 * parks that armed these connections (each unlocked it before its
+	 * epoll_ctl): epoll is a synchronisation that TSan cannot see.
+	 */
+	pthread_mutex_lock(&srv->lock);
+	woken = srv->stopping;
+	pthread_mutex_unlock(&srv->lock);
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.ptr == NULL)
 			woken = true;
-		else
+		else if (!woken)
 			on_readable(srv, ev[i].data.ptr);
 	}
-	pthread_mutex_lock(&srv->lock);
-	woken = woken || srv->stopping;
-	pthread_mutex_unlock(&srv->lock);
 	if (woken) {
 		close_room(srv);
 		return false;
