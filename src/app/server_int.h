@@ -65,6 +65,8 @@ struct server {
 	pthread_cond_t queue_cv;   /* a slot was queued, or the pool ends */
 	pthread_cond_t threads_cv; /* a worker thread ended */
 	int threads;		   /* worker threads alive (tunnels too) */
+	int idle_workers;	   /* of them, waiting for a queued slot */
+	int tunnels;		   /* of them, relaying a tunnel */
 	bool pool_ending;
 };
 

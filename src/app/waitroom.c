@@ -134,10 +134,27 @@ void server_admit(struct server *srv, int fd, const struct sys_addr *peer)
 	slot_park(srv, slot, EPOLL_CTL_ADD);
 }
 
+/*
+ * The pool grows on demand, up to --workers, as Apache's does: one more
+ * worker when more requests wait than workers are idle.  Under the lock;
+ * the new thread is counted now (so two callers never both start one) and
+ * started by the caller, after the unlock.
+ */
+static bool want_worker(struct server *srv)
+{
+	if (srv->pool_ending || srv->queued <= srv->idle_workers ||
+	    srv->threads - srv->tunnels >= srv->opts.workers)
+		return false;
+	srv->threads++;
+	return true;
+}
+
+static void spawn_worker(struct server *srv);
+
 /* A whole head (or an expired wait) for the workers; false: queue full. */
 static bool enqueue(struct server *srv, struct worker_slot *slot)
 {
-	bool ok;
+	bool ok, spawn = false;
 
 	pthread_mutex_lock(&srv->lock);
 	ok = srv->queued < srv->opts.queue_size;
@@ -152,8 +169,11 @@ static bool enqueue(struct server *srv, struct worker_slot *slot)
 		srv->queue_tail = slot;
 		srv->queued++;
 		pthread_cond_signal(&srv->queue_cv);
+		spawn = want_worker(srv);
 	}
 	pthread_mutex_unlock(&srv->lock);
+	if (spawn)
+		spawn_worker(srv);
 	return ok;
 }
 
@@ -342,14 +362,16 @@ static struct worker_slot *next_slot(struct server *srv)
 	struct worker_slot *slot;
 
 	pthread_mutex_lock(&srv->lock);
+	srv->idle_workers++;
 	while (!srv->queue_head && !srv->pool_ending)
 		pthread_cond_wait(&srv->queue_cv, &srv->lock);
+	srv->idle_workers--;
 	pthread_mutex_unlock(&srv->lock);
 	slot = server_queue_take(srv);
 	return slot;
 }
 
-/* After a tunnel: one thread too many ends (its replacement stays). */
+/* After a tunnel: its thread ends when the pool is whole without it. */
 static bool tunnel_thread_ends(struct server *srv)
 {
 	bool ends;
@@ -358,7 +380,8 @@ static bool tunnel_thread_ends(struct server *srv)
 		return false;
 	tunnel_thread = false;
 	pthread_mutex_lock(&srv->lock);
-	ends = srv->threads > srv->opts.workers;
+	srv->tunnels--;
+	ends = srv->threads - srv->tunnels > srv->opts.workers;
 	pthread_mutex_unlock(&srv->lock);
 	return ends;
 }
@@ -392,15 +415,13 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int start_worker(struct server *srv)
+/* Start a worker want_worker() counted. */
+static void spawn_worker(struct server *srv)
 {
 	pthread_attr_t attr;
 	pthread_t thread;
 	int rc;
 
-	pthread_mutex_lock(&srv->lock);
-	srv->threads++;
-	pthread_mutex_unlock(&srv->lock);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -409,20 +430,31 @@ static int start_worker(struct server *srv)
 	if (rc != 0) {
 		pthread_mutex_lock(&srv->lock);
 		srv->threads--;
+		pthread_cond_broadcast(&srv->threads_cv);
 		pthread_mutex_unlock(&srv->lock);
 		log_event(srv->log, LOG_ERROR, "cannot start a worker: %s",
 			  strerror(rc));
 	}
-	return -rc;
 }
 
-/* proxy's tunnel hook: this worker becomes the tunnel's thread. */
+/*
+ * proxy's tunnel hook: this worker becomes the tunnel's thread and leaves
+ * the pool's count, so the pool may start another for queued requests.
+ */
 static void tunnel_begins(void *arg)
 {
+	struct server *srv = arg;
+	bool spawn;
+
 	if (!on_pool_worker || tunnel_thread)
 		return;
 	tunnel_thread = true;
-	start_worker(arg);
+	pthread_mutex_lock(&srv->lock);
+	srv->tunnels++;
+	spawn = want_worker(srv);
+	pthread_mutex_unlock(&srv->lock);
+	if (spawn)
+		spawn_worker(srv);
 }
 
 int server_room_start(struct server *srv)
@@ -435,10 +467,7 @@ int server_room_start(struct server *srv)
 		return -EAGAIN;
 	}
 	srv->poller_started = true;
-	for (int i = 0; i < srv->opts.workers; i++)
-		if (start_worker(srv) < 0 && i == 0)
-			break; /* the poller still answers; workers fail */
-	return 0;
+	return 0; /* workers start with the first requests (want_worker) */
 }
 
 void server_room_stop(struct server *srv)
