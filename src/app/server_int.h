@@ -67,6 +67,7 @@ struct server {
 	int threads;		   /* worker threads alive (tunnels too) */
 	int idle_workers;	   /* of them, waiting for a queued slot */
 	int tunnels;		   /* of them, relaying a tunnel */
+	bool pool_open;	  /* workers may start (not in unit tests) */
 	bool pool_ending;
 };
 

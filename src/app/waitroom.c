@@ -142,7 +142,8 @@ void server_admit(struct server *srv, int fd, const struct sys_addr *peer)
  */
 static bool want_worker(struct server *srv)
 {
-	if (srv->pool_ending || srv->queued <= srv->idle_workers ||
+	if (!srv->pool_open || srv->pool_ending ||
+	    srv->queued <= srv->idle_workers ||
 	    srv->threads - srv->tunnels >= srv->opts.workers)
 		return false;
 	srv->threads++;
@@ -462,6 +463,9 @@ int server_room_start(struct server *srv)
 	if (srv->epfd < 0)
 		return -EBADF;
 	proxy_set_tunnel_hook(srv->px, tunnel_begins, srv);
+	pthread_mutex_lock(&srv->lock);
+	srv->pool_open = true;
+	pthread_mutex_unlock(&srv->lock);
 	if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
 		server_room_close(srv);
 		return -EAGAIN;
