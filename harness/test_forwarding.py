@@ -83,7 +83,8 @@ def test_client_disconnecting_mid_request_does_not_hurt(proxy, origin):
     s.close()
     r = p.request(get(origin.url("/still-alive")))
     assert r.status == 200
-    assert "closed the connection in the middle of a request head" in p.events()
+    # Logged by the worker that takes the half-sent head, on its own time.
+    p.wait_event("closed the connection in the middle of a request head")
 
 
 @pytest.mark.parametrize("raw,status", [

@@ -432,7 +432,9 @@ static const struct sys_clock_ops scripted_clock = {
 static struct server *open_server(struct sys *sys, struct proxy *px)
 {
 	static struct sys_addr bound;
-	struct server_options opts = {.max_connections = 2, .grace_ms = 10000};
+	/* serial: these tests drive the slots and the wait, not the room. */
+	struct server_options opts = {
+		.max_connections = 2, .grace_ms = 10000, .serial = true};
 	struct server *srv = NULL;
 
 	bound = sys_mock_addr4("127.0.0.1", 8080);
@@ -556,8 +558,10 @@ static void test_slots_per_client_address_are_limited(void **state)
 {
 	struct sys *sys = sys_mock();
 	static struct sys_addr bound;
-	struct server_options opts = {
-		.max_connections = 4, .grace_ms = 10000, .max_per_client = 2};
+	struct server_options opts = {.max_connections = 4,
+				      .grace_ms = 10000,
+				      .max_per_client = 2,
+				      .serial = true};
 	struct sys_addr a1 = sys_mock_addr4("127.0.0.1", 40000);
 	struct sys_addr a2 = sys_mock_addr4("127.0.0.1", 40001);
 	struct sys_addr a3 = sys_mock_addr4("127.0.0.1", 40002);
@@ -589,6 +593,255 @@ static void test_slots_per_client_address_are_limited(void **state)
 	server_slot_end(srv, first);
 	assert_non_null(server_slot_claim(srv, 11, &a3));
 	server_close(srv);
+}
+
+/* ---- issue 13: the waiting room's state machine (src/app/waitroom.c) ---- */
+
+#include <stdio.h>
+
+#define ROOM_EPFD 6
+#define ROOM_WAKE 12 /* the poller's wake pipe: 12 (read), 13 (write) */
+
+struct room {
+	struct proxy *px;
+	struct server *srv;
+	struct proxy_worker *w;
+	struct sys_addr peer;
+};
+
+/* A proxy and a non-serial server over the mock: the room, no threads. */
+static void room_open(struct room *r, int queue_size, int queue_timeout_ms)
+{
+	struct sys *sys = sys_mock();
+	static struct sys_addr bound;
+	struct proxy_settings set = {.max_idle_upstream = 1,
+				     .request_timeout_ms = 5000,
+				     .client_idle_timeout_ms = 2000,
+				     .response_timeout_ms = 1000};
+	struct server_options opts = {.max_connections = 4,
+				      .grace_ms = 10000,
+				      .workers = 1,
+				      .queue_size = queue_size,
+				      .queue_timeout_ms = queue_timeout_ms};
+
+	memset(r, 0, sizeof(*r));
+	r->peer = sys_mock_addr4("127.0.0.1", 40000);
+	will_return(mock_pipe, 0);
+	will_return(mock_pipe, 40);
+	will_return(mock_pipe, 41);
+	assert_int_equal(proxy_new(sys, NULL, &set, &r->px), 0);
+	bound = sys_mock_addr4("127.0.0.1", 8080);
+	opts.listen = bound;
+	will_return(mock_socket, 5);
+	will_return(mock_setsockopt, 0);
+	will_return(mock_bind, 0);
+	will_return(mock_listen, 0);
+	will_return(mock_getsockname, 0);
+	will_return(mock_getsockname, &bound);
+	will_return(mock_pipe, 0);
+	will_return(mock_pipe, 7);
+	will_return(mock_pipe, 8);
+	will_return(mock_epoll_create, ROOM_EPFD);
+	will_return(mock_pipe, 0);
+	will_return(mock_pipe, ROOM_WAKE);
+	will_return(mock_pipe, ROOM_WAKE + 1);
+	assert_int_equal(server_open(sys, NULL, r->px, &opts, &r->srv), 0);
+	assert_int_equal(proxy_worker_new(&r->w), 0);
+}
+
+static void room_close(struct room *r)
+{
+	server_close(r->srv);
+	proxy_worker_free(r->w);
+	proxy_free(r->px);
+	assert_true(sys_mock_is_closed(ROOM_EPFD));
+}
+
+/* Accept fd: its send timeout and TCP_NODELAY, then armed in epoll. */
+static void room_admit(struct room *r, int fd)
+{
+	char armed[40];
+
+	will_return(mock_setsockopt, 0);
+	will_return(mock_setsockopt, 0);
+	server_admit(r->srv, fd, &r->peer);
+	snprintf(armed, sizeof(armed), "epoll_ctl(%d,ADD,%d)=0", ROOM_EPFD, fd);
+	assert_true(sys_mock_trace_has(armed));
+}
+
+/* One poller round in which fd is readable and recv returns text. */
+static bool room_receive(struct room *r, int fd, const char *text)
+{
+	will_return(mock_epoll_wait, 1);
+	will_epoll_event(fd, EPOLLIN);
+	if (text)
+		will_recv_str(text);
+	else
+		will_recv(NULL, 0);
+	return server_room_round(r->srv, 250);
+}
+
+/* An error page: its head, then its body. */
+static void will_answer(void)
+{
+	will_send(SYS_MOCK_ALL);
+	will_send(SYS_MOCK_ALL);
+}
+
+/* The lingering close after an error answer: shut, then the client's EOF. */
+static void will_linger(void)
+{
+	will_return(mock_shutdown, 0);
+	will_poll1(1, POLLIN);
+	will_recv(NULL, 0);
+}
+
+static void test_room_a_head_in_pieces_waits_without_a_worker(void **state)
+{
+	struct room r;
+	struct worker_slot *slot;
+	size_t len;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_admit(&r, 9);
+	assert_true(room_receive(&r, 9, "GET / HT"));
+	assert_int_equal(server_queue_length(r.srv), 0);
+	assert_true(sys_mock_trace_has("epoll_ctl(6,MOD,9)=0")); /* again */
+	assert_true(room_receive(&r, 9, "TP/1.1\r\nHost: a\r\n"));
+	assert_int_equal(server_queue_length(r.srv), 0);
+	/* The last piece completes it: now, and only now, it is queued. */
+	assert_true(room_receive(&r, 9, "\r\n"));
+	assert_int_equal(server_queue_length(r.srv), 1);
+	slot = server_queue_take(r.srv);
+	assert_non_null(slot);
+	/* The worker finds the head in its buffer: no recv before the
+	 * answer (an origin-form request: 400 here). */
+	will_answer();
+	will_linger();
+	server_serve_slot(r.srv, slot, r.w);
+	assert_non_null(strstr(sys_mock_sent_on(9, &len), "HTTP/1.1 400 "));
+	assert_true(sys_mock_is_closed(9));
+	assert_int_equal(server_wait_workers(r.srv, -1), 0);
+	room_close(&r);
+}
+
+static void test_room_a_partial_head_times_out_with_408(void **state)
+{
+	struct room r;
+	size_t len;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_admit(&r, 9);
+	assert_true(room_receive(&r, 9, "GET http://a/ HTTP/1.1\r\n"));
+	/* Not yet: a round before the request timeout expires nothing. */
+	sys_mock_advance_ms(4000);
+	will_return(mock_epoll_wait, 0);
+	assert_true(server_room_round(r.srv, 250));
+	assert_int_equal(server_queue_length(r.srv), 0);
+	sys_mock_advance_ms(1000);
+	will_return(mock_epoll_wait, 0);
+	assert_true(server_room_round(r.srv, 250));
+	assert_true(sys_mock_trace_has("epoll_ctl(6,DEL,9)=0"));
+	assert_int_equal(server_queue_length(r.srv), 1);
+	will_answer();
+	will_linger();
+	server_serve_slot(r.srv, server_queue_take(r.srv), r.w);
+	assert_non_null(strstr(sys_mock_sent_on(9, &len), "HTTP/1.1 408 "));
+	assert_true(sys_mock_is_closed(9));
+	room_close(&r);
+}
+
+static void test_room_an_idle_connection_times_out_quietly(void **state)
+{
+	struct room r;
+	size_t len = 0;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_admit(&r, 9);
+	sys_mock_advance_ms(6000);
+	will_return(mock_epoll_wait, 0);
+	assert_true(server_room_round(r.srv, 250));
+	server_serve_slot(r.srv, server_queue_take(r.srv), r.w);
+	sys_mock_sent_on(9, &len);
+	assert_int_equal(len, 0); /* nothing to answer */
+	assert_true(sys_mock_is_closed(9));
+	assert_int_equal(server_wait_workers(r.srv, -1), 0);
+	room_close(&r);
+}
+
+static void test_room_a_client_that_closes_while_waiting_is_let_go(void **state)
+{
+	struct room r;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_admit(&r, 9);
+	room_admit(&r, 10);
+	assert_true(room_receive(&r, 9, NULL)); /* EOF, no head begun */
+	assert_true(sys_mock_is_closed(9));
+	assert_false(sys_mock_is_closed(10));
+	assert_int_equal(server_queue_length(r.srv), 0);
+	/* A stop closes the rest of the room at once, and the poller ends. */
+	will_pipe_write(1); /* proxy_stop's byte */
+	will_return(mock_shutdown, 0);
+	will_pipe_write(1); /* the poller's */
+	server_stop(r.srv);
+	will_pipe_write(1); /* the last connection wakes the stop's wait */
+	will_return(mock_epoll_wait, 1);
+	will_epoll_event(ROOM_WAKE, EPOLLIN);
+	assert_false(server_room_round(r.srv, 250));
+	assert_true(sys_mock_is_closed(10));
+	assert_int_equal(server_wait_workers(r.srv, -1), 0);
+	room_close(&r);
+}
+
+static void test_room_a_full_queue_answers_503(void **state)
+{
+	struct room r;
+	size_t len;
+
+	(void)state;
+	room_open(&r, 1, 30000);
+	room_admit(&r, 9);
+	room_admit(&r, 10);
+	will_return(mock_epoll_wait, 2);
+	will_epoll_event(9, EPOLLIN);
+	will_epoll_event(10, EPOLLIN);
+	will_recv_str("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	will_recv_str("GET / HTTP/1.1\r\nHost: b\r\n\r\n");
+	will_return(mock_setsockopt, 0); /* the 503's send timeout */
+	will_answer();
+	assert_true(server_room_round(r.srv, 250));
+	assert_int_equal(server_queue_length(r.srv), 1); /* the bound */
+	assert_non_null(strstr(sys_mock_sent_on(10, &len), "HTTP/1.1 503 "));
+	assert_true(sys_mock_is_closed(10));
+	assert_false(sys_mock_is_closed(9));
+	will_answer();
+	will_linger();
+	server_serve_slot(r.srv, server_queue_take(r.srv), r.w);
+	assert_true(sys_mock_is_closed(9));
+	room_close(&r);
+}
+
+static void test_room_a_request_queued_too_long_gets_503(void **state)
+{
+	struct room r;
+	size_t len;
+
+	(void)state;
+	room_open(&r, 4, 1000);
+	room_admit(&r, 9);
+	assert_true(room_receive(&r, 9, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+	sys_mock_advance_ms(1001);
+	will_return(mock_setsockopt, 0);
+	will_answer();
+	server_serve_slot(r.srv, server_queue_take(r.srv), r.w);
+	assert_non_null(strstr(sys_mock_sent_on(9, &len), "HTTP/1.1 503 "));
+	assert_true(sys_mock_is_closed(9));
+	room_close(&r);
 }
 
 /* ---- fault injection at start (src/app/faults.c) ---- */
@@ -731,6 +984,15 @@ int main(void)
 			test_wait_ends_when_the_clock_jumps_past_the_deadline),
 		cmocka_unit_test(test_last_worker_of_a_stop_wakes_the_wait),
 		cmocka_unit_test(test_slots_per_client_address_are_limited),
+		cmocka_unit_test(
+			test_room_a_head_in_pieces_waits_without_a_worker),
+		cmocka_unit_test(test_room_a_partial_head_times_out_with_408),
+		cmocka_unit_test(
+			test_room_an_idle_connection_times_out_quietly),
+		cmocka_unit_test(
+			test_room_a_client_that_closes_while_waiting_is_let_go),
+		cmocka_unit_test(test_room_a_full_queue_answers_503),
+		cmocka_unit_test(test_room_a_request_queued_too_long_gets_503),
 	};
 	return cmocka_run_group_tests_name("app", tests, NULL, NULL);
 }

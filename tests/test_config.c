@@ -99,7 +99,7 @@ static void test_init_sets_documented_defaults(void **state)
 	assert_null(cfg->access_log);
 	assert_int_equal(cfg->verbosity, 1);
 	assert_false(cfg->serial);
-	assert_int_equal(cfg->max_connections, 256);
+	assert_int_equal(cfg->max_connections, 10000);
 	assert_int_equal(cfg->connect_timeout_ms, 10000);
 	assert_int_equal(cfg->response_timeout_ms, 60000);
 	assert_int_equal(cfg->request_timeout_ms, 30000);
@@ -1049,7 +1049,7 @@ static void test_dump_of_defaults(void **state)
 	assert_non_null(strstr(dump, "\n# log-file (not set)\n"));
 	assert_non_null(strstr(dump, "\nverbose 1\n"));
 	assert_non_null(strstr(dump, "\nserial no\n"));
-	assert_non_null(strstr(dump, "\nmax-connections 256\n"));
+	assert_non_null(strstr(dump, "\nmax-connections 10000\n"));
 	assert_non_null(strstr(dump, "\nconnect-timeout 10s\n"));
 	assert_non_null(strstr(dump, "\nresponse-timeout 60s\n"));
 	assert_non_null(strstr(dump, "\nmax-request-body 0\n"));

@@ -2267,6 +2267,56 @@ static void test_cache_counters_without_a_store(void **state)
 	proxy_cache_count_store(&cpx);
 }
 
+/* ---- issue 13: a connection resumed from the waiting room ---- */
+
+/*
+ * The waiting room receives a whole head plus the start of a pipelined
+ * one; a worker serves the first and parks the connection with the rest
+ * kept; another worker, with buffers of its own, serves the second once
+ * the waiting room has received its end.
+ */
+static void
+test_resumed_connection_keeps_pipelined_bytes_across_workers(void **state)
+{
+	static const char req2[] = "GET http://origin.example:8080/two "
+				   "HTTP/1.1\r\n"
+				   "Host: origin.example:8080\r\n\r\n";
+	static const char res2[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	static char first[sizeof(fwd_req) + 40];
+	struct proxy_worker *w1, *w2;
+	struct proxy_client *pc;
+	size_t cut = 30;
+
+	(void)state;
+	assert_int_equal(proxy_worker_new(&w1), 0);
+	assert_int_equal(proxy_worker_new(&w2), 0);
+	will_accept_client();
+	pc = proxy_client_open(px, CLIENT, &peer);
+	assert_non_null(pc);
+	memcpy(first, fwd_req, strlen(fwd_req));
+	memcpy(first + strlen(fwd_req), req2, cut);
+	will_recv(first, strlen(fwd_req) + cut);
+	assert_int_equal(proxy_client_receive(pc), PROXY_WAIT_READY);
+	will_forward_fresh(ORIGIN, ok_keep_alive);
+	will_poll1(0, 0); /* nothing more yet: the worker does not wait */
+	assert_true(proxy_client_run(pc, w1));
+	will_recv_str(req2 + cut);
+	assert_int_equal(proxy_client_receive(pc), PROXY_WAIT_READY);
+	will_poll1(0, 0); /* the pool checks the idle connection is quiet */
+	will_arrive(res2);
+	assert_true(proxy_client_run(pc, w2)); /* idle: parked again */
+	will_recv(NULL, 0);
+	assert_int_equal(proxy_client_receive(pc), PROXY_WAIT_GONE);
+	proxy_client_close(pc);
+	assert_string_equal(sent_to(CLIENT) + strlen(ok_relayed),
+			    "HTTP/1.1 204 No Content\r\n"
+			    "Via: 1.1 glassproxy\r\n"
+			    "\r\n");
+	assert_true(strstr(sent_to(ORIGIN), "GET /two HTTP/1.1\r\n") != NULL);
+	proxy_worker_free(w1);
+	proxy_worker_free(w2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2323,6 +2373,7 @@ int main(void)
 		cmocka_unit_test(test_torture_proxy_exchange),
 		cmocka_unit_test(test_cache_counters_follow_the_store),
 		cmocka_unit_test(test_cache_counters_without_a_store),
+		T(test_resumed_connection_keeps_pipelined_bytes_across_workers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -98,6 +98,10 @@ struct config {
 	int request_body_timeout_ms;
 	int min_body_rate, min_send_rate; /* bytes per second; 0: none */
 	int max_connections_per_client;	  /* 0: no limit */
+	/* Issue 13: the worker pool and its queue (0 workers: 16 per core). */
+	int workers;
+	int queue_size;
+	int queue_timeout_ms;
 	struct config_ports http_ports;
 	int server_tokens; /* 1 on, 0 off */
 	char *auth_file;   /* NULL: no authentication */

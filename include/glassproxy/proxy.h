@@ -230,6 +230,55 @@ const char *proxy_outcome_squid(enum proxy_outcome outcome,
 void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer);
 
 /*
+ * Issue 13: a connection that a waiting room holds between requests and
+ * any worker thread resumes.  One proxy_client is one client connection;
+ * one proxy_worker is the big buffers (64 KiB client buffer, upstream
+ * buffer, outgoing head, the exchange) a worker thread lends to whichever
+ * connection it serves, so an idle connection keeps none of them.
+ *
+ *  - proxy_client_open(): the connection's record and the client ACL
+ *    (NULL when refused with 403, or out of memory; either way the caller
+ *    closes fd).  No byte is read.
+ *  - proxy_client_receive(): the waiting room's non-blocking read.  READY
+ *    when a whole request head is here (or the head cannot become one:
+ *    it is malformed, fills the buffer, or the client closed mid-head),
+ *    MORE while it is incomplete, GONE when the client left while idle.
+ *  - proxy_client_wait_ms(): how long the current wait may last (the
+ *    idle timeout between requests, the request timeout for a head).
+ *  - proxy_client_expire(): that wait ran out; the next run answers 408
+ *    for a partial head, or closes an idle connection quietly.
+ *  - proxy_client_run(): on a worker, serve every request whose head is
+ *    here, with plain blocking calls; true: park it again (idle, or the
+ *    next head is partial), false: it is done; call proxy_client_close()
+ *    and close fd.
+ *  - proxy_client_refuse_busy(): 503 for a request no worker took in time.
+ */
+struct proxy_client;
+struct proxy_worker;
+enum proxy_wait { PROXY_WAIT_MORE, PROXY_WAIT_READY, PROXY_WAIT_GONE };
+
+int proxy_worker_new(struct proxy_worker **out);
+void proxy_worker_free(struct proxy_worker *w);
+struct proxy_client *proxy_client_open(struct proxy *px, int fd,
+				       const struct sys_addr *peer);
+enum proxy_wait proxy_client_receive(struct proxy_client *pc);
+int proxy_client_wait_ms(const struct proxy_client *pc);
+void proxy_client_expire(struct proxy_client *pc);
+bool proxy_client_run(struct proxy_client *pc, struct proxy_worker *w);
+void proxy_client_refuse_busy(struct proxy_client *pc);
+void proxy_client_close(struct proxy_client *pc);
+/* Bytes an idle connection holds in the proxy (for the measurements). */
+size_t proxy_client_idle_bytes(void);
+
+/*
+ * Called on the serving thread just before a request becomes a CONNECT
+ * tunnel, which then holds that thread for its whole life (the server
+ * starts another worker so the pool keeps its size).  Set before serving.
+ */
+void proxy_set_tunnel_hook(struct proxy *px, void (*hook)(void *arg),
+			   void *arg);
+
+/*
  * Answer a client that cannot be served right now (too many connections)
  * with 503 and close it, without reading its request.
  */

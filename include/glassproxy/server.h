@@ -29,6 +29,11 @@ struct server_options {
 	int grace_ms;
 	/* Slots one client address may hold; 0: no limit (issue 15). */
 	int max_per_client;
+	/* Issue 13: requests served at once (0: 16 per core), requests
+	 * waiting for a worker at most, and for how long (503 after). */
+	int workers;
+	int queue_size;
+	int queue_timeout_ms;
 };
 
 struct server;

@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -85,6 +86,17 @@ struct sys_net_ops {
 	 */
 	int (*resolve)(void *ctx, const char *host, uint16_t port,
 		       struct sys_addr *out, size_t max);
+	/*
+	 * Linux epoll(7), for the server's waiting room (issue 13): one
+	 * thread watches every idle connection.  epoll_create gives a
+	 * close-on-exec descriptor (closed with close above); epoll_wait
+	 * returns how many events it filled, 0 on timeout or EINTR.
+	 */
+	int (*epoll_create)(void *ctx);
+	int (*epoll_ctl)(void *ctx, int epfd, int op, int fd,
+			 struct epoll_event *ev);
+	int (*epoll_wait)(void *ctx, int epfd, struct epoll_event *events,
+			  int max, int timeout_ms);
 };
 
 struct sys_clock_ops {
@@ -229,6 +241,11 @@ int sys_getsockname(struct sys *s, int fd, struct sys_addr *out);
 int sys_set_nonblocking(struct sys *s, int fd, int on);
 int sys_resolve(struct sys *s, const char *host, uint16_t port,
 		struct sys_addr *out, size_t max);
+int sys_epoll_create(struct sys *s);
+int sys_epoll_ctl(struct sys *s, int epfd, int op, int fd,
+		  struct epoll_event *ev);
+int sys_epoll_wait(struct sys *s, int epfd, struct epoll_event *events, int max,
+		   int timeout_ms);
 
 /* ---- clock ---- */
 int64_t sys_now_mono_ms(struct sys *s);
@@ -274,5 +291,15 @@ int sys_read_file(struct sys *s, const char *path, size_t max, char **out,
  */
 int sys_signals_block(void);
 int sys_signals_wait(void);
+
+/*
+ * Process-wide limits for sizing the server at start (issue 13), outside
+ * the tables for the same reason.  sys_raise_nofile() raises the soft
+ * RLIMIT_NOFILE to the hard limit and returns the new soft limit (or a
+ * negative errno); sys_cpu_count() returns the online processors (1 when
+ * the system cannot say).
+ */
+long sys_raise_nofile(void);
+int sys_cpu_count(void);
 
 #endif

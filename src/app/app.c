@@ -287,6 +287,9 @@ static int start_server(struct app *app)
 		.serial = app->cfg.serial,
 		.grace_ms = app->cfg.shutdown_grace_ms,
 		.max_per_client = app->cfg.max_connections_per_client,
+		.workers = app->cfg.workers,
+		.queue_size = app->cfg.queue_size,
+		.queue_timeout_ms = app->cfg.queue_timeout_ms,
 	};
 	char addr[NET_ADDR_TEXT_MAX];
 	int rc;

@@ -17,39 +17,47 @@
 
 #include "app/server_int.h"
 
-#define WORKER_STACK                                                           \
-	(512 * 1024) /* the request path keeps big buffers on
-				     the heap, so a small stack is plenty */
 /* Belt and braces: the wait re-checks at least this often. */
 #define WAIT_SLICE_MS 1000
 /* How often the accept loop does housekeeping (the upstream pool's sweep
  * of idle connections that became readable: issue 15, finding 5). */
 #define HOUSEKEEPING_MS 1000
+/* Descriptors kept back from --max-connections' share of RLIMIT_NOFILE:
+ * the listener, logs, cache files, pipes, and the upstream sockets. */
+#define NOFILE_RESERVE 64
 
-struct worker_slot {
-	struct server *srv;
-	int fd; /* -1 when the slot is free */
-	struct sys_addr peer;
-	char ip[NET_ADDR_TEXT_MAX]; /* the peer's address, for per-client */
-};
+/*
+ * A worker's request blocks on its origin far more than it computes, so
+ * the pool is sized for waiting, not for the cores: with four per core,
+ * eight slow origins would stall every client of a 2-core machine, and
+ * twenty clients collapsed onto one cache fill would not all fit.
+ */
+#define WORKERS_PER_CORE 16
 
-struct server {
-	struct sys *sys;
-	struct log *log;
-	struct proxy *px;
-	struct server_options opts;
-	int listen_fd;
-	char address[NET_ADDR_TEXT_MAX];
+/*
+ * Resolve the defaults that depend on the machine: --workers 0 is
+ * WORKERS_PER_CORE per core; the connection limit fits the descriptor limit (raised to the
+ * hard limit first), keeping room for one upstream socket per worker and
+ * the idle upstream pool.
+ */
+static void size_limits(struct server *srv)
+{
+	struct server_options *o = &srv->opts;
+	long fit;
 
-	/* Readable once no worker is left after a stop (see wake_waiter). */
-	int wake[2];
-
-	pthread_mutex_t lock; /* guards everything below */
-	struct worker_slot *slots;
-	int active;
-	bool stopping;
-	int grace_ms; /* a reload may change it */
-};
+	if (o->workers <= 0)
+		o->workers = WORKERS_PER_CORE * sys_cpu_count();
+	if (o->queue_size <= 0)
+		o->queue_size = 4096;
+	srv->nofile = sys_raise_nofile();
+	if (srv->nofile < 0)
+		return;
+	fit = srv->nofile - NOFILE_RESERVE - 2L * o->workers;
+	if (fit < 1)
+		fit = 1;
+	if (o->max_connections > fit)
+		o->max_connections = (int)fit;
+}
 
 int server_open(struct sys *sys, struct log *log, struct proxy *px,
 		const struct server_options *opts, struct server **out)
@@ -64,17 +72,13 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 	srv->log = log;
 	srv->px = px;
 	srv->opts = *opts;
-	srv->slots = calloc((size_t)opts->max_connections, sizeof(*srv->slots));
-	if (!srv->slots) {
-		rc = -ENOMEM;
-		goto free_srv;
-	}
-	for (int i = 0; i < opts->max_connections; i++)
-		srv->slots[i].fd = -1;
-	srv->listen_fd = net_listen(sys, &opts->listen, 128);
+	srv->epfd = -1;
+	srv->room_wake[0] = srv->room_wake[1] = -1;
+	size_limits(srv);
+	srv->listen_fd = net_listen(sys, &opts->listen, 511);
 	if (srv->listen_fd < 0) {
 		rc = srv->listen_fd;
-		goto free_slots;
+		goto free_srv;
 	}
 	rc = sys_getsockname(sys, srv->listen_fd, &bound);
 	if (rc < 0)
@@ -85,13 +89,22 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 		goto close_listener;
 	srv->grace_ms = opts->grace_ms;
 	pthread_mutex_init(&srv->lock, NULL);
+	/* Before the ready line, so the descriptors a client sees are all
+	 * there: --serial has no waiting room. */
+	rc = opts->serial ? 0 : server_room_open(srv);
+	if (rc < 0)
+		goto close_wake;
+	pthread_cond_init(&srv->queue_cv, NULL);
+	pthread_cond_init(&srv->threads_cv, NULL);
 	*out = srv;
 	return 0;
 
+close_wake:
+	pthread_mutex_destroy(&srv->lock);
+	sys_close(sys, srv->wake[0]);
+	sys_close(sys, srv->wake[1]);
 close_listener:
 	sys_close(sys, srv->listen_fd);
-free_slots:
-	free(srv->slots);
 free_srv:
 	free(srv);
 	return rc;
@@ -115,48 +128,28 @@ static void wake_waiter(struct server *srv)
 	(void)sys_pipe_write(srv->sys, srv->wake[1], "x", 1);
 }
 
-static void slot_free(struct server *srv, struct worker_slot *slot)
-{
-	pthread_mutex_lock(&srv->lock);
-	slot->fd = -1;
-	pthread_mutex_unlock(&srv->lock);
-}
-
 static void worker_done(struct server *srv)
 {
-	pthread_mutex_lock(&srv->lock);
-	srv->active--;
 	/* While stopping no slot is claimed, so 0 stays 0: one byte is
 	 * enough and the pipe never needs draining.  Written under the
 	 * lock: once active is 0 the server may be freed. */
 	if (srv->stopping && srv->active == 0)
 		wake_waiter(srv);
-	pthread_mutex_unlock(&srv->lock);
 }
 
 void server_slot_end(struct server *srv, struct worker_slot *slot)
 {
-	slot_free(srv, slot);
+	pthread_mutex_lock(&srv->lock);
+	if (slot->prev)
+		slot->prev->next = slot->next;
+	else
+		srv->slots = slot->next;
+	if (slot->next)
+		slot->next->prev = slot->prev;
+	srv->active--;
 	worker_done(srv);
-}
-
-static void *worker_main(void *arg)
-{
-	struct worker_slot *slot = arg;
-	struct server *srv = slot->srv;
-
-	struct sys *sys = srv->sys;
-	int fd = slot->fd;
-
-	proxy_serve(srv->px, fd, &slot->peer);
-	/* Free the slot before closing, so proxy_cut() can never shut down
-	 * a descriptor number that has been closed and reused; count the
-	 * worker out only after its last call on sys, which the app frees
-	 * (a fault sys) once no worker is left. */
-	slot_free(srv, slot);
-	sys_close(sys, fd);
-	worker_done(srv);
-	return NULL;
+	pthread_mutex_unlock(&srv->lock);
+	free(slot);
 }
 
 /* Slots held by this address ("127.0.0.1", "::1") now; under srv->lock. */
@@ -164,8 +157,8 @@ static int slots_of(const struct server *srv, const char *ip)
 {
 	int n = 0;
 
-	for (int i = 0; i < srv->opts.max_connections; i++)
-		if (srv->slots[i].fd >= 0 && strcmp(srv->slots[i].ip, ip) == 0)
+	for (const struct worker_slot *s = srv->slots; s; s = s->next)
+		if (strcmp(s->ip, ip) == 0)
 			n++;
 	return n;
 }
@@ -175,26 +168,28 @@ static struct worker_slot *claim_slot(struct server *srv, int fd,
 				      const struct sys_addr *peer,
 				      bool *over_per_client)
 {
-	struct worker_slot *slot = NULL;
-	char ip[NET_ADDR_TEXT_MAX];
+	struct worker_slot *slot = calloc(1, sizeof(*slot));
 
-	net_format_ip(peer, ip, sizeof(ip));
+	if (!slot)
+		return NULL;
+	net_format_ip(peer, slot->ip, sizeof(slot->ip));
+	slot->srv = srv;
+	slot->fd = fd;
+	slot->peer = *peer;
 	pthread_mutex_lock(&srv->lock);
 	*over_per_client = srv->opts.max_per_client > 0 &&
-			   slots_of(srv, ip) >= srv->opts.max_per_client;
-	for (int i = 0; !srv->stopping && !*over_per_client &&
-			i < srv->opts.max_connections;
-	     i++) {
-		if (srv->slots[i].fd < 0) {
-			slot = &srv->slots[i];
-			slot->srv = srv;
-			slot->fd = fd;
-			slot->peer = *peer;
-			memcpy(slot->ip, ip, sizeof(ip));
-			srv->active++;
-			break;
-		}
+			   slots_of(srv, slot->ip) >= srv->opts.max_per_client;
+	if (srv->stopping || *over_per_client ||
+	    srv->active >= srv->opts.max_connections) {
+		pthread_mutex_unlock(&srv->lock);
+		free(slot);
+		return NULL;
 	}
+	slot->next = srv->slots;
+	if (srv->slots)
+		srv->slots->prev = slot;
+	srv->slots = slot;
+	srv->active++;
 	pthread_mutex_unlock(&srv->lock);
 	return slot;
 }
@@ -217,41 +212,26 @@ static bool is_stopping(struct server *srv)
 	return stopping;
 }
 
-static void start_worker(struct server *srv, int fd,
-			 const struct sys_addr *peer)
+struct worker_slot *server_claim_or_refuse(struct server *srv, int fd,
+					   const struct sys_addr *peer)
 {
 	bool over_per_client;
 	struct worker_slot *slot = claim_slot(srv, fd, peer, &over_per_client);
-	pthread_attr_t attr;
-	pthread_t thread;
-	int rc;
 
-	if (!slot) {
-		if (over_per_client)
-			log_event(srv->log, LOG_WARN,
-				  "a client address holds %d connections "
-				  "(--max-connections-per-client): 503",
-				  srv->opts.max_per_client);
-		else
-			log_event(srv->log, LOG_WARN,
-				  "%d connections busy: refusing a client "
-				  "with 503",
-				  srv->opts.max_connections);
-		proxy_refuse_busy(srv->px, fd, peer);
-		return;
-	}
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, WORKER_STACK);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&thread, &attr, worker_main, slot);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		log_event(srv->log, LOG_ERROR,
-			  "cannot start a thread (%s): refusing a client",
-			  strerror(rc));
-		server_slot_end(srv, slot);
-		proxy_refuse_busy(srv->px, fd, peer);
-	}
+	if (slot)
+		return slot;
+	if (over_per_client)
+		log_event(srv->log, LOG_WARN,
+			  "a client address holds %d connections "
+			  "(--max-connections-per-client): 503",
+			  srv->opts.max_per_client);
+	else
+		log_event(srv->log, LOG_WARN,
+			  "%d connections open (--max-connections): refusing "
+			  "a client with 503",
+			  srv->opts.max_connections);
+	proxy_refuse_busy(srv->px, fd, peer);
+	return NULL;
 }
 
 static int workers_left(struct server *srv)
@@ -328,14 +308,33 @@ static void accept_loop(struct server *srv)
 			proxy_serve(srv->px, fd, &peer);
 			sys_close(srv->sys, fd);
 		} else
-			start_worker(srv, fd, &peer);
+			server_admit(srv, fd, &peer);
 	}
+}
+
+/* The start-up line of the limits, with where they came from. */
+static void log_limits(struct server *srv)
+{
+	const struct server_options *o = &srv->opts;
+
+	log_event(srv->log, LOG_INFO,
+		  "limits: %d connections (descriptor limit %ld), %d workers, "
+		  "a queue of %d for %d ms%s",
+		  o->max_connections, srv->nofile, o->workers, o->queue_size,
+		  o->queue_timeout_ms,
+		  o->serial ? " (serial: no waiting room)" : "");
 }
 
 int server_run(struct server *srv)
 {
 	int grace_ms;
 
+	log_limits(srv);
+	if (!srv->opts.serial && server_room_start(srv) < 0) {
+		log_event(srv->log, LOG_ERROR,
+			  "cannot start the waiting room: serving serially");
+		srv->opts.serial = true;
+	}
 	accept_loop(srv);
 	pthread_mutex_lock(&srv->lock);
 	grace_ms = srv->grace_ms;
@@ -346,6 +345,7 @@ int server_run(struct server *srv)
 	server_wait_workers(srv, sys_now_mono_ms(srv->sys) + grace_ms);
 	proxy_cut(srv->px);
 	server_wait_workers(srv, -1);
+	server_room_stop(srv);
 	return 0;
 }
 
@@ -358,11 +358,19 @@ void server_set_grace_ms(struct server *srv, int grace_ms)
 
 void server_stop(struct server *srv)
 {
+	int wake;
+
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;
 	pthread_mutex_unlock(&srv->lock);
 	/* Idle connections close now, also the one --serial is serving. */
 	proxy_stop(srv->px);
+	/* And those in the waiting room: the poller closes them. */
+	pthread_mutex_lock(&srv->lock);
+	wake = srv->room_wake[1];
+	pthread_mutex_unlock(&srv->lock);
+	if (wake >= 0)
+		(void)sys_pipe_write(srv->sys, wake, "x", 1);
 	/* Wakes the accept() blocked in server_run (Linux: it fails EINVAL). */
 	sys_shutdown(srv->sys, srv->listen_fd, SHUT_RDWR);
 }
@@ -374,7 +382,16 @@ void server_close(struct server *srv)
 	sys_close(srv->sys, srv->listen_fd);
 	sys_close(srv->sys, srv->wake[0]);
 	sys_close(srv->sys, srv->wake[1]);
+	server_room_close(srv);
+	/* None is left after server_run; a test may leave claimed ones. */
+	while (srv->slots) {
+		struct worker_slot *next = srv->slots->next;
+
+		free(srv->slots);
+		srv->slots = next;
+	}
+	pthread_cond_destroy(&srv->queue_cv);
+	pthread_cond_destroy(&srv->threads_cv);
 	pthread_mutex_destroy(&srv->lock);
-	free(srv->slots);
 	free(srv);
 }

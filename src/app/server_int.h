@@ -1,22 +1,87 @@
 /*
- * server internals that tests/test_app.c drives directly (the worker slots
- * and the wait at a stop), so the shutdown wait can be tested on the mock
- * clock without threads.  Not part of the public API.
+ * server internals shared by server.c (the listener, the connection
+ * records, the stop) and waitroom.c (the poller, the ready queue and the
+ * worker pool), and driven directly by tests/test_app.c, so the shutdown
+ * wait and the waiting room's state machine can be tested on the mock
+ * sys without threads.  Not part of the public API.
  */
 #ifndef GLASSPROXY_APP_SERVER_INT_H
 #define GLASSPROXY_APP_SERVER_INT_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "glassproxy/server.h"
 
-struct worker_slot;
+/* Where an open connection is (worker_slot.where, under server.lock). */
+enum slot_where {
+	SLOT_CLAIMED, /* accepted, not yet in the waiting room */
+	SLOT_WAITING, /* in the waiting room: armed in epoll, or expiring */
+	SLOT_QUEUED,  /* a request head is here: waits for a worker */
+	SLOT_SERVING, /* a worker runs its requests */
+};
 
-/* Claim a free slot for fd; NULL when all are busy or a stop has begun. */
+/* One open client connection: --max-connections bounds how many exist. */
+struct worker_slot {
+	struct server *srv;
+	int fd;
+	struct sys_addr peer;
+	char ip[NET_ADDR_TEXT_MAX]; /* the peer's address, for per-client */
+	struct worker_slot *prev, *next; /* server.slots, under the lock */
+	/* The waiting room (waitroom.c). */
+	struct proxy_client *pc;
+	enum slot_where where;
+	bool head_begun;     /* the current wait's deadline is the head's */
+	int64_t deadline_ms; /* SLOT_WAITING: when the wait ends */
+	int64_t queued_ms;   /* SLOT_QUEUED: since when */
+	struct worker_slot *queue_next;
+};
+
+struct server {
+	struct sys *sys;
+	struct log *log;
+	struct proxy *px;
+	struct server_options opts; /* workers etc. resolved in server_open */
+	long nofile;		    /* RLIMIT_NOFILE after raising, or <0 */
+	int listen_fd;
+	char address[NET_ADDR_TEXT_MAX];
+
+	/* Readable once no connection is left after a stop (wake_waiter). */
+	int wake[2];
+
+	pthread_mutex_t lock; /* guards everything below */
+	struct worker_slot *slots; /* every open connection */
+	int active;		   /* how many */
+	bool stopping;
+	int grace_ms; /* a reload may change it */
+
+	/* The waiting room: -1 / not started in --serial mode. */
+	int epfd;
+	int room_wake[2]; /* a stop wakes the poller through it */
+	bool poller_started;
+	pthread_t poller;
+	struct worker_slot *queue_head, *queue_tail;
+	int queued;
+	pthread_cond_t queue_cv;   /* a slot was queued, or the pool ends */
+	pthread_cond_t threads_cv; /* a worker thread ended */
+	int threads;		   /* worker threads alive (tunnels too) */
+	int idle_workers;	   /* of them, waiting for a queued slot */
+	int tunnels;		   /* of them, relaying a tunnel */
+	bool pool_open;	  /* workers may start (not in unit tests) */
+	bool pool_ending;
+};
+
+/* Claim a connection record for fd; NULL when all are busy or a stop has
+ * begun. */
 struct worker_slot *server_slot_claim(struct server *srv, int fd,
 				      const struct sys_addr *peer);
 
-/* Give a slot back (its worker ended); wakes a stop waiting for the last. */
+/* server_slot_claim, or a 503 (and a log line) when none is free. */
+struct worker_slot *server_claim_or_refuse(struct server *srv, int fd,
+					   const struct sys_addr *peer);
+
+/* Give a slot back (its connection closed); wakes a stop waiting for the
+ * last. */
 void server_slot_end(struct server *srv, struct worker_slot *slot);
 
 /*
@@ -25,5 +90,26 @@ void server_slot_end(struct server *srv, struct worker_slot *slot);
  * left, -ETIMEDOUT when the deadline passed first.
  */
 int server_wait_workers(struct server *srv, int64_t deadline_ms);
+
+/* ---- waitroom.c ---- */
+
+/* The epoll descriptor and the poller's wake pipe (no thread). */
+int server_room_open(struct server *srv);
+void server_room_close(struct server *srv);
+/* An accepted connection: its record, the ACL, into the waiting room.
+ * Closes fd itself when it cannot. */
+void server_admit(struct server *srv, int fd, const struct sys_addr *peer);
+/* One round of the poller: wait up to timeout_ms, take what arrived,
+ * expire waits; false once a stop has emptied the room. */
+bool server_room_round(struct server *srv, int timeout_ms);
+/* The ready queue: take its oldest slot (NULL: empty); its length. */
+struct worker_slot *server_queue_take(struct server *srv);
+int server_queue_length(struct server *srv);
+/* What a worker does with a slot it took from the queue. */
+void server_serve_slot(struct server *srv, struct worker_slot *slot,
+		       struct proxy_worker *w);
+/* Start the poller and the pool; stop and join them (after the wait). */
+int server_room_start(struct server *srv);
+void server_room_stop(struct server *srv);
 
 #endif

@@ -441,7 +441,8 @@ static void linger_close(struct client *cl)
 	}
 }
 
-enum head_result { HEAD_OK, HEAD_CLOSE, HEAD_ERROR, HEAD_MORE };
+/* HEAD_PARK: resumable, and the rest of the head is not here yet. */
+enum head_result { HEAD_OK, HEAD_CLOSE, HEAD_ERROR, HEAD_MORE, HEAD_PARK };
 
 /* Try to parse what has arrived; HEAD_MORE while it is incomplete. */
 static enum head_result parse_request_head(struct client *cl,
@@ -505,6 +506,30 @@ static enum head_result head_read_failed(struct client *cl, struct exchange *x,
 }
 
 /*
+ * A resumed connection whose head is not (all) in the buffer: never wait
+ * on a worker.  Whatever has arrived since the waiting room looked is
+ * taken; otherwise the connection goes back to wait (HEAD_PARK), unless
+ * its wait ran out or the client closed.
+ */
+static enum head_result resume_head(struct client *cl, struct exchange *x)
+{
+	ssize_t n;
+
+	if (cl->expired)
+		return head_read_failed(cl, x, -ETIMEDOUT);
+	if (cl->conn.eof)
+		return head_read_failed(cl, x, 0);
+	if (cl->conn.len == 0)
+		return HEAD_PARK; /* idle: the poller sees new bytes */
+	n = proxy_conn_fill(&cl->conn, 0);
+	if (n == -ETIMEDOUT)
+		return HEAD_PARK;
+	if (n <= 0)
+		return head_read_failed(cl, x, n);
+	return HEAD_MORE;
+}
+
+/*
  * Read and parse a request head.  HEAD_CLOSE: the client left (or stayed
  * idle too long) between requests, nothing to answer.  HEAD_ERROR: an
  * error response has been sent.
@@ -520,6 +545,12 @@ static enum head_result read_request_head(struct client *cl, struct exchange *x)
 
 		if (got != HEAD_MORE)
 			return got;
+		if (cl->resumable) {
+			got = resume_head(cl, x);
+			if (got != HEAD_MORE)
+				return got;
+			continue;
+		}
 		if (cl->conn.len == 0 &&
 		    (cl->requests > 0 || proxy_stopping(px))) {
 			/* Between requests: the keep-alive idle timeout. */
@@ -559,8 +590,11 @@ static void handle_request(struct client *cl, struct exchange *x)
 		proxy_cache_end(cl, x);
 		return;
 	case HTTP_FORM_AUTHORITY:
-		if (proxy_auth_check(cl, x) && host_allowed(cl, x))
+		if (proxy_auth_check(cl, x) && host_allowed(cl, x)) {
+			if (cl->px->tunnel_hook)
+				cl->px->tunnel_hook(cl->px->tunnel_arg);
 			proxy_connect(cl, x);
+		}
 		return;
 	case HTTP_FORM_ORIGIN:
 	case HTTP_FORM_ASTERISK:
@@ -602,21 +636,28 @@ void proxy_exchange_reset(struct exchange *x)
 	x->user_agent[0] = '\0';
 }
 
-/* One request from its head to its log line; false when it was the last. */
-static bool serve_one(struct client *cl, struct exchange *x)
+enum serve_result { SERVE_NEXT, SERVE_END, SERVE_PARK };
+
+/* One request from its head to its log line; SERVE_END after the last. */
+static enum serve_result serve_one(struct client *cl, struct exchange *x)
 {
 	enum head_result got;
 
 	proxy_exchange_reset(x);
+	/* A head that waited in the waiting room began when it arrived. */
+	x->start_ms = cl->head_started_ms;
 	/* Until its first byte, a request waits under the newest rules. */
 	rules_refresh(cl);
 	proxy_set_state(cl, PROXY_STATE_WAITING);
 	got = read_request_head(cl, x);
+	if (got == HEAD_PARK)
+		return SERVE_PARK;
+	cl->head_started_ms = 0;
 	if (got == HEAD_CLOSE)
-		return false;
+		return SERVE_END;
 	if (got == HEAD_ERROR) {
 		log_exchange(cl, x);
-		return false;
+		return SERVE_END;
 	}
 	describe_target(x);
 	x->bytes_received = x->head_len;
@@ -632,7 +673,8 @@ static bool serve_one(struct client *cl, struct exchange *x)
 	log_exchange(cl, x);
 	/* After the answer and its log line: stale-while-revalidate. */
 	proxy_cache_background(cl, x, proxy_forward, log_exchange);
-	return !proxy_stopping(cl->px) && x->client_keep_alive;
+	return !proxy_stopping(cl->px) && x->client_keep_alive ? SERVE_NEXT
+							       : SERVE_END;
 }
 
 void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
@@ -666,7 +708,7 @@ void proxy_serve(struct proxy *px, int client_fd, const struct sys_addr *peer)
 		log_exchange(&cl, x);
 		goto put_rules;
 	}
-	while (serve_one(&cl, x))
+	while (serve_one(&cl, x) == SERVE_NEXT)
 		;
 	/*
 	 * An error answer may leave a body or pipelined requests unread.  (A
@@ -687,6 +729,22 @@ free_all:
 	proxy_connection_closed(&cl);
 }
 
+/*
+ * Before closing a refused client: stop sending, and read (without
+ * waiting) the request it has already sent, so the close is no reset
+ * that could destroy the 503 on its way.  The accept loop cannot linger
+ * as linger_close() does; what arrives later may still meet a reset.
+ */
+static void drain_now(struct sys *sys, int fd)
+{
+	char sink[4096];
+
+	sys_shutdown(sys, fd, SHUT_WR);
+	for (int i = 0; i < 16; i++)
+		if (sys_recv(sys, fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 void proxy_refuse_busy(struct proxy *px, int client_fd,
 		       const struct sys_addr *peer)
 {
@@ -704,5 +762,290 @@ void proxy_refuse_busy(struct proxy *px, int client_fd,
 		     "The proxy is serving as many clients as it may; "
 		     "try again shortly.");
 	log_exchange(&cl, &x);
+	drain_now(px->sys, client_fd);
 	sys_close(px->sys, client_fd);
+}
+
+/* ---- issue 13: connections resumed by any worker (the waiting room) ---- */
+
+struct proxy_worker {
+	char *buf; /* CLIENT_BUF: the client buffer lent to a connection */
+	struct exchange *x;
+	char *upstream_buf, *head_buf; /* made on first use, as lazy_buffer */
+};
+
+/*
+ * An idle connection keeps this and nothing else of the proxy's: the
+ * record (struct client, first, so the active list and the status page
+ * see a plain client), and while a head arrives or pipelined bytes wait,
+ * a buffer in conn.buf sized to them (see wait_buf_room).
+ */
+#define WAIT_BUF_FIRST 4096
+struct proxy_client {
+	struct client cl;
+	/* The waiting room's scan for the head's end: each receive examines
+	 * only the new bytes (an offset from the buffer's data). */
+	size_t scanned;
+};
+
+size_t proxy_client_idle_bytes(void)
+{
+	return sizeof(struct proxy_client);
+}
+
+int proxy_worker_new(struct proxy_worker **out)
+{
+	struct proxy_worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	w->buf = malloc(CLIENT_BUF);
+	w->x = malloc(sizeof(*w->x)); /* see proxy_exchange_reset() */
+	if (!w->buf || !w->x) {
+		proxy_worker_free(w);
+		return -ENOMEM;
+	}
+	proxy_exchange_reset(w->x);
+	*out = w;
+	return 0;
+}
+
+void proxy_worker_free(struct proxy_worker *w)
+{
+	if (!w)
+		return;
+	free(w->buf);
+	free(w->x);
+	free(w->upstream_buf);
+	free(w->head_buf);
+	free(w);
+}
+
+void proxy_set_tunnel_hook(struct proxy *px, void (*hook)(void *arg), void *arg)
+{
+	px->tunnel_hook = hook;
+	px->tunnel_arg = arg;
+}
+
+struct proxy_client *proxy_client_open(struct proxy *px, int fd,
+				       const struct sys_addr *peer)
+{
+	struct proxy_client *pc = calloc(1, sizeof(*pc));
+	struct client *cl;
+	struct exchange *x;
+
+	if (!pc)
+		return NULL;
+	cl = &pc->cl;
+	cl->px = px;
+	cl->upstream_fd = -1;
+	cl->peer = *peer;
+	cl->resumable = true;
+	net_format_addr(peer, cl->addr, sizeof(cl->addr));
+	net_format_ip(peer, cl->ip, sizeof(cl->ip));
+	proxy_connection_opened(cl);
+	proxy_conn_init(&cl->conn, px->sys, fd, NULL, 0);
+	active_add(px, cl);
+	cl->rules = rules_get(px);
+	net_set_send_timeout(px->sys, fd, proxy_live(cl)->response_timeout_ms);
+	net_set_nodelay(px->sys, fd);
+	if (filter_check_client(cl->rules->filter,
+				(const struct sockaddr *)&peer->ss))
+		return pc;
+	/* Refused before a byte is read; a small exchange is enough. */
+	x = malloc(sizeof(*x));
+	if (x) {
+		proxy_exchange_reset(x);
+		client_allowed(cl, x, peer);
+		log_exchange(cl, x);
+		free(x);
+	}
+	proxy_client_close(pc);
+	return NULL;
+}
+
+/*
+ * Has the head's end (a blank line: "\n\n" or "\n\r\n") arrived?  Only
+ * a scan for it, resumed where the last one stopped: the worker parses
+ * the head once, whole (a malformed head is answered then, or at its
+ * timeout, or when it fills the buffer).
+ */
+static bool head_ended(struct proxy_client *pc)
+{
+	const struct conn *c = &pc->cl.conn;
+	const char *d = proxy_conn_data(c), *nl;
+	size_t i = pc->scanned;
+
+	while (i < c->len && (nl = memchr(d + i, '\n', c->len - i))) {
+		i = (size_t)(nl - d);
+		if (i + 2 > c->len)
+			break; /* nothing after it yet: look again later */
+		if (d[i + 1] == '\n')
+			return true;
+		if (d[i + 1] == '\r') {
+			if (i + 3 > c->len)
+				break;
+			if (d[i + 2] == '\n')
+				return true;
+		}
+		i++;
+	}
+	pc->scanned = i < c->len ? i : c->len;
+	return false;
+}
+
+/*
+ * Room for what the waiting room receives next: a head starts in a small
+ * buffer that grows (4 KiB, 16, 64) up to PROXY_HEAD_MAX, so a slow or
+ * idle client costs what it sent, not 64 KiB.  False when it cannot.
+ */
+static bool wait_buf_room(struct conn *c)
+{
+	size_t cap = c->cap * 4 > WAIT_BUF_FIRST ? c->cap * 4 : WAIT_BUF_FIRST;
+	char *grown;
+
+	if (c->buf && c->len < c->cap)
+		return true;
+	if (c->cap >= PROXY_HEAD_MAX)
+		return false;
+	if (cap > PROXY_HEAD_MAX)
+		cap = PROXY_HEAD_MAX;
+	grown = realloc(c->buf, cap);
+	if (!grown)
+		return false;
+	c->buf = grown;
+	c->cap = cap;
+	return true;
+}
+
+enum proxy_wait proxy_client_receive(struct proxy_client *pc)
+{
+	struct client *cl = &pc->cl;
+	struct conn *c = &cl->conn;
+	ssize_t n;
+
+	if (!wait_buf_room(c))
+		return PROXY_WAIT_READY; /* full (431), or the worker reads */
+	n = sys_recv(cl->px->sys, c->fd, c->buf + c->len, c->cap - c->len,
+		     MSG_DONTWAIT);
+	if (n == -EAGAIN || n == -EWOULDBLOCK)
+		return PROXY_WAIT_MORE;
+	if (n <= 0) {
+		c->eof = n == 0;
+		/* With part of a head, a worker logs (and answers) it. */
+		return c->len > 0 ? PROXY_WAIT_READY : PROXY_WAIT_GONE;
+	}
+	if (c->len == 0)
+		cl->head_started_ms = sys_now_mono_ms(cl->px->sys);
+	c->len += (size_t)n;
+	return head_ended(pc) ? PROXY_WAIT_READY : PROXY_WAIT_MORE;
+}
+
+int proxy_client_wait_ms(const struct proxy_client *pc)
+{
+	const struct client *cl = &pc->cl;
+
+	if (cl->conn.len > 0 || cl->requests == 0)
+		return proxy_live(cl)->request_timeout_ms;
+	return proxy_live(cl)->client_idle_timeout_ms;
+}
+
+void proxy_client_expire(struct proxy_client *pc)
+{
+	pc->cl.expired = true;
+}
+
+/* Lend the worker's buffers to the connection, with what it received. */
+static void client_attach(struct proxy_client *pc, struct proxy_worker *w)
+{
+	struct conn *c = &pc->cl.conn;
+	char *waiting = c->buf;
+
+	if (waiting && c->len > 0)
+		memcpy(w->buf, waiting + c->start, c->len);
+	free(waiting);
+	c->buf = w->buf;
+	c->cap = CLIENT_BUF;
+	c->start = 0;
+	pc->cl.upstream_buf = w->upstream_buf;
+	pc->cl.head_buf = w->head_buf;
+	log_set_context(pc->cl.id, 0);
+}
+
+/*
+ * Take the buffers back.  When parking, pipelined bytes (part of the next
+ * head) move to a buffer of the connection's own; false when that fails.
+ */
+static bool client_detach(struct proxy_client *pc, struct proxy_worker *w,
+			  bool parking)
+{
+	struct conn *c = &pc->cl.conn;
+	char *keep = NULL;
+
+	w->upstream_buf = pc->cl.upstream_buf;
+	w->head_buf = pc->cl.head_buf;
+	pc->cl.upstream_buf = NULL;
+	pc->cl.head_buf = NULL;
+	if (parking && c->len > 0) {
+		keep = malloc(c->len);
+		if (keep)
+			memcpy(keep, proxy_conn_data(c), c->len);
+	}
+	c->buf = keep;
+	c->cap = keep ? c->len : 0; /* full: the next receive grows it */
+	c->start = 0;
+	pc->scanned = 0;
+	log_clear_context();
+	return keep || c->len == 0;
+}
+
+bool proxy_client_run(struct proxy_client *pc, struct proxy_worker *w)
+{
+	struct client *cl = &pc->cl;
+	enum serve_result r;
+
+	client_attach(pc, w);
+	do
+		r = serve_one(cl, w->x);
+	while (r == SERVE_NEXT);
+	if (r == SERVE_END && w->x->status >= 400 && !cl->conn.eof)
+		linger_close(cl); /* as proxy_serve() */
+	if (!client_detach(pc, w, r == SERVE_PARK))
+		r = SERVE_END;
+	if (r == SERVE_PARK)
+		proxy_set_state(cl, PROXY_STATE_WAITING);
+	return r == SERVE_PARK;
+}
+
+void proxy_client_refuse_busy(struct proxy_client *pc)
+{
+	struct client *cl = &pc->cl;
+	struct exchange *x = malloc(sizeof(*x));
+
+	if (!x)
+		return;
+	proxy_exchange_reset(x);
+	x->start_ms = cl->head_started_ms ? cl->head_started_ms
+					  : sys_now_mono_ms(cl->px->sys);
+	net_set_send_timeout(cl->px->sys, cl->conn.fd, 1000);
+	proxy_refuse(cl, x, PROXY_OUTCOME_BUSY,
+		     "The proxy is serving as many requests as it may; "
+		     "try again shortly.");
+	log_exchange(cl, x);
+	free(x);
+}
+
+void proxy_client_close(struct proxy_client *pc)
+{
+	struct client *cl;
+
+	if (!pc)
+		return;
+	cl = &pc->cl;
+	rules_put(cl->px, cl->rules);
+	active_remove(cl->px, cl);
+	auth_session_clear(&cl->auth);
+	free(cl->conn.buf);
+	proxy_connection_closed(cl);
+	free(pc);
 }

@@ -62,6 +62,9 @@ struct proxy {
 	/* The store's eviction totals already added to stats (guarded by
 	 * lock): proxy_cache_count_store() adds the difference. */
 	uint64_t evictions_counted, evicted_bytes_counted;
+	/* Issue 13: told when a request becomes a tunnel (NULL: nobody). */
+	void (*tunnel_hook)(void *arg);
+	void *tunnel_arg;
 };
 
 /*
@@ -196,6 +199,11 @@ struct client {
 	atomic_int state; /* enum proxy_state */
 	int64_t opened_ms;
 	char target[200];
+	/* Issue 13: resumed from the server's waiting room (not proxy_serve):
+	 * a head that is not all here parks the connection instead of
+	 * blocking; expired: its wait ran out (408, or a quiet close). */
+	bool resumable, expired;
+	int64_t head_started_ms; /* the waiting head's first byte, 0: none */
 };
 
 /* The live settings of the client's current request. */

@@ -89,6 +89,23 @@ int sys_poll(struct sys *s, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 	return CALL(net, poll, fds, nfds, timeout_ms);
 }
 
+int sys_epoll_create(struct sys *s)
+{
+	return s->net->epoll_create ? s->net->epoll_create(s->ctx) : -ENOSYS;
+}
+
+int sys_epoll_ctl(struct sys *s, int epfd, int op, int fd,
+		  struct epoll_event *ev)
+{
+	return CALL(net, epoll_ctl, epfd, op, fd, ev);
+}
+
+int sys_epoll_wait(struct sys *s, int epfd, struct epoll_event *events, int max,
+		   int timeout_ms)
+{
+	return CALL(net, epoll_wait, epfd, events, max, timeout_ms);
+}
+
 int sys_setsockopt(struct sys *s, int fd, int level, int name, const void *val,
 		   socklen_t len)
 {

@@ -551,6 +551,30 @@ static ssize_t fault_pipe_read(void *ctx, int fd, void *buf, size_t len)
 	return sys_pipe_read(f->inner, fd, buf, capped(len, &v));
 }
 
+/* epoll passes straight through: no rule names it (docs/faults.md). */
+static int fault_epoll_create(void *ctx)
+{
+	struct fault *f = ctx;
+
+	return sys_epoll_create(f->inner);
+}
+
+static int fault_epoll_ctl(void *ctx, int epfd, int op, int fd,
+			   struct epoll_event *ev)
+{
+	struct fault *f = ctx;
+
+	return sys_epoll_ctl(f->inner, epfd, op, fd, ev);
+}
+
+static int fault_epoll_wait(void *ctx, int epfd, struct epoll_event *events,
+			    int max, int timeout_ms)
+{
+	struct fault *f = ctx;
+
+	return sys_epoll_wait(f->inner, epfd, events, max, timeout_ms);
+}
+
 /*
  * Both close members: the descriptor is always closed (Linux releases it
  * even when close fails), then an injected error is reported.
@@ -782,6 +806,9 @@ static const struct sys_net_ops fault_net_ops = {
 	.getsockname = fault_getsockname,
 	.set_nonblocking = fault_set_nonblocking,
 	.resolve = fault_resolve,
+	.epoll_create = fault_epoll_create,
+	.epoll_ctl = fault_epoll_ctl,
+	.epoll_wait = fault_epoll_wait,
 };
 
 static const struct sys_clock_ops fault_clock_ops = {

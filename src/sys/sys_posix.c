@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -157,6 +158,32 @@ static int posix_poll(void *ctx, struct pollfd *fds, nfds_t nfds,
 	 * restart the timeout too.  Callers loop on their own deadlines.
 	 */
 	int rc = poll(fds, nfds, timeout_ms);
+	if (rc < 0 && errno == EINTR)
+		return 0;
+	RETURN_ERRNO_IF_FAILED(rc);
+}
+
+static int posix_epoll_create(void *ctx)
+{
+	(void)ctx;
+	int rc = epoll_create1(EPOLL_CLOEXEC);
+	RETURN_ERRNO_IF_FAILED(rc);
+}
+
+static int posix_epoll_ctl(void *ctx, int epfd, int op, int fd,
+			   struct epoll_event *ev)
+{
+	(void)ctx;
+	int rc = epoll_ctl(epfd, op, fd, ev);
+	RETURN_ERRNO_IF_FAILED(rc);
+}
+
+static int posix_epoll_wait(void *ctx, int epfd, struct epoll_event *events,
+			    int max, int timeout_ms)
+{
+	(void)ctx;
+	/* EINTR as a timeout, as posix_poll does: callers own deadlines. */
+	int rc = epoll_wait(epfd, events, max, timeout_ms);
 	if (rc < 0 && errno == EINTR)
 		return 0;
 	RETURN_ERRNO_IF_FAILED(rc);
@@ -411,6 +438,9 @@ static const struct sys_net_ops posix_net_ops = {
 	.getsockname = posix_getsockname,
 	.set_nonblocking = posix_set_nonblocking,
 	.resolve = posix_resolve,
+	.epoll_create = posix_epoll_create,
+	.epoll_ctl = posix_epoll_ctl,
+	.epoll_wait = posix_epoll_wait,
 };
 
 static const struct sys_clock_ops posix_clock_ops = {
@@ -481,4 +511,28 @@ int sys_signals_wait(void)
 	handled_signals(&set);
 	rc = sigwait(&set, &sig);
 	return rc ? -rc : sig;
+}
+
+long sys_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return -errno;
+	}
+	/* "unlimited" is not a useful size for anything: cap it. */
+	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)1 << 30
+		       ? 1L << 30
+		       : (long)rl.rlim_cur;
+}
+
+int sys_cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n >= 1 && n <= 4096 ? (int)n : 1;
 }

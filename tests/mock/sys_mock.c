@@ -350,6 +350,58 @@ int mock_poll(void *ctx, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 	return rc;
 }
 
+/* epoll: what epoll_ctl registered per descriptor, for epoll_wait. */
+#define MOCK_EPOLL_FDS 1024
+static struct epoll_event epoll_reg[MOCK_EPOLL_FDS];
+
+int mock_epoll_create(void *ctx)
+{
+	int rc = mock_type(int);
+
+	(void)ctx;
+	trace_call("epoll_create", rc);
+	return rc;
+}
+
+static int mock_epoll_ctl(void *ctx, int epfd, int op, int fd,
+			  struct epoll_event *ev)
+{
+	char call[60];
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "epoll_ctl(%d,%s,%d)", epfd,
+		 op == EPOLL_CTL_ADD   ? "ADD"
+		 : op == EPOLL_CTL_MOD ? "MOD"
+				       : "DEL",
+		 fd);
+	trace_call(call, 0);
+	if (fd >= 0 && fd < MOCK_EPOLL_FDS && ev)
+		epoll_reg[fd] = *ev;
+	return 0;
+}
+
+int mock_epoll_wait(void *ctx, int epfd, struct epoll_event *events, int max,
+		    int timeout_ms)
+{
+	int rc = mock_type(int);
+	char call[60];
+
+	(void)ctx;
+	snprintf(call, sizeof(call), "epoll_wait(%d;%d)", epfd, timeout_ms);
+	trace_call(call, rc);
+	assert_true(rc <= max);
+	for (int i = 0; i < rc; i++) {
+		int fd = mock_type(int);
+
+		assert_true(fd >= 0 && fd < MOCK_EPOLL_FDS);
+		events[i] = epoll_reg[fd];
+		events[i].events = (uint32_t)mock_type(int);
+	}
+	if (rc == 0 && timeout_ms > 0)
+		fake_mono_ms += timeout_ms;
+	return rc;
+}
+
 int mock_setsockopt(void *ctx, int fd, int level, int name, const void *val,
 		    socklen_t len)
 {
@@ -559,6 +611,9 @@ static const struct sys_net_ops mock_net_ops = {
 	.getsockname = mock_getsockname,
 	.set_nonblocking = mock_set_nonblocking,
 	.resolve = mock_resolve,
+	.epoll_create = mock_epoll_create,
+	.epoll_ctl = mock_epoll_ctl,
+	.epoll_wait = mock_epoll_wait,
 };
 
 static const struct sys_clock_ops mock_clock_ops = {
@@ -599,6 +654,7 @@ struct sys *sys_mock(void)
 	trace[0] = '\0';
 	n_sent_on = 0;
 	poll_delay_ms = 0;
+	memset(epoll_reg, 0, sizeof(epoll_reg));
 	fake_mono_ms = 1000;
 	fake_wall_sec = 1700000000; /* 2023-11-14T22:13:20Z */
 	return &mock_sys;

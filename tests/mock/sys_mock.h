@@ -29,6 +29,11 @@
  *    without the slash when it ends in '/'.
  *  - close (socket or file) is never queued: it returns 0 and is recorded,
  *    so sys_mock_is_closed(fd) can check that a code path released it.
+ *  - epoll_create returns the queued int; epoll_ctl is never queued (it
+ *    returns 0, is traced, and remembers each descriptor's event data);
+ *    epoll_wait returns the queued count, then takes a descriptor and its
+ *    events for each (will_epoll_event()), reporting the data epoll_ctl
+ *    registered for that descriptor.  A timeout advances the clock as poll.
  *  - The clock is a fake one the test sets and advances; every poll also
  *    advances it by the timeout the caller asked for when it returns 0, so
  *    timeouts happen in no real time.
@@ -128,6 +133,11 @@ void sys_mock_set_poll_delay_ms(int64_t ms);
 			will_return(mock_poll, (revents0));                    \
 			will_return(mock_poll, (revents1));                    \
 		}                                                              \
+	} while (0)
+#define will_epoll_event(fd, events)                                           \
+	do {                                                                   \
+		will_return(mock_epoll_wait, (fd));                            \
+		will_return(mock_epoll_wait, (events));                        \
 	} while (0)
 #define will_poll1(rc, revents0)                                               \
 	do {                                                                   \

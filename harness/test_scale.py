@@ -1,0 +1,177 @@
+"""
+Issue 13: the waiting room and the worker pool at scale, end to end.
+
+Connections that are idle, or still sending a request head, wait in one
+poller thread; a bounded pool of workers serves whole heads from a queue.
+So: many clients at once are all answered (no 503), thousands of idle
+keep-alive connections are kept and still served, slowloris clients hold
+no worker, the connection limit refuses cleanly and recovers, and
+--serial still serves one connection at a time.
+"""
+import resource
+import select
+import socket
+import time
+
+import pytest
+
+from client import connect, get, read_response
+
+
+def raise_nofile(need):
+    """Raise this process's soft descriptor limit (the proxy inherits it and
+    raises its own to the hard limit); skip when the hard limit is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip("RLIMIT_NOFILE hard limit %d < %d descriptors" % (hard, need))
+    if soft == resource.RLIM_INFINITY or soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need if hard == resource.RLIM_INFINITY
+                                                    else min(hard, max(need, soft)), hard))
+
+
+def statuses(lines):
+    """The status of each access line (glassproxy's format: the fifth)."""
+    return [int(l.split()[4]) for l in lines]
+
+
+def still_open(sock):
+    """True when the proxy has neither closed nor answered sock."""
+    poller = select.poll()  # select() cannot take descriptors past 1023
+    poller.register(sock, select.POLLIN)
+    return not poller.poll(0)
+
+
+def test_500_concurrent_clients_are_all_answered(proxy, origin):
+    raise_nofile(1200)
+    p = proxy(workers=4)
+    url = origin.url("/burst")
+    socks = [connect(p.address) for _ in range(500)]
+    # All 500 connected at once, then all 500 requests in flight at once:
+    # 4 workers, so most of them wait in the queue rather than get a 503.
+    for s in socks:
+        s.sendall(get(url))
+    answers = []
+    for s in socks:
+        r, _ = read_response(s)
+        answers.append(r.status)
+        s.close()
+    assert answers == [200] * 500
+    assert 503 not in statuses(p.access_lines(500))
+
+
+def test_2000_idle_keepalive_connections_are_kept_and_served(proxy, origin):
+    raise_nofile(2400)
+    p = proxy()
+    url = origin.url("/idle")
+    socks = []
+    for _ in range(2000):
+        s = connect(p.address)
+        s.sendall(get(url))
+        r, _ = read_response(s)
+        assert r.status == 200
+        socks.append(s)
+    # All 2000 now idle in the waiting room, none closed or refused...
+    assert all(still_open(s) for s in socks)
+    # ...and each still served on the connection it kept.
+    for s in socks:
+        s.sendall(get(url))
+        r, _ = read_response(s)
+        assert r.status == 200
+    for s in socks:
+        s.close()
+    lines = p.access_lines(4000)
+    assert len(lines) == 4000
+    assert set(statuses(lines)) == {200}
+
+
+def test_slowloris_clients_hold_no_worker(proxy, origin):
+    raise_nofile(600)
+    # Far fewer workers than slow clients, and a request timeout long
+    # enough that none of them times out during the test.
+    p = proxy(workers=2, **{"request-timeout": "120s"})
+    url = origin.url("/normal")
+    host = origin.authority
+    slow = []
+    for _ in range(200):
+        s = connect(p.address)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n" % (url, host)).encode())
+        slow.append(s)
+    for s in slow:  # one more piece each: still no end of head
+        s.sendall(b"X-Slow: 1\r\n")
+    r, _ = read_response(connect_and_send(p, get(url)))
+    assert r.status == 200
+    # Served while every slow client is still connected and unanswered.
+    assert all(still_open(s) for s in slow)
+    assert statuses(p.access_lines(1)) == [200]
+    # A slow client that finally finishes its head is served too.
+    slow[0].sendall(b"\r\n")
+    r, _ = read_response(slow[0])
+    assert r.status == 200
+    for s in slow:
+        s.close()
+
+
+def wait_count(p, text, n, timeout=10):
+    """Wait until the event log mentions text n times (polling the log file,
+    as Proxy.wait_event does)."""
+    deadline = time.monotonic() + timeout
+    while p.events().count(text) < n:
+        assert time.monotonic() < deadline, p.events()
+        time.sleep(0.01)
+
+
+def connect_and_send(p, raw):
+    s = connect(p.address)
+    s.sendall(raw)
+    return s
+
+
+def test_the_connection_limit_refuses_cleanly_and_recovers(proxy, origin):
+    p = proxy(**{"max-connections": 20})
+    url = origin.url("/limit")
+    held = []
+    for _ in range(20):
+        s = connect(p.address)
+        s.sendall(get(url))
+        r, _ = read_response(s)
+        assert r.status == 200
+        held.append(s)
+    # The 21st: a whole 503, then the connection ends; no hang.
+    s = connect_and_send(p, get(url))
+    r, rest = read_response(s)
+    assert r.status == 503 and rest == b""
+    try:
+        assert s.recv(65536) == b""
+    except ConnectionResetError:
+        pass  # bytes that arrived after the refusal meet a reset
+    s.close()
+    for s in held[:5]:
+        s.close()
+    # Once the proxy has seen those five go, new clients are served.
+    wait_count(p, "after 1 requests", 5)
+    r, _ = read_response(connect_and_send(p, get(url)))
+    assert r.status == 200
+    for s in held[5:]:
+        s.close()
+
+
+def test_serial_serves_one_connection_at_a_time(proxy, origin):
+    p = proxy(serial=True)
+    url = origin.url("/serial")
+    a = connect_and_send(p, get(url))
+    r, _ = read_response(a)
+    assert r.status == 200
+    # B asks while A holds the only connection the proxy serves.
+    b = connect_and_send(p, get(url))
+    a.sendall(get(url))
+    r, _ = read_response(a)
+    assert r.status == 200
+    assert len(p.access_lines(2)) == 2
+    assert still_open(b)  # B's turn comes when A leaves
+    a.close()
+    r, _ = read_response(b)
+    assert r.status == 200
+    b.close()
+    lines = p.access_lines(3)
+    ports = [l.split()[1] for l in lines]  # the client address
+    assert ports[0] == ports[1] != ports[2]

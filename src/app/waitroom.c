@@ -1,0 +1,490 @@
+/*
+ * The waiting room (issue 13), after Apache httpd's event MPM: a
+ * connection that is idle between requests, or still sending its request
+ * head, holds no thread.  One poller thread watches all of them with epoll
+ * and reads what arrives (proxy_client_receive); when a whole head is
+ * here it puts the connection on a bounded ready queue, and one of a
+ * fixed pool of workers serves it with the plain blocking request path,
+ * then parks it again.
+ *
+ *   accept -> WAITING --(whole head)--> QUEUED --(a worker)--> SERVING
+ *                ^  \--(idle timeout, close)--> closed            |
+ *                |   \--(head timeout)--> QUEUED, 408             |
+ *                +----------------(keep-alive)-----------------------+
+ *
+ * The invariant that keeps the poller's pointers valid: a connection is
+ * armed in epoll (EPOLLONESHOT) only while it is SLOT_WAITING, and only the
+ * poller moves it out of SLOT_WAITING, so every event it reads names a
+ * live slot.  A worker parks a connection by setting it WAITING, then
+ * re-arming it.
+ *
+ * Limits: the queue holds at most --queue-size connections, a request
+ * that waited there past --queue-timeout gets 503 from the worker that
+ * takes it, and one more than the queue holds gets 503 from the poller.
+ * A CONNECT tunnel keeps the worker thread it started on for its whole
+ * life (its relay is the blocking two-socket loop of src/tunnel, which
+ * the tunnel issue measured and tuned; moving it into the poller would
+ * make it a second, callback-shaped relay); the pool starts a new worker
+ * in its place, and the thread ends with its tunnel.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/server_int.h"
+
+#define WORKER_STACK (512 * 1024) /* big buffers are on the heap */
+#define ROOM_EVENTS  256
+/* How often the poller looks for waits that ran out. */
+#define EXPIRE_MS 250
+#define ARMED	  (EPOLLIN | EPOLLRDHUP | EPOLLONESHOT)
+
+/* The pool worker running on this thread, if any (see tunnel_begins). */
+static _Thread_local bool on_pool_worker, tunnel_thread;
+
+int server_room_open(struct server *srv)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	int wake[2], rc;
+
+	srv->epfd = sys_epoll_create(srv->sys);
+	if (srv->epfd < 0)
+		return srv->epfd;
+	rc = sys_pipe(srv->sys, wake);
+	if (rc < 0)
+		goto close_epoll;
+	/* Under the lock: server_stop reads it from the signal thread. */
+	pthread_mutex_lock(&srv->lock);
+	srv->room_wake[0] = wake[0];
+	srv->room_wake[1] = wake[1];
+	pthread_mutex_unlock(&srv->lock);
+	/* data.ptr NULL: the wake pipe, not a connection. */
+	rc = sys_epoll_ctl(srv->sys, srv->epfd, EPOLL_CTL_ADD,
+			   srv->room_wake[0], &ev);
+	if (rc < 0)
+		goto close_pipe;
+	return 0;
+
+close_pipe:
+	sys_close(srv->sys, srv->room_wake[0]);
+	sys_close(srv->sys, srv->room_wake[1]);
+	srv->room_wake[0] = srv->room_wake[1] = -1;
+close_epoll:
+	sys_close(srv->sys, srv->epfd);
+	srv->epfd = -1;
+	return rc;
+}
+
+void server_room_close(struct server *srv)
+{
+	if (srv->epfd < 0)
+		return;
+	sys_close(srv->sys, srv->room_wake[0]);
+	sys_close(srv->sys, srv->room_wake[1]);
+	sys_close(srv->sys, srv->epfd);
+	srv->epfd = -1;
+}
+
+/* The connection is done: its proxy record, its socket, its slot. */
+static void slot_close(struct server *srv, struct worker_slot *slot)
+{
+	proxy_client_close(slot->pc);
+	sys_close(srv->sys, slot->fd);
+	server_slot_end(srv, slot);
+}
+
+/*
+ * Into the waiting room (or closed: a stop has begun, epoll failed).  Armed
+ * under the lock, so the poller's take_waiting never sees a connection
+ * that is WAITING but not yet armed (a stop would free it under us).
+ */
+static void slot_park(struct server *srv, struct worker_slot *slot, int op)
+{
+	struct epoll_event ev = {.events = ARMED, .data.ptr = slot};
+	bool parked = false;
+
+	pthread_mutex_lock(&srv->lock);
+	if (!srv->stopping) {
+		slot->where = SLOT_WAITING;
+		slot->head_begun = false;
+		slot->deadline_ms = sys_now_mono_ms(srv->sys) +
+				    proxy_client_wait_ms(slot->pc);
+		parked = sys_epoll_ctl(srv->sys, srv->epfd, op, slot->fd,
+				       &ev) == 0;
+		if (!parked)
+			slot->where = SLOT_CLAIMED;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (!parked)
+		slot_close(srv, slot);
+}
+
+void server_admit(struct server *srv, int fd, const struct sys_addr *peer)
+{
+	struct worker_slot *slot = server_claim_or_refuse(srv, fd, peer);
+
+	if (!slot)
+		return; /* answered 503 and closed */
+	slot->pc = proxy_client_open(srv->px, fd, peer);
+	if (!slot->pc) {
+		sys_close(srv->sys, fd);
+		server_slot_end(srv, slot);
+		return;
+	}
+	slot_park(srv, slot, EPOLL_CTL_ADD);
+}
+
+/*
+ * The pool grows on demand, up to --workers, as Apache's does: one more
+ * worker when more requests wait than workers are idle.  Under the lock;
+ * the new thread is counted now (so two callers never both start one) and
+ * started by the caller, after the unlock.
+ */
+static bool want_worker(struct server *srv)
+{
+	if (!srv->pool_open || srv->pool_ending ||
+	    srv->queued <= srv->idle_workers ||
+	    srv->threads - srv->tunnels >= srv->opts.workers)
+		return false;
+	srv->threads++;
+	return true;
+}
+
+static void spawn_worker(struct server *srv);
+
+/* A whole head (or an expired wait) for the workers; false: queue full. */
+static bool enqueue(struct server *srv, struct worker_slot *slot)
+{
+	bool ok, spawn = false;
+
+	pthread_mutex_lock(&srv->lock);
+	ok = srv->queued < srv->opts.queue_size;
+	if (ok) {
+		slot->where = SLOT_QUEUED;
+		slot->queued_ms = sys_now_mono_ms(srv->sys);
+		slot->queue_next = NULL;
+		if (srv->queue_tail)
+			srv->queue_tail->queue_next = slot;
+		else
+			srv->queue_head = slot;
+		srv->queue_tail = slot;
+		srv->queued++;
+		pthread_cond_signal(&srv->queue_cv);
+		spawn = want_worker(srv);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (spawn)
+		spawn_worker(srv);
+	return ok;
+}
+
+/* Ready for a worker; when the queue is full, 503 here and now. */
+static void hand_over(struct server *srv, struct worker_slot *slot)
+{
+	if (enqueue(srv, slot))
+		return;
+	log_event(srv->log, LOG_WARN,
+		  "%d requests wait for a worker (--queue-size): 503",
+		  srv->opts.queue_size);
+	proxy_client_refuse_busy(slot->pc);
+	slot_close(srv, slot);
+}
+
+/* Bytes (or a close) arrived on a waiting connection. */
+static void on_readable(struct server *srv, struct worker_slot *slot)
+{
+	switch (proxy_client_receive(slot->pc)) {
+	case PROXY_WAIT_READY:
+		hand_over(srv, slot);
+		return;
+	case PROXY_WAIT_GONE:
+		slot_close(srv, slot);
+		return;
+	case PROXY_WAIT_MORE:
+		break;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (!slot->head_begun) {
+		/* The head's own deadline runs from its first byte. */
+		slot->head_begun = true;
+		slot->deadline_ms = sys_now_mono_ms(srv->sys) +
+				    proxy_client_wait_ms(slot->pc);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	struct epoll_event ev = {.events = ARMED, .data.ptr = slot};
+	if (sys_epoll_ctl(srv->sys, srv->epfd, EPOLL_CTL_MOD, slot->fd, &ev) <
+	    0)
+		slot_close(srv, slot);
+}
+
+/*
+ * Take the waiting slots that match (their wait ran out, or all of them
+ * at a stop) off the room, disarmed; the caller deals with each.
+ */
+static struct worker_slot *take_waiting(struct server *srv, int64_t now,
+					bool all)
+{
+	struct worker_slot *taken = NULL;
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct worker_slot *s = srv->slots; s; s = s->next) {
+		if (s->where != SLOT_WAITING || (!all && s->deadline_ms > now))
+			continue;
+		s->where = SLOT_CLAIMED; /* the poller's now */
+		s->queue_next = taken;
+		taken = s;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	for (struct worker_slot *s = taken; s; s = s->queue_next)
+		sys_epoll_ctl(srv->sys, srv->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	return taken;
+}
+
+/* Waits that ran out: a worker answers 408 or closes quietly. */
+static void expire_waits(struct server *srv)
+{
+	struct worker_slot *s =
+		take_waiting(srv, sys_now_mono_ms(srv->sys), false);
+
+	while (s) {
+		struct worker_slot *next = s->queue_next;
+
+		proxy_client_expire(s->pc);
+		if (!enqueue(srv, s))
+			slot_close(srv, s);
+		s = next;
+	}
+}
+
+/* A stop: every connection in the room closes at once. */
+static void close_room(struct server *srv)
+{
+	struct worker_slot *s = take_waiting(srv, 0, true);
+
+	while (s) {
+		struct worker_slot *next = s->queue_next;
+
+		slot_close(srv, s);
+		s = next;
+	}
+}
+
+bool server_room_round(struct server *srv, int timeout_ms)
+{
+	struct epoll_event ev[ROOM_EVENTS];
+	bool woken = false;
+	int n = sys_epoll_wait(srv->sys, srv->epfd, ev, ROOM_EVENTS,
+			       timeout_ms);
+
+	/*
+	 * Taken after the wait, the lock orders everything below after the
+	 * parks that armed these connections (each unlocked it before its
+	 * epoll_ctl): epoll is a synchronisation that TSan cannot see.
+	 */
+	pthread_mutex_lock(&srv->lock);
+	woken = srv->stopping;
+	pthread_mutex_unlock(&srv->lock);
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == NULL)
+			woken = true;
+		else if (!woken)
+			on_readable(srv, ev[i].data.ptr);
+	}
+	if (woken) {
+		close_room(srv);
+		return false;
+	}
+	expire_waits(srv);
+	return true;
+}
+
+struct worker_slot *server_queue_take(struct server *srv)
+{
+	struct worker_slot *slot;
+
+	pthread_mutex_lock(&srv->lock);
+	slot = srv->queue_head;
+	if (slot) {
+		srv->queue_head = slot->queue_next;
+		if (!srv->queue_head)
+			srv->queue_tail = NULL;
+		srv->queued--;
+		slot->where = SLOT_SERVING;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return slot;
+}
+
+int server_queue_length(struct server *srv)
+{
+	int n;
+
+	pthread_mutex_lock(&srv->lock);
+	n = srv->queued;
+	pthread_mutex_unlock(&srv->lock);
+	return n;
+}
+
+void server_serve_slot(struct server *srv, struct worker_slot *slot,
+		       struct proxy_worker *w)
+{
+	int64_t waited = sys_now_mono_ms(srv->sys) - slot->queued_ms;
+
+	if (srv->opts.queue_timeout_ms > 0 &&
+	    waited > srv->opts.queue_timeout_ms) {
+		log_event(srv->log, LOG_WARN,
+			  "a request waited %lld ms for a worker "
+			  "(--queue-timeout): 503",
+			  (long long)waited);
+		proxy_client_refuse_busy(slot->pc);
+		slot_close(srv, slot);
+		return;
+	}
+	if (proxy_client_run(slot->pc, w))
+		slot_park(srv, slot, EPOLL_CTL_MOD);
+	else
+		slot_close(srv, slot);
+}
+
+/* ---- the threads ---- */
+
+static void *poller_main(void *arg)
+{
+	struct server *srv = arg;
+
+	while (server_room_round(srv, EXPIRE_MS))
+		;
+	return NULL;
+}
+
+/* Wait for a queued slot; NULL when the pool ends. */
+static struct worker_slot *next_slot(struct server *srv)
+{
+	struct worker_slot *slot;
+
+	pthread_mutex_lock(&srv->lock);
+	srv->idle_workers++;
+	while (!srv->queue_head && !srv->pool_ending)
+		pthread_cond_wait(&srv->queue_cv, &srv->lock);
+	srv->idle_workers--;
+	pthread_mutex_unlock(&srv->lock);
+	slot = server_queue_take(srv);
+	return slot;
+}
+
+/* After a tunnel: its thread ends when the pool is whole without it. */
+static bool tunnel_thread_ends(struct server *srv)
+{
+	bool ends;
+
+	if (!tunnel_thread)
+		return false;
+	tunnel_thread = false;
+	pthread_mutex_lock(&srv->lock);
+	srv->tunnels--;
+	ends = srv->threads - srv->tunnels > srv->opts.workers;
+	pthread_mutex_unlock(&srv->lock);
+	return ends;
+}
+
+static void *worker_main(void *arg)
+{
+	struct server *srv = arg;
+	struct proxy_worker *w = NULL;
+	bool ending = false;
+
+	on_pool_worker = true;
+	if (proxy_worker_new(&w) < 0)
+		log_event(srv->log, LOG_ERROR, "a worker is out of memory");
+	while (w && !ending) {
+		struct worker_slot *slot = next_slot(srv);
+
+		if (!slot) {
+			pthread_mutex_lock(&srv->lock);
+			ending = srv->pool_ending;
+			pthread_mutex_unlock(&srv->lock);
+			continue;
+		}
+		server_serve_slot(srv, slot, w);
+		ending = tunnel_thread_ends(srv);
+	}
+	proxy_worker_free(w);
+	pthread_mutex_lock(&srv->lock);
+	srv->threads--;
+	pthread_cond_broadcast(&srv->threads_cv);
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+/* Start a worker want_worker() counted. */
+static void spawn_worker(struct server *srv)
+{
+	pthread_attr_t attr;
+	pthread_t thread;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&thread, &attr, worker_main, srv);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		pthread_mutex_lock(&srv->lock);
+		srv->threads--;
+		pthread_cond_broadcast(&srv->threads_cv);
+		pthread_mutex_unlock(&srv->lock);
+		log_event(srv->log, LOG_ERROR, "cannot start a worker: %s",
+			  strerror(rc));
+	}
+}
+
+/*
+ * proxy's tunnel hook: this worker becomes the tunnel's thread and leaves
+ * the pool's count, so the pool may start another for queued requests.
+ */
+static void tunnel_begins(void *arg)
+{
+	struct server *srv = arg;
+	bool spawn;
+
+	if (!on_pool_worker || tunnel_thread)
+		return;
+	tunnel_thread = true;
+	pthread_mutex_lock(&srv->lock);
+	srv->tunnels++;
+	spawn = want_worker(srv);
+	pthread_mutex_unlock(&srv->lock);
+	if (spawn)
+		spawn_worker(srv);
+}
+
+int server_room_start(struct server *srv)
+{
+	if (srv->epfd < 0)
+		return -EBADF;
+	proxy_set_tunnel_hook(srv->px, tunnel_begins, srv);
+	pthread_mutex_lock(&srv->lock);
+	srv->pool_open = true;
+	pthread_mutex_unlock(&srv->lock);
+	if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
+		server_room_close(srv);
+		return -EAGAIN;
+	}
+	srv->poller_started = true;
+	return 0; /* workers start with the first requests (want_worker) */
+}
+
+void server_room_stop(struct server *srv)
+{
+	if (!srv->poller_started)
+		return;
+	/* server_stop woke the poller; it ends once the room is empty. */
+	pthread_join(srv->poller, NULL);
+	srv->poller_started = false;
+	pthread_mutex_lock(&srv->lock);
+	srv->pool_ending = true;
+	pthread_cond_broadcast(&srv->queue_cv);
+	while (srv->threads > 0)
+		pthread_cond_wait(&srv->threads_cv, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
+}
