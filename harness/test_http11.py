@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from conftest import WRAPPER
+
 from client import connect, exchange, get, read_all, read_response
 from origin import CLOSE
 
@@ -411,7 +413,10 @@ def test_large_body_streams_through_bounded_memory(proxy, origin):
     t.join(30)
     srv.close()
     assert received == [size]
-    assert peak - before < 8 * 1024, "RSS grew by %d KiB" % (peak - before)
+    # Under valgrind the RSS is mostly valgrind's own (shadow memory, its
+    # translation cache, a new thread's): the bound is a native promise.
+    if not WRAPPER:
+        assert peak - before < 8 * 1024, "RSS grew by %d KiB" % (peak - before)
 
 
 def test_python_http_client_with_keep_alive(proxy, origin):
