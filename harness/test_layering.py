@@ -37,7 +37,7 @@ OS_CALLS = (
     "getsockname fcntl ioctl open openat creat read write pread pwrite fsync "
     "fdatasync rename renameat unlink mkdir rmdir stat fstat lstat opendir readdir "
     "fopen fclose fread fwrite clock_gettime gettimeofday time sleep usleep nanosleep "
-    "sigaction signal sigwait sigprocmask kill raise printf fprintf puts perror "
+    "sigaction signal sigwait sigprocmask kill raise pthread_kill pthread_sigmask printf fprintf puts perror "
     "exit _exit abort system popen fork execve execvp"
 ).split()
 BANNED = "sprintf vsprintf strcpy strcat strtok atoi atol gets".split()

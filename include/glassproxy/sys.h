@@ -25,6 +25,7 @@
 #define GLASSPROXY_SYS_H
 
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -291,6 +292,9 @@ int sys_read_file(struct sys *s, const char *path, size_t max, char **out,
  */
 int sys_signals_block(void);
 int sys_signals_wait(void);
+/* Wake a thread waiting in sys_signals_wait() with sig (SIGTERM, say):
+ * 0, or -ESRCH when it has ended already. */
+int sys_signals_wake(pthread_t thread, int sig);
 
 /*
  * Process-wide limits for sizing the server at start (issue 13), outside

@@ -202,13 +202,12 @@ static void *signal_thread(void *arg)
  * server_run returned: make sure the signal thread ends too, even when no
  * signal stopped the server, so the join cannot wait for ever.  A SIGTERM
  * aimed at that thread wakes its sigwait (every thread blocks the signal);
- * if it has ended already the signal goes nowhere.  (The one signal sent
- * outside src/sys: sys has no thread-directed wake-up yet.)
+ * if it has ended already the signal goes nowhere.
  */
 static void end_signal_thread(struct app *app)
 {
 	atomic_store(&app->finished, true);
-	pthread_kill(app->signals, SIGTERM);
+	sys_signals_wake(app->signals, SIGTERM);
 	pthread_join(app->signals, NULL);
 }
 

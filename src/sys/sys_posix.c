@@ -513,6 +513,11 @@ int sys_signals_wait(void)
 	return rc ? -rc : sig;
 }
 
+int sys_signals_wake(pthread_t thread, int sig)
+{
+	return -pthread_kill(thread, sig);
+}
+
 long sys_raise_nofile(void)
 {
 	struct rlimit rl;
