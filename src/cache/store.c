@@ -158,10 +158,11 @@ static int check_size(struct sys *sys, int fd, const struct cache_st_header *h,
  * Read and verify the header block of the open entry fd into a fresh
  * buffer.  A file whose size is not header + body exactly (truncated, or
  * something appended) is -EBADMSG like bad bytes; -EPROTO for another
- * format version; other codes are I/O errors.
+ * format version; other codes are I/O errors.  *got: how many bytes the
+ * buffer holds, header block and whatever of the body came with it.
  */
-int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
-			 struct cache_st_header *h)
+static int read_header_got(struct sys *sys, int fd, unsigned char **out,
+			   struct cache_st_header *h, size_t *got)
 {
 	unsigned char *buf = malloc(CS_HEAD_READ);
 	ssize_t first, n;
@@ -192,11 +193,20 @@ int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
 	if (rc < 0)
 		goto free_buf;
 	*out = buf;
+	*got = (size_t)n;
 	return 0;
 
 free_buf:
 	free(buf);
 	return rc;
+}
+
+int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
+			 struct cache_st_header *h)
+{
+	size_t got;
+
+	return read_header_got(sys, fd, out, h, &got);
 }
 
 bool cache_st_damaged(int rc)
@@ -680,9 +690,16 @@ static uint64_t index_claim(struct cache_store *st, const char *key,
 	return gen;
 }
 
+/*
+ * The reader of a verified header block; got bytes of the file are in
+ * head, so the body's first got - header_len bytes are already here.
+ */
 static int reader_fill(struct cache_store_reader *r, int fd,
-		       unsigned char *head, const struct cache_st_header *h)
+		       unsigned char *head, size_t got,
+		       const struct cache_st_header *h)
 {
+	uint64_t here = got - h->header_len;
+
 	r->key = malloc(h->key_len + 1);
 	if (!r->key)
 		return -ENOMEM;
@@ -699,6 +716,9 @@ static int reader_fill(struct cache_store_reader *r, int fd,
 	r->pub.vary_len = h->vary_len;
 	r->pub.fields = h->fields;
 	r->pub.fields_len = h->fields_len;
+	r->pub.body_head = head + h->header_len;
+	r->pub.body_head_len =
+		(size_t)(here < h->body_len ? here : h->body_len);
 	return 0;
 }
 
@@ -710,6 +730,7 @@ static int open_verified(struct cache_store *st, const char *key,
 	char path[CS_PATH_MAX];
 	unsigned char *head = NULL;
 	struct cache_st_header h;
+	size_t got = 0;
 	int fd, rc = cache_st_entry_path(st, hash, variant, path, sizeof(path));
 
 	if (rc < 0)
@@ -720,7 +741,7 @@ static int open_verified(struct cache_store *st, const char *key,
 			discard(st, hash, variant, gen, false);
 		return fd;
 	}
-	rc = cache_st_read_header(st->sys, fd, &head, &h);
+	rc = read_header_got(st->sys, fd, &head, &h, &got);
 	if (rc == 0 && h.variant != variant)
 		rc = -EBADMSG;
 	if (cache_st_damaged(rc)) {
@@ -732,7 +753,7 @@ static int open_verified(struct cache_store *st, const char *key,
 	    (h.key_len != strlen(key) || memcmp(h.key, key, h.key_len) != 0))
 		rc = -ENOENT;
 	if (rc == 0)
-		rc = reader_fill(r, fd, head, &h);
+		rc = reader_fill(r, fd, head, got, &h);
 	if (rc < 0) {
 		free(head);
 		sys_file_close(st->sys, fd);
