@@ -2542,6 +2542,96 @@ static void test_large_hit_keeps_sendfile(void **state)
 	free(body);
 }
 
+/*
+ * ---- the auth session made on first use (issue 13) ----
+ *
+ * Without --auth-file a connection never carries a session (an idle
+ * connection is smaller by its 1.6 KiB); with it, the first request that
+ * shows credentials makes one, later requests reuse it, the close frees
+ * it; no memory for it is a 500, not a crash.
+ */
+static void auth_request(struct exchange *x, struct http_header *h)
+{
+	proxy_exchange_reset(x);
+	x->req.minor_version = 1;
+	x->client_keep_alive = true;
+	h[0] = (struct http_header){{"Proxy-Authorization", 19},
+				    {"Basic ZXJpbjplcmluIHB3", 22}};
+	x->req.headers = h;
+	x->req.num_headers = 1;
+}
+
+static void test_auth_session_is_made_on_first_use(void **state)
+{
+	static const char users[] = "erin:$5$k23TqAkRjthX72wK$fSiQxHz1yBo2Plx"
+				    ".u.VmFFTfLUzu.HzZwhBQUCpjkX1\n";
+	struct client cl = {0};
+	struct exchange *x = malloc(sizeof(*x));
+	struct proxy_rules with_auth = *px->rules;
+	struct auth_session *s;
+	struct http_header h[1];
+
+	(void)state;
+	assert_non_null(x);
+	assert_true(proxy_client_idle_bytes() < 1536);
+	cl.px = px;
+	cl.rules = px->rules;
+	cl.upstream_fd = -1;
+	cl.conn.fd = CLIENT;
+	auth_request(x, h);
+	assert_true(proxy_auth_check(&cl, x)); /* no --auth-file */
+	assert_null(cl.auth);
+	assert_int_equal(auth_parse(users, strlen(users), "t", NULL, NULL,
+				    &with_auth.auth),
+			 1);
+	cl.rules = &with_auth;
+	assert_true(proxy_auth_check(&cl, x));
+	assert_string_equal(x->user, "erin");
+	s = cl.auth;
+	assert_non_null(s);
+	auth_request(x, h);
+	assert_true(proxy_auth_check(&cl, x));
+	assert_ptr_equal(cl.auth, s); /* kept for the connection */
+	proxy_auth_end(&cl);
+	assert_null(cl.auth);
+	auth_free(with_auth.auth);
+	free(cl.head_buf);
+	free(x);
+}
+
+/* The session's allocation failing: a 500, no session, no crash. */
+static void test_auth_session_without_memory_is_a_500(void **state)
+{
+	static const char users[] = "erin:$5$k23TqAkRjthX72wK$fSiQxHz1yBo2Plx"
+				    ".u.VmFFTfLUzu.HzZwhBQUCpjkX1\n";
+	struct client cl = {0};
+	struct exchange *x = malloc(sizeof(*x));
+	struct proxy_rules with_auth = *px->rules;
+	struct http_header h[1];
+	bool ok;
+
+	(void)state;
+	assert_non_null(x);
+	assert_int_equal(auth_parse(users, strlen(users), "t", NULL, NULL,
+				    &with_auth.auth),
+			 1);
+	cl.px = px;
+	cl.rules = &with_auth;
+	cl.upstream_fd = -1;
+	cl.conn.fd = CLIENT;
+	auth_request(x, h);
+	torture_sys(&test_sys, TORTURE_ALLOC, -ENOMEM, false, 1);
+	ok = proxy_auth_check(&cl, x);
+	torture_disarm();
+	assert_false(ok);
+	assert_null(cl.auth);
+	assert_int_equal(x->status, 500);
+	assert_true(strncmp(sent_to(CLIENT), "HTTP/1.1 500 ", 13) == 0);
+	auth_free(with_auth.auth);
+	free(cl.head_buf);
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2603,6 +2693,8 @@ int main(void)
 		T(test_small_hit_head_sends_the_head_only),
 		T(test_small_hit_range_is_one_send),
 		T(test_large_hit_keeps_sendfile),
+		T(test_auth_session_is_made_on_first_use),
+		T(test_auth_session_without_memory_is_a_500),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
