@@ -2,6 +2,7 @@
 Vary, conditionals, Range, invalidation, PURGE, collapsed forwarding,
 restarts and failures, seen from the client and from the origin."""
 import email.utils
+import os
 import socket
 import threading
 import time
@@ -885,3 +886,51 @@ def test_cache_status_fields(proxy, origin):
     origin.reply(reply(b"x", headers=[("Cache-Control", "no-store")]))
     ns = fetch(p, origin.url("/cs-ns")).header("Cache-Status")
     assert "detail=no-store" in ns and "stored" not in ns
+
+
+# ---- issue 13: small hits in one send, large ones by sendfile ----
+
+FIRST_READ = 16384  # CACHE_STORE_FIRST_READ (include/glassproxy/cache.h)
+
+
+def entry_sizes(cache_dir):
+    """The sizes of the committed entries (DIR/ab/cd/<hash>-<variant>)."""
+    return sorted(os.path.getsize(os.path.join(d, f))
+                  for d, _, files in os.walk(cache_dir)
+                  if os.path.basename(d) != "tmp" for f in files)
+
+
+def pattern(n):
+    return bytes((i * 7 + i // 251) & 255 for i in range(n))
+
+
+def test_small_and_large_hits_are_byte_identical(proxy, origin):
+    """An entry of up to FIRST_READ bytes (header block + body) is sent
+    from the store's first read with its head; past that, the rest goes by
+    sendfile.  Either way, for GET, Range and HEAD, the bytes are the
+    origin's: a 1 KiB body, one that fills the first read exactly, one a
+    byte over, and a 70 KB one."""
+    p = proxy()
+    cc = [("Cache-Control", "max-age=600")]
+    probe = pattern(12000)  # as many Content-Length digits as the two below
+    origin.reply(reply(probe, headers=cc))
+    fetch(p, origin.url("/h0"))
+    (size,) = entry_sizes(p.dir / "cache")
+    header = size - len(probe)  # the same for /h2 and /h3: same lengths
+    sizes = {"/h1": 1024, "/h2": FIRST_READ - header, "/h3": FIRST_READ - header + 1,
+             "/h4": 70000}
+    for path, n in sizes.items():
+        body = pattern(n)
+        origin.reply(reply(body, headers=cc))
+        first, hit = fetch(p, origin.url(path)), fetch(p, origin.url(path))
+        assert first.body == body and hit.body == body and is_hit(hit), path
+        assert hit.header("Content-Length") == str(n)
+        for lo, hi in ((0, 0), (n - 10, n - 1), (n // 2, n - 1)):
+            r = fetch(p, origin.url(path), headers=[("Range", "bytes=%d-%d" % (lo, hi))])
+            assert r.status == 206 and r.body == body[lo:hi + 1], (path, lo, hi)
+        head = fetch(p, origin.url(path), method="HEAD")
+        assert head.status == 200 and head.body == b"" and is_hit(head)
+        assert head.header("Content-Length") == str(n)
+    sizes_now = entry_sizes(p.dir / "cache")  # the boundary was where we meant
+    assert FIRST_READ in sizes_now and FIRST_READ + 1 in sizes_now
+    assert count(origin) == len(sizes) + 1

@@ -1069,6 +1069,54 @@ static void test_fill_wait_times_out_and_fills_are_per_variant(void **state)
 	cache_store_fill_end(st, other, false);
 }
 
+/*
+ * Issue 13: the first read of an entry brings its body's first bytes
+ * (body_head), for a small entry all of it, so a hit needs no second read;
+ * opening such an entry is one open and one pread (no fstat: the short
+ * read already said where the file ends).
+ */
+static void body_with(char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)('a' + i % 26);
+	buf[len] = '\0';
+}
+
+static void test_first_read_brings_the_body(void **state)
+{
+	static char big[CACHE_STORE_FIRST_READ * 2 + 1];
+	struct cache_store_reader *r;
+	const struct cache_store_entry *e;
+	uint64_t calls;
+
+	(void)state;
+	open_store(1 << 20);
+	body_with(big, 1000);
+	assert_int_equal(put(KEY_A, HASH_A, "", big, 100), 0);
+	calls = sys_memfs_calls(fs);
+	assert_int_equal(cache_store_open(st, KEY_A, HASH_A,
+					  cache_store_variant_id("", 0), &r),
+			 0);
+	assert_int_equal(sys_memfs_calls(fs) - calls, 2); /* open, pread */
+	e = cache_store_reader_entry(r);
+	assert_int_equal(e->body_head_len, 1000);
+	assert_memory_equal(e->body_head, big, 1000);
+	cache_store_reader_close(r);
+
+	/* Bigger than the first read: its first part, the rest on disk. */
+	body_with(big, sizeof(big) - 1);
+	assert_int_equal(put(KEY_B, HASH_B, "", big, 100), 0);
+	assert_int_equal(cache_store_open(st, KEY_B, HASH_B,
+					  cache_store_variant_id("", 0), &r),
+			 0);
+	e = cache_store_reader_entry(r);
+	assert_int_equal(e->body_head_len,
+			 CACHE_STORE_FIRST_READ - e->body_offset);
+	assert_memory_equal(e->body_head, big, e->body_head_len);
+	assert_int_equal(e->body_len, sizeof(big) - 1);
+	cache_store_reader_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1105,6 +1153,7 @@ int main(void)
 		T(test_threads_write_and_read_at_once),
 		T(test_fill_waiters_follow_the_filler),
 		T(test_fill_wait_times_out_and_fills_are_per_variant),
+		T(test_first_read_brings_the_body),
 #undef T
 	};
 

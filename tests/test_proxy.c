@@ -2317,6 +2317,321 @@ test_resumed_connection_keeps_pipelined_bytes_across_workers(void **state)
 	proxy_worker_free(w2);
 }
 
+/*
+ * ---- the hit path (issue 13): the bytes on the wire, and how many sends
+ * carry them.  A stored response small enough goes out as one send (head
+ * and body together, read with the header block); a larger one keeps
+ * sendfile for what the first read did not bring.  The bytes must be the
+ * same either way: these expected answers were recorded from the
+ * send + sendfile version.
+ */
+
+static struct sys *hit_fs; /* the memfs the test store lives on */
+
+/* sendfile from the memfs file into the client's capture. */
+static ssize_t hit_sendfile(void *ctx, int out_fd, int in_fd, off_t *off,
+			    size_t count)
+{
+	static char buf[1 << 16];
+	size_t want = count < sizeof(buf) ? count : sizeof(buf);
+	ssize_t n = sys_pread(hit_fs, in_fd, buf, want, *off);
+
+	struct capture *c = capture_of(out_fd);
+
+	(void)ctx;
+	note_event("sendfile", out_fd);
+	assert_non_null(c);
+	if (n > 0) {
+		assert_true(c->len + (size_t)n < sizeof(c->bytes));
+		memcpy(c->bytes + c->len, buf, (size_t)n);
+		c->len += (size_t)n;
+		*off += n;
+	}
+	return n;
+}
+
+/* One committed entry of body[len] with a few fields. */
+static struct cache_store *hit_store(struct sys_memfs *m, const char *body,
+				     size_t len)
+{
+	static const char fields[] = "Content-Type: text/plain\r\n"
+				     "ETag: \"v1\"\r\n"
+				     "Age: 99\r\n";
+	struct cache_store *st = memfs_store(m, 1 << 20);
+	struct cache_store_meta meta = {1, 2, 0, 0, 200};
+	struct cache_store_writer *w;
+
+	assert_int_equal(cache_store_write_begin(
+				 st, "http://h/", "00112233445566778899aabb",
+				 "", 0, &meta, fields, strlen(fields), &w),
+			 0);
+	assert_int_equal(cache_store_write_append(w, body, len), 0);
+	assert_int_equal(cache_store_write_commit(w, len), 0);
+	return st;
+}
+
+/* proxy_hit_send of the entry as h says (fields filled in here). */
+static void send_stored(struct cache_store *st, struct proxy_hit *h)
+{
+	struct cache_store_reader *r;
+	const struct cache_store_entry *e;
+	struct http_header f[8];
+	struct client cl = {0};
+	struct exchange *x = malloc(sizeof(*x));
+	int n;
+
+	assert_non_null(x);
+	proxy_exchange_reset(x);
+	x->req.minor_version = 1;
+	x->client_keep_alive = true;
+	assert_int_equal(cache_store_open(st, "http://h/",
+					  "00112233445566778899aabb",
+					  cache_store_variant_id("", 0), &r),
+			 0);
+	e = cache_store_reader_entry(r);
+	n = proxy_cache_parse_fields(e->fields, e->fields_len, f, 8);
+	assert_true(n > 0);
+	h->fields = f;
+	h->n_fields = (size_t)n;
+	cl.px = px;
+	cl.rules = px->rules;
+	cl.upstream_fd = -1;
+	cl.conn.fd = CLIENT;
+	hooked_net.sendfile = hit_sendfile;
+	assert_int_equal(proxy_hit_send(&cl, x, r, h), 0);
+	assert_int_equal(x->bytes_sent, sent_len(CLIENT));
+	hooked_net.sendfile = mock_net->sendfile;
+	cache_store_reader_close(r);
+	free(cl.head_buf);
+	free(x);
+}
+
+static const char hit_head[] = "HTTP/1.1 200 OK\r\n"
+			       "Content-Type: text/plain\r\n"
+			       "ETag: \"v1\"\r\n"
+			       "Age: 7\r\n"
+			       "Cache-Status: glassproxy\r\n"
+			       "Content-Length: %zu\r\n"
+			       "Via: 1.1 glassproxy\r\n"
+			       "\r\n";
+
+static void assert_hit_sent(const char *head, const char *body, size_t len)
+{
+	size_t hl = strlen(head);
+
+	assert_int_equal(sent_len(CLIENT), hl + len);
+	assert_memory_equal(sent_to(CLIENT), head, hl);
+	assert_memory_equal(sent_to(CLIENT) + hl, body, len);
+}
+
+static char *hit_body(size_t len)
+{
+	char *b = malloc(len);
+
+	assert_non_null(b);
+	for (size_t i = 0; i < len; i++)
+		b[i] = (char)(i * 7 + i / 251);
+	return b;
+}
+
+/* GET of a small entry: head and body in exactly one send. */
+static void test_small_hit_is_one_send(void **state)
+{
+	struct sys_memfs *m = sys_memfs_new();
+	char *body = hit_body(1024), head[512];
+	struct cache_store *st = hit_store(m, body, 1024);
+	struct proxy_hit h = {200, NULL, 0, 7, NULL, true, true, 0, 1024};
+
+	(void)state;
+	hit_fs = sys_memfs_sys(m);
+	send_stored(st, &h);
+	snprintf(head, sizeof(head), hit_head, (size_t)1024);
+	assert_hit_sent(head, body, 1024);
+	assert_string_equal(events, "send:5");
+	cache_store_close(st);
+	sys_memfs_free(m);
+	free(body);
+}
+
+/* HEAD: the same head, no body, one send. */
+static void test_small_hit_head_sends_the_head_only(void **state)
+{
+	struct sys_memfs *m = sys_memfs_new();
+	char *body = hit_body(1024), head[512];
+	struct cache_store *st = hit_store(m, body, 1024);
+	struct proxy_hit h = {200, NULL, 0, 7, NULL, false, true, 0, 1024};
+
+	(void)state;
+	hit_fs = sys_memfs_sys(m);
+	send_stored(st, &h);
+	snprintf(head, sizeof(head), hit_head, (size_t)1024);
+	assert_hit_sent(head, "", 0);
+	assert_string_equal(events, "send:5");
+	cache_store_close(st);
+	sys_memfs_free(m);
+	free(body);
+}
+
+/* A 206 of bytes 100-299: exactly those bytes, one send. */
+static void test_small_hit_range_is_one_send(void **state)
+{
+	struct sys_memfs *m = sys_memfs_new();
+	char *body = hit_body(1024);
+	struct cache_store *st = hit_store(m, body, 1024);
+	struct proxy_hit h = {206,  NULL, 0,   7,  "bytes 100-299/1024",
+			      true, true, 100, 200};
+
+	(void)state;
+	hit_fs = sys_memfs_sys(m);
+	send_stored(st, &h);
+	assert_hit_sent("HTTP/1.1 206 Partial Content\r\n"
+			"Content-Type: text/plain\r\n"
+			"ETag: \"v1\"\r\n"
+			"Age: 7\r\n"
+			"Content-Range: bytes 100-299/1024\r\n"
+			"Cache-Status: glassproxy\r\n"
+			"Content-Length: 200\r\n"
+			"Via: 1.1 glassproxy\r\n"
+			"\r\n",
+			body + 100, 200);
+	assert_string_equal(events, "send:5");
+	cache_store_close(st);
+	sys_memfs_free(m);
+	free(body);
+}
+
+/*
+ * A body past what the first read brings: the same bytes, the head with
+ * the body's first part in one send, the rest by sendfile; a range that
+ * starts past the first part is sendfile's alone.
+ */
+static void test_large_hit_keeps_sendfile(void **state)
+{
+	struct sys_memfs *m = sys_memfs_new();
+	size_t len = 40000;
+	char *body = hit_body(len), head[512];
+	struct cache_store *st = hit_store(m, body, len);
+	struct proxy_hit h = {200, NULL, 0, 7, NULL, true, true, 0, len};
+	struct proxy_hit r = {206,  NULL, 0,	 7, "bytes 30000-30009/40000",
+			      true, true, 30000, 10};
+
+	(void)state;
+	hit_fs = sys_memfs_sys(m);
+	send_stored(st, &h);
+	snprintf(head, sizeof(head), hit_head, len);
+	assert_hit_sent(head, body, len);
+	assert_non_null(strstr(events, "sendfile:5"));
+	memset(captures, 0, sizeof(captures));
+	for (size_t i = 0; i < sizeof(captures) / sizeof(captures[0]); i++)
+		captures[i].fd = -1;
+	events[0] = '\0';
+	send_stored(st, &r);
+	assert_hit_sent("HTTP/1.1 206 Partial Content\r\n"
+			"Content-Type: text/plain\r\n"
+			"ETag: \"v1\"\r\n"
+			"Age: 7\r\n"
+			"Content-Range: bytes 30000-30009/40000\r\n"
+			"Cache-Status: glassproxy\r\n"
+			"Content-Length: 10\r\n"
+			"Via: 1.1 glassproxy\r\n"
+			"\r\n",
+			body + 30000, 10);
+	assert_string_equal(events, "send:5 sendfile:5");
+	cache_store_close(st);
+	sys_memfs_free(m);
+	free(body);
+}
+
+/*
+ * ---- the auth session made on first use (issue 13) ----
+ *
+ * Without --auth-file a connection never carries a session (an idle
+ * connection is smaller by its 1.6 KiB); with it, the first request that
+ * shows credentials makes one, later requests reuse it, the close frees
+ * it; no memory for it is a 500, not a crash.
+ */
+static void auth_request(struct exchange *x, struct http_header *h)
+{
+	proxy_exchange_reset(x);
+	x->req.minor_version = 1;
+	x->client_keep_alive = true;
+	h[0] = (struct http_header){{"Proxy-Authorization", 19},
+				    {"Basic ZXJpbjplcmluIHB3", 22}};
+	x->req.headers = h;
+	x->req.num_headers = 1;
+}
+
+static void test_auth_session_is_made_on_first_use(void **state)
+{
+	static const char users[] = "erin:$5$k23TqAkRjthX72wK$fSiQxHz1yBo2Plx"
+				    ".u.VmFFTfLUzu.HzZwhBQUCpjkX1\n";
+	struct client cl = {0};
+	struct exchange *x = malloc(sizeof(*x));
+	struct proxy_rules with_auth = *px->rules;
+	struct auth_session *s;
+	struct http_header h[1];
+
+	(void)state;
+	assert_non_null(x);
+	assert_true(proxy_client_idle_bytes() < 1536);
+	cl.px = px;
+	cl.rules = px->rules;
+	cl.upstream_fd = -1;
+	cl.conn.fd = CLIENT;
+	auth_request(x, h);
+	assert_true(proxy_auth_check(&cl, x)); /* no --auth-file */
+	assert_null(cl.auth);
+	assert_int_equal(auth_parse(users, strlen(users), "t", NULL, NULL,
+				    &with_auth.auth),
+			 1);
+	cl.rules = &with_auth;
+	assert_true(proxy_auth_check(&cl, x));
+	assert_string_equal(x->user, "erin");
+	s = cl.auth;
+	assert_non_null(s);
+	auth_request(x, h);
+	assert_true(proxy_auth_check(&cl, x));
+	assert_ptr_equal(cl.auth, s); /* kept for the connection */
+	proxy_auth_end(&cl);
+	assert_null(cl.auth);
+	auth_free(with_auth.auth);
+	free(cl.head_buf);
+	free(x);
+}
+
+/* The session's allocation failing: a 500, no session, no crash. */
+static void test_auth_session_without_memory_is_a_500(void **state)
+{
+	static const char users[] = "erin:$5$k23TqAkRjthX72wK$fSiQxHz1yBo2Plx"
+				    ".u.VmFFTfLUzu.HzZwhBQUCpjkX1\n";
+	struct client cl = {0};
+	struct exchange *x = malloc(sizeof(*x));
+	struct proxy_rules with_auth = *px->rules;
+	struct http_header h[1];
+	bool ok;
+
+	(void)state;
+	assert_non_null(x);
+	assert_int_equal(auth_parse(users, strlen(users), "t", NULL, NULL,
+				    &with_auth.auth),
+			 1);
+	cl.px = px;
+	cl.rules = &with_auth;
+	cl.upstream_fd = -1;
+	cl.conn.fd = CLIENT;
+	auth_request(x, h);
+	torture_sys(&test_sys, TORTURE_ALLOC, -ENOMEM, false, 1);
+	ok = proxy_auth_check(&cl, x);
+	torture_disarm();
+	assert_false(ok);
+	assert_null(cl.auth);
+	assert_int_equal(x->status, 500);
+	assert_true(strncmp(sent_to(CLIENT), "HTTP/1.1 500 ", 13) == 0);
+	auth_free(with_auth.auth);
+	free(cl.head_buf);
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2374,6 +2689,12 @@ int main(void)
 		cmocka_unit_test(test_cache_counters_follow_the_store),
 		cmocka_unit_test(test_cache_counters_without_a_store),
 		T(test_resumed_connection_keeps_pipelined_bytes_across_workers),
+		T(test_small_hit_is_one_send),
+		T(test_small_hit_head_sends_the_head_only),
+		T(test_small_hit_range_is_one_send),
+		T(test_large_hit_keeps_sendfile),
+		T(test_auth_session_is_made_on_first_use),
+		T(test_auth_session_without_memory_is_a_500),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -575,6 +575,13 @@ int cache_status_format(const char *cache_name, const struct cache_status *s,
 #define CACHE_STORE_HASH_MAX 64
 /* Key, variant fields and stored fields together (the header block). */
 #define CACHE_STORE_HEADER_MAX (1u << 20)
+/*
+ * cache_store_open's first read of an entry (one pread): the header block
+ * and, for a small entry, its whole body (see cache_store_entry.body_head).
+ * 16 KiB: an entry this small is sent from memory in one send, where
+ * sendfile's setup cost more than the copy (docs/performance.md).
+ */
+#define CACHE_STORE_FIRST_READ (16 * 1024)
 
 struct cache_store;
 struct cache_store_writer;
@@ -628,6 +635,14 @@ struct cache_store_entry {
 	size_t vary_len;
 	const char *fields; /* the stored response fields */
 	size_t fields_len;
+	/*
+	 * The body's first body_head_len bytes, which came with the header
+	 * block's read (no more I/O to send them): the whole body when
+	 * body_head_len == body_len, as for an entry of up to
+	 * CACHE_STORE_FIRST_READ bytes in all.
+	 */
+	const void *body_head;
+	size_t body_head_len;
 };
 
 struct cache_store_stats {

@@ -64,11 +64,37 @@ bool cache_st_valid_hash(const char *hash)
 	return n >= 8;
 }
 
+/*
+ * DIR/ab/cd/<hash>-<variant>, the same as util_format's
+ * "%s/%.2s/%.2s/%s-%016" PRIx64 (hash is valid: 8 to 64 hex digits), put
+ * together by hand: every hit opens one, and vsnprintf made it a twentieth
+ * of a hit's instructions.
+ */
 int cache_st_entry_path(const struct cache_store *st, const char *hash,
 			uint64_t variant, char *buf, size_t cap)
 {
-	return util_format(buf, cap, "%s/%.2s/%.2s/%s-%016" PRIx64, st->dir,
-			   hash, hash + 2, hash, variant);
+	static const char hex[] = "0123456789abcdef";
+	size_t dir = strlen(st->dir), hl = strlen(hash);
+	size_t len = dir + 7 + hl + 1 + CS_VARIANT_HEX;
+	char *p = buf;
+
+	if (len >= cap)
+		return -ENOSPC; /* as util_format says it */
+	memcpy(p, st->dir, dir);
+	p += dir;
+	*p++ = '/';
+	memcpy(p, hash, 2);
+	p[2] = '/';
+	memcpy(p + 3, hash + 2, 2);
+	p[5] = '/';
+	p += 6;
+	memcpy(p, hash, hl);
+	p += hl;
+	*p++ = '-';
+	for (int i = CS_VARIANT_HEX - 1; i >= 0; i--, variant >>= 4)
+		p[i] = hex[variant & 15];
+	p[CS_VARIANT_HEX] = '\0';
+	return (int)len;
 }
 
 pthread_mutex_t *cache_st_name_lock(struct cache_store *st, const char *hash)
@@ -158,10 +184,11 @@ static int check_size(struct sys *sys, int fd, const struct cache_st_header *h,
  * Read and verify the header block of the open entry fd into a fresh
  * buffer.  A file whose size is not header + body exactly (truncated, or
  * something appended) is -EBADMSG like bad bytes; -EPROTO for another
- * format version; other codes are I/O errors.
+ * format version; other codes are I/O errors.  *got: how many bytes the
+ * buffer holds, header block and whatever of the body came with it.
  */
-int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
-			 struct cache_st_header *h)
+static int read_header_got(struct sys *sys, int fd, unsigned char **out,
+			   struct cache_st_header *h, size_t *got)
 {
 	unsigned char *buf = malloc(CS_HEAD_READ);
 	ssize_t first, n;
@@ -192,11 +219,20 @@ int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
 	if (rc < 0)
 		goto free_buf;
 	*out = buf;
+	*got = (size_t)n;
 	return 0;
 
 free_buf:
 	free(buf);
 	return rc;
+}
+
+int cache_st_read_header(struct sys *sys, int fd, unsigned char **out,
+			 struct cache_st_header *h)
+{
+	size_t got;
+
+	return read_header_got(sys, fd, out, h, &got);
 }
 
 bool cache_st_damaged(int rc)
@@ -680,9 +716,16 @@ static uint64_t index_claim(struct cache_store *st, const char *key,
 	return gen;
 }
 
+/*
+ * The reader of a verified header block; got bytes of the file are in
+ * head, so the body's first got - header_len bytes are already here.
+ */
 static int reader_fill(struct cache_store_reader *r, int fd,
-		       unsigned char *head, const struct cache_st_header *h)
+		       unsigned char *head, size_t got,
+		       const struct cache_st_header *h)
 {
+	uint64_t here = got - h->header_len;
+
 	r->key = malloc(h->key_len + 1);
 	if (!r->key)
 		return -ENOMEM;
@@ -699,6 +742,9 @@ static int reader_fill(struct cache_store_reader *r, int fd,
 	r->pub.vary_len = h->vary_len;
 	r->pub.fields = h->fields;
 	r->pub.fields_len = h->fields_len;
+	r->pub.body_head = head + h->header_len;
+	r->pub.body_head_len =
+		(size_t)(here < h->body_len ? here : h->body_len);
 	return 0;
 }
 
@@ -710,6 +756,7 @@ static int open_verified(struct cache_store *st, const char *key,
 	char path[CS_PATH_MAX];
 	unsigned char *head = NULL;
 	struct cache_st_header h;
+	size_t got = 0;
 	int fd, rc = cache_st_entry_path(st, hash, variant, path, sizeof(path));
 
 	if (rc < 0)
@@ -720,7 +767,7 @@ static int open_verified(struct cache_store *st, const char *key,
 			discard(st, hash, variant, gen, false);
 		return fd;
 	}
-	rc = cache_st_read_header(st->sys, fd, &head, &h);
+	rc = read_header_got(st->sys, fd, &head, &h, &got);
 	if (rc == 0 && h.variant != variant)
 		rc = -EBADMSG;
 	if (cache_st_damaged(rc)) {
@@ -732,7 +779,7 @@ static int open_verified(struct cache_store *st, const char *key,
 	    (h.key_len != strlen(key) || memcmp(h.key, key, h.key_len) != 0))
 		rc = -ENOENT;
 	if (rc == 0)
-		rc = reader_fill(r, fd, head, &h);
+		rc = reader_fill(r, fd, head, got, &h);
 	if (rc < 0) {
 		free(head);
 		sys_file_close(st->sys, fd);

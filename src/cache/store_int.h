@@ -32,7 +32,7 @@ static inline void cache_st_copy_hash(char *dst, const char *hash)
 #define CS_VERSION     1
 #define CS_FIXED_LEN   80 /* bytes before the key */
 #define CS_CRC_LEN     4
-#define CS_HEAD_READ   4096 /* first read of a header block */
+#define CS_HEAD_READ   CACHE_STORE_FIRST_READ /* first read of a header block */
 #define CS_VARIANT_HEX 16
 
 /* A decoded header block; the byte strings point into the block. */

@@ -12,10 +12,14 @@
  *     (RFC 6585 section 4), even for the right password: a 407 would
  *     invite the client to guess again (docs/security.md);
  *   - crypt(3) or memory failing: 500.
+ * The connection's session (the last credentials verified on it) is made
+ * on its first request that needs it: a connection to a proxy without
+ * --auth-file, most of them idle, never carries one.
  * Proxy-Authorization is hop-by-hop (head.c never copies it upstream), and
  * only a verified user name reaches the access log.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "glassproxy/util.h"
@@ -93,6 +97,30 @@ static bool credentials(const struct http_request *r, struct http_slice *out)
 	return true;
 }
 
+void proxy_auth_end(struct client *cl)
+{
+	if (!cl->auth)
+		return;
+	auth_session_clear(cl->auth);
+	free(cl->auth);
+	cl->auth = NULL;
+}
+
+/* The connection's session, made on first use; false after a 500. */
+static bool session(struct client *cl, struct exchange *x)
+{
+	if (cl->auth)
+		return true;
+	cl->auth = calloc(1, sizeof(*cl->auth));
+	if (cl->auth)
+		return true;
+	log_event(cl->px->log, LOG_ERROR, "%s: checking credentials: %s",
+		  cl->addr, strerror(ENOMEM));
+	proxy_refuse(cl, x, PROXY_OUTCOME_AUTH_ERROR,
+		     "Checking your credentials failed.");
+	return false;
+}
+
 bool proxy_auth_check(struct client *cl, struct exchange *x)
 {
 	const struct auth *a = cl->rules->auth;
@@ -115,7 +143,9 @@ bool proxy_auth_check(struct client *cl, struct exchange *x)
 		require_auth(cl, x);
 		return false;
 	}
-	rc = auth_check_session(a, &cl->auth, value.ptr, value.len, x->user,
+	if (!session(cl, x))
+		return false;
+	rc = auth_check_session(a, cl->auth, value.ptr, value.len, x->user,
 				sizeof(x->user));
 	if (rc == 0)
 		return true;

@@ -312,27 +312,33 @@ static bool apply_range(struct client *cl, struct exchange *x,
 /*
  * Serve the open entry (fresh, allowed stale, or just freshened),
  * answering the client's own conditional and Range requests from it.
- * False when the request is not for the cache to answer (go upstream).
+ * known: its freshness as cache_decide just computed it (a hit: computing
+ * it again was a tenth of a hit's instructions), or NULL to compute it
+ * now (the entry was freshened, or time passed upstream).  False when the
+ * request is not for the cache to answer (go upstream).
  */
 static bool serve_entry(struct client *cl, struct exchange *x,
-			enum proxy_outcome outcome)
+			enum proxy_outcome outcome,
+			const struct cache_freshness *known)
 {
 	struct proxy_cache_x *c = &x->cache;
 	const struct cache_store_entry *se =
 		cache_store_reader_entry(c->reader);
 	struct http_header f304[PROXY_MAX_HEADERS];
 	struct cache_entry e;
-	struct cache_freshness f;
+	struct cache_freshness now_f;
+	const struct cache_freshness *f = known ? known : &now_f;
 	struct proxy_hit h = {0};
 	int64_t now = wall_now(cl);
 	char cr[96];
 
 	entry_of(c, &e);
-	cache_freshness(&e, &proxy_live(cl)->cache_policy, now, &f);
+	if (!known)
+		cache_freshness(&e, &proxy_live(cl)->cache_policy, now, &now_f);
 	h = (struct proxy_hit){se->meta.status,
 			       c->fields,
 			       c->n_fields,
-			       f.current_age,
+			       f->current_age,
 			       NULL,
 			       !proxy_method_is(&x->req, "HEAD"),
 			       true,
@@ -359,7 +365,7 @@ static bool serve_entry(struct client *cl, struct exchange *x,
 	}
 	c->status.hit = c->status.fwd == CACHE_FWD_NONE;
 	c->status.has_ttl = true;
-	c->status.ttl = f.lifetime - f.current_age;
+	c->status.ttl = f->lifetime - f->current_age;
 	x->outcome = outcome;
 	/* On failure it says CLIENT_CLOSED itself. */
 	proxy_hit_send(cl, x, c->reader, &h);
@@ -479,12 +485,12 @@ static bool use_entry(struct client *cl, struct exchange *x)
 		     wall_now(cl), &c->decision);
 	switch (c->decision.action) {
 	case CACHE_SERVE_FRESH:
-		if (serve_entry(cl, x, PROXY_OUTCOME_HIT))
+		if (serve_entry(cl, x, PROXY_OUTCOME_HIT, &c->decision.f))
 			return true;
 		break;
 	case CACHE_SERVE_STALE:
 	case CACHE_SERVE_STALE_REVALIDATE:
-		if (serve_entry(cl, x, PROXY_OUTCOME_STALE)) {
+		if (serve_entry(cl, x, PROXY_OUTCOME_STALE, &c->decision.f)) {
 			c->swr = c->decision.action ==
 				 CACHE_SERVE_STALE_REVALIDATE;
 			return true;
@@ -760,7 +766,7 @@ static bool freshen(struct client *cl, struct exchange *x,
 	c->n_fields = (size_t)n;
 	c->meta = meta;
 	c->status.fwd_status = 304;
-	serve_entry(cl, x, PROXY_OUTCOME_REFRESH_UNMODIFIED);
+	serve_entry(cl, x, PROXY_OUTCOME_REFRESH_UNMODIFIED, NULL);
 	return true;
 }
 
@@ -807,7 +813,7 @@ static bool stale_on_error(struct client *cl, struct exchange *x, int status)
 	if (cache_stale_if_error(&c->req_cc, &c->decision,
 				 &proxy_live(cl)->cache_policy, status)) {
 		c->status.detail = "stale-if-error";
-		return serve_entry(cl, x, PROXY_OUTCOME_REFRESH_FAIL_OLD);
+		return serve_entry(cl, x, PROXY_OUTCOME_REFRESH_FAIL_OLD, NULL);
 	}
 	if (status == 0 && c->decision.stale_forbidden) {
 		c->status.detail = "must-revalidate";

@@ -6,7 +6,15 @@
  * Connection field the client's keep-alive calls for), plus Age (the
  * current age, replacing any stored one: RFC 9111 section 5.1),
  * Cache-Status and, for a 206, Content-Range.  The body is identity on
- * disk, so it always leaves with Content-Length, straight from the entry's
+ * disk, so it always leaves with Content-Length.
+ *
+ * How the body leaves (issue 13): the store's first read of the entry
+ * (CACHE_STORE_FIRST_READ, 16 KiB) brought the header block and the
+ * body's first bytes, for a small entry all of it.  Those bytes are
+ * copied behind the head in the head buffer and go out with it in one
+ * send: a 1 KiB hit is open, pread, send, close, with no sendfile, whose
+ * setup costs more than copying a few KiB.  What the first read did not
+ * bring (a larger body, a range past it) follows straight from the entry's
  * descriptor with sendfile(2); where sendfile cannot (-EINVAL, -ENOSYS:
  * some file systems, some sockets), pread and send do the same.  The
  * reader's descriptor stays valid whatever happens to the entry's name
@@ -90,6 +98,28 @@ static int hit_body(struct client *cl, struct cache_store_reader *r,
 	return 0;
 }
 
+/*
+ * Copy the part of the wanted body bytes that the reader holds in memory
+ * (the start of [h->start, h->start + h->count)) behind the head in
+ * buf[len], as far as cap allows: how many bytes were copied.
+ */
+static size_t hit_inline(const struct cache_store_entry *e,
+			 const struct proxy_hit *h, char *buf, size_t len,
+			 size_t cap)
+{
+	size_t n;
+
+	if (!h->send_body || h->start >= e->body_head_len)
+		return 0;
+	n = e->body_head_len - (size_t)h->start;
+	if (n > h->count)
+		n = (size_t)h->count;
+	if (n > cap - len)
+		n = cap - len;
+	memcpy(buf + len, (const char *)e->body_head + h->start, n);
+	return n;
+}
+
 int proxy_hit_send(struct client *cl, struct exchange *x,
 		   struct cache_store_reader *r, const struct proxy_hit *h)
 {
@@ -106,6 +136,7 @@ int proxy_hit_send(struct client *cl, struct exchange *x,
 	};
 	char age[32];
 	char *buf = proxy_head_buf(cl, x);
+	size_t inl;
 
 	if (!buf)
 		return -ENOMEM;
@@ -119,11 +150,13 @@ int proxy_hit_send(struct client *cl, struct exchange *x,
 	x->cache.hit = true;
 	if (x->cache.background)
 		return 0; /* a revalidation nobody waits for */
-	if (net_send_all(cl->px->sys, cl->conn.fd, buf, w.len) < 0)
+	inl = hit_inline(cache_store_reader_entry(r), h, buf, w.len,
+			 PROXY_HEAD_OUT_MAX);
+	if (net_send_all(cl->px->sys, cl->conn.fd, buf, w.len + inl) < 0)
 		goto client_gone;
-	x->bytes_sent += w.len;
-	if (h->send_body &&
-	    hit_body(cl, r, h->start, h->count, &x->bytes_sent) < 0)
+	x->bytes_sent += w.len + inl;
+	if (h->send_body && h->count > inl &&
+	    hit_body(cl, r, h->start + inl, h->count - inl, &x->bytes_sent) < 0)
 		goto client_gone;
 	return 0;
 

@@ -721,7 +721,7 @@ put_rules:
 	rules_put(px, cl.rules);
 	active_remove(px, &cl);
 free_all:
-	auth_session_clear(&cl.auth);
+	proxy_auth_end(&cl);
 	free(cl.upstream_buf);
 	free(cl.head_buf);
 	free(x);
@@ -1044,7 +1044,7 @@ void proxy_client_close(struct proxy_client *pc)
 	cl = &pc->cl;
 	rules_put(cl->px, cl->rules);
 	active_remove(cl->px, cl);
-	auth_session_clear(&cl->auth);
+	proxy_auth_end(cl);
 	free(cl->conn.buf);
 	proxy_connection_closed(cl);
 	free(pc);
