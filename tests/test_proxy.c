@@ -555,6 +555,7 @@ static void test_blocked_host_gets_403_without_any_lookup(void **state)
 	assert_error_page("HTTP/1.1 403 Forbidden",
 			  "does not serve the host ads.blocked.example here: "
 			  "blocked by --block (blocked.example).");
+	assert_int_equal(more_sends[CLIENT], 1); /* its head, before the page */
 	assert_string_equal(lines_of(&event_log),
 			    "info 127.0.0.1:40000 GET "
 			    "http://ads.blocked.example/x: refused: blocked "
