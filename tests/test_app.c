@@ -657,13 +657,15 @@ static void room_close(struct room *r)
 	assert_true(sys_mock_is_closed(ROOM_EPFD));
 }
 
-/* Accept fd: its send timeout and TCP_NODELAY, then armed in epoll. */
+/* Accept fd: its send timeout and TCP_NODELAY, one look for a head (not
+ * here yet), then armed in epoll. */
 static void room_admit(struct room *r, int fd)
 {
 	char armed[40];
 
 	will_return(mock_setsockopt, 0);
 	will_return(mock_setsockopt, 0);
+	will_recv(NULL, -EAGAIN);
 	server_admit(r->srv, fd, &r->peer);
 	snprintf(armed, sizeof(armed), "epoll_ctl(%d,ADD,%d)=0", ROOM_EPFD, fd);
 	assert_true(sys_mock_trace_has(armed));
@@ -800,6 +802,34 @@ static void test_room_looks_for_expired_waits_once_per_interval(void **state)
 	assert_int_equal(server_queue_length(r.srv), 1);
 	server_serve_slot(r.srv, server_queue_take(r.srv), r.w);
 	assert_true(sys_mock_is_closed(9));
+	room_close(&r);
+}
+
+/* A head that came with the connection is queued at once: no epoll. */
+static void
+test_room_a_head_sent_with_the_connection_skips_the_poller(void **state)
+{
+	struct room r;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	will_return(mock_setsockopt, 0);
+	will_return(mock_setsockopt, 0);
+	will_recv_str("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	server_admit(r.srv, 9, &r.peer);
+	assert_int_equal(server_queue_length(r.srv), 1);
+	assert_false(sys_mock_trace_has("epoll_ctl(6,ADD,9)=0"));
+	will_answer(); /* origin-form: 400, no origin needed */
+	will_linger();
+	server_serve_slot(r.srv, server_queue_take(r.srv), r.w);
+	assert_true(sys_mock_is_closed(9));
+	/* And one that closed at once is let go there and then. */
+	will_return(mock_setsockopt, 0);
+	will_return(mock_setsockopt, 0);
+	will_recv(NULL, 0);
+	server_admit(r.srv, 10, &r.peer);
+	assert_true(sys_mock_is_closed(10));
+	assert_false(sys_mock_trace_has("epoll_ctl(6,ADD,10)=0"));
 	room_close(&r);
 }
 
@@ -1022,6 +1052,8 @@ int main(void)
 			test_room_an_idle_connection_times_out_quietly),
 		cmocka_unit_test(
 			test_room_looks_for_expired_waits_once_per_interval),
+		cmocka_unit_test(
+			test_room_a_head_sent_with_the_connection_skips_the_poller),
 		cmocka_unit_test(
 			test_room_a_client_that_closes_while_waiting_is_let_go),
 		cmocka_unit_test(test_room_a_full_queue_answers_503),
