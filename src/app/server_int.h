@@ -37,6 +37,7 @@ struct worker_slot {
 	struct proxy_client *pc;
 	_Atomic(enum slot_where) where;
 	bool head_begun;     /* the current wait's deadline is the head's */
+	bool registered;     /* in the epoll set (ADD done, no DEL since) */
 	int64_t deadline_ms; /* SLOT_WAITING: when the wait ends */
 	int64_t queued_ms;   /* SLOT_QUEUED: since when */
 	struct worker_slot *queue_next;

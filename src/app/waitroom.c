@@ -105,9 +105,12 @@ static void slot_close(struct server *srv, struct worker_slot *slot)
  * under the lock, so the poller's take_waiting never sees a connection
  * that is WAITING but not yet armed (a stop would free it under us).
  */
-static void slot_park(struct server *srv, struct worker_slot *slot, int op)
+static void slot_park(struct server *srv, struct worker_slot *slot)
 {
 	struct epoll_event ev = {.events = ARMED, .data.ptr = slot};
+	/* Added once (a connection served straight from its accept is not
+	 * yet), then re-armed. */
+	int op = slot->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	bool parked = false;
 
 	pthread_mutex_lock(&srv->lock);
@@ -118,6 +121,7 @@ static void slot_park(struct server *srv, struct worker_slot *slot, int op)
 				    proxy_client_wait_ms(slot->pc);
 		parked = sys_epoll_ctl(srv->sys, srv->epfd, op, slot->fd,
 				       &ev) == 0;
+		slot->registered = parked;
 		if (!parked)
 			slot->where = SLOT_CLAIMED;
 	}
@@ -219,7 +223,7 @@ void server_admit(struct server *srv, int fd, const struct sys_addr *peer)
 	case PROXY_WAIT_MORE:
 		break;
 	}
-	slot_park(srv, slot, EPOLL_CTL_ADD);
+	slot_park(srv, slot);
 }
 
 /* Bytes (or a close) arrived on a waiting connection. */
@@ -267,8 +271,10 @@ static struct worker_slot *take_waiting(struct server *srv, int64_t now,
 		taken = s;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	for (struct worker_slot *s = taken; s; s = s->queue_next)
+	for (struct worker_slot *s = taken; s; s = s->queue_next) {
 		sys_epoll_ctl(srv->sys, srv->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+		s->registered = false;
+	}
 	return taken;
 }
 
@@ -391,7 +397,7 @@ void server_serve_slot(struct server *srv, struct worker_slot *slot,
 		return;
 	}
 	if (proxy_client_run(slot->pc, w))
-		slot_park(srv, slot, EPOLL_CTL_MOD);
+		slot_park(srv, slot);
 	else
 		slot_close(srv, slot);
 }
