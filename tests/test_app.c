@@ -657,13 +657,15 @@ static void room_close(struct room *r)
 	assert_true(sys_mock_is_closed(ROOM_EPFD));
 }
 
-/* Accept fd: its send timeout and TCP_NODELAY, then armed in epoll. */
+/* Accept fd: its send timeout and TCP_NODELAY, one look for a head (not
+ * here yet), then armed in epoll. */
 static void room_admit(struct room *r, int fd)
 {
 	char armed[40];
 
 	will_return(mock_setsockopt, 0);
 	will_return(mock_setsockopt, 0);
+	will_recv(NULL, -EAGAIN);
 	server_admit(r->srv, fd, &r->peer);
 	snprintf(armed, sizeof(armed), "epoll_ctl(%d,ADD,%d)=0", ROOM_EPFD, fd);
 	assert_true(sys_mock_trace_has(armed));
@@ -769,6 +771,65 @@ static void test_room_an_idle_connection_times_out_quietly(void **state)
 	assert_int_equal(len, 0); /* nothing to answer */
 	assert_true(sys_mock_is_closed(9));
 	assert_int_equal(server_wait_workers(r.srv, -1), 0);
+	room_close(&r);
+}
+
+/*
+ * The look for waits that ran out walks every connection, so it runs once
+ * per 250 ms however busy the poller is: a wait may end up to 250 ms late,
+ * never early.
+ */
+static void test_room_looks_for_expired_waits_once_per_interval(void **state)
+{
+	struct room r;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	/* Rounds that wait 0 ms: the mock clock moves only when told. */
+	room_admit(&r, 9); /* a new connection: 5,000 ms for its head */
+	sys_mock_advance_ms(4900);
+	will_return(mock_epoll_wait, 0);
+	assert_true(server_room_round(r.srv, 0)); /* looks: not yet */
+	sys_mock_advance_ms(150);		  /* now past the deadline */
+	will_return(mock_epoll_wait, 0);
+	assert_true(server_room_round(r.srv, 0)); /* too soon to look */
+	assert_int_equal(server_queue_length(r.srv), 0);
+	assert_false(sys_mock_trace_has("epoll_ctl(6,DEL,9)=0"));
+	sys_mock_advance_ms(100);
+	will_return(mock_epoll_wait, 0);
+	assert_true(server_room_round(r.srv, 0)); /* 250 ms on: looks */
+	assert_true(sys_mock_trace_has("epoll_ctl(6,DEL,9)=0"));
+	assert_int_equal(server_queue_length(r.srv), 1);
+	server_serve_slot(r.srv, server_queue_take(r.srv), r.w);
+	assert_true(sys_mock_is_closed(9));
+	room_close(&r);
+}
+
+/* A head that came with the connection is queued at once: no epoll. */
+static void
+test_room_a_head_sent_with_the_connection_skips_the_poller(void **state)
+{
+	struct room r;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	will_return(mock_setsockopt, 0);
+	will_return(mock_setsockopt, 0);
+	will_recv_str("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	server_admit(r.srv, 9, &r.peer);
+	assert_int_equal(server_queue_length(r.srv), 1);
+	assert_false(sys_mock_trace_has("epoll_ctl(6,ADD,9)=0"));
+	will_answer(); /* origin-form: 400, no origin needed */
+	will_linger();
+	server_serve_slot(r.srv, server_queue_take(r.srv), r.w);
+	assert_true(sys_mock_is_closed(9));
+	/* And one that closed at once is let go there and then. */
+	will_return(mock_setsockopt, 0);
+	will_return(mock_setsockopt, 0);
+	will_recv(NULL, 0);
+	server_admit(r.srv, 10, &r.peer);
+	assert_true(sys_mock_is_closed(10));
+	assert_false(sys_mock_trace_has("epoll_ctl(6,ADD,10)=0"));
 	room_close(&r);
 }
 
@@ -989,6 +1050,10 @@ int main(void)
 		cmocka_unit_test(test_room_a_partial_head_times_out_with_408),
 		cmocka_unit_test(
 			test_room_an_idle_connection_times_out_quietly),
+		cmocka_unit_test(
+			test_room_looks_for_expired_waits_once_per_interval),
+		cmocka_unit_test(
+			test_room_a_head_sent_with_the_connection_skips_the_poller),
 		cmocka_unit_test(
 			test_room_a_client_that_closes_while_waiting_is_let_go),
 		cmocka_unit_test(test_room_a_full_queue_answers_503),

@@ -105,6 +105,8 @@ struct capture {
 
 static struct capture captures[4];
 static char events[4096];
+/* Sends with MSG_MORE, per descriptor (a head held for its body). */
+static int more_sends[64];
 static int fail_send_fd = -1, fail_send_skip, fail_send_err;
 /* proxy_set_rules(reload_rules) just before the client's nth recv */
 static int reload_on_client_recv;
@@ -140,8 +142,9 @@ static ssize_t hooked_send(void *ctx, int fd, const void *buf, size_t len,
 	struct capture *c = capture_of(fd);
 
 	(void)ctx;
-	(void)flags;
 	note_event("send", fd);
+	if ((flags & MSG_MORE) && fd >= 0 && fd < 64)
+		more_sends[fd]++;
 	if (fd == fail_send_fd && fail_send_skip-- == 0) {
 		fail_send_fd = -1;
 		return fail_send_err;
@@ -206,6 +209,7 @@ static int setup(void **state)
 	for (size_t i = 0; i < sizeof(captures) / sizeof(captures[0]); i++)
 		captures[i].fd = -1;
 	events[0] = '\0';
+	memset(more_sends, 0, sizeof(more_sends));
 	fail_send_fd = -1;
 	test_sys.net = &hooked_net;
 	stop_bytes = 0;
@@ -551,6 +555,7 @@ static void test_blocked_host_gets_403_without_any_lookup(void **state)
 	assert_error_page("HTTP/1.1 403 Forbidden",
 			  "does not serve the host ads.blocked.example here: "
 			  "blocked by --block (blocked.example).");
+	assert_int_equal(more_sends[CLIENT], 1); /* its head, before the page */
 	assert_string_equal(lines_of(&event_log),
 			    "info 127.0.0.1:40000 GET "
 			    "http://ads.blocked.example/x: refused: blocked "
@@ -2632,6 +2637,43 @@ static void test_auth_session_without_memory_is_a_500(void **state)
 	free(x);
 }
 
+/*
+ * A response head whose body's first bytes came with it goes out with
+ * MSG_MORE, to leave in one segment with them; a chunked one at once (its
+ * buffered bytes may not yet hold any payload).
+ */
+static void test_head_waits_for_a_body_already_here(void **state)
+{
+	(void)state;
+	will_accept_client();
+	will_arrive(fwd_req);
+	will_forward_fresh(ORIGIN, ok_keep_alive);
+	will_arrive_after_idle(NULL);
+	proxy_serve(px, CLIENT, &peer);
+	assert_sent(CLIENT, ok_relayed);
+	assert_int_equal(more_sends[CLIENT], 1); /* the head; "hello" flushes */
+}
+
+static void test_head_does_not_wait_for_chunks(void **state)
+{
+	static const char chunked[] = "HTTP/1.1 200 OK\r\n"
+				      "Transfer-Encoding: chunked\r\n"
+				      "\r\n"
+				      "5\r\nhel";
+
+	(void)state;
+	will_accept_client();
+	will_arrive(fwd_req);
+	will_forward_fresh(ORIGIN, chunked);
+	will_arrive("lo\r\n0\r\n\r\n");
+	will_arrive_after_idle(NULL);
+	proxy_serve(px, CLIENT, &peer);
+	assert_int_equal(more_sends[CLIENT], 0);
+	/* Re-chunked as the payload came: the head went before "lo". */
+	assert_non_null(strstr(sent_to(CLIENT),
+			       "\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2695,6 +2737,8 @@ int main(void)
 		T(test_large_hit_keeps_sendfile),
 		T(test_auth_session_is_made_on_first_use),
 		T(test_auth_session_without_memory_is_a_500),
+		T(test_head_waits_for_a_body_already_here),
+		T(test_head_does_not_wait_for_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,6 +121,13 @@ int net_set_send_timeout(struct sys *sys, int fd, int timeout_ms);
 
 /* Send all of buf; a send that times out gives -ETIMEDOUT. */
 int net_send_all(struct sys *sys, int fd, const void *buf, size_t len);
+/*
+ * net_send_all, telling the kernel that more follows at once (MSG_MORE):
+ * the bytes wait in the socket for the next send and leave with it, in
+ * one segment when they fit.  Only for a send certain to follow without
+ * waiting on anything: otherwise the bytes wait with it.
+ */
+int net_send_all_more(struct sys *sys, int fd, const void *buf, size_t len);
 
 /* Enable TCP_NODELAY (best effort: errors are ignored and returned). */
 int net_set_nodelay(struct sys *sys, int fd);

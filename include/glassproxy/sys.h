@@ -276,6 +276,9 @@ int sys_list_dir(struct sys *s, const char *path,
 int sys_write_all(struct sys *s, int fd, const void *buf, size_t len);
 /* Send all of buf on a socket (MSG_NOSIGNAL), looping over short sends. */
 int sys_send_all(struct sys *s, int fd, const void *buf, size_t len);
+/* The same with more send(2) flags (MSG_MORE) added to MSG_NOSIGNAL. */
+int sys_send_all_flags(struct sys *s, int fd, const void *buf, size_t len,
+		       int flags);
 /*
  * Read a whole small file into a fresh NUL-terminated heap buffer.  Fails
  * with -EFBIG when it is larger than max bytes.  The caller frees *out.

@@ -89,6 +89,7 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 		goto close_listener;
 	srv->grace_ms = opts->grace_ms;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->pool_lock, NULL);
 	/* Before the ready line, so the descriptors a client sees are all
 	 * there: --serial has no waiting room. */
 	rc = opts->serial ? 0 : server_room_open(srv);
@@ -100,6 +101,7 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 	return 0;
 
 close_wake:
+	pthread_mutex_destroy(&srv->pool_lock);
 	pthread_mutex_destroy(&srv->lock);
 	sys_close(sys, srv->wake[0]);
 	sys_close(sys, srv->wake[1]);
@@ -392,6 +394,7 @@ void server_close(struct server *srv)
 	}
 	pthread_cond_destroy(&srv->queue_cv);
 	pthread_cond_destroy(&srv->threads_cv);
+	pthread_mutex_destroy(&srv->pool_lock);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

@@ -13,7 +13,12 @@
 
 #include "glassproxy/server.h"
 
-/* Where an open connection is (worker_slot.where, under server.lock). */
+/*
+ * Where an open connection is (worker_slot.where).  Atomic: a worker
+ * parks a slot (-> WAITING) under server.lock, the poller queues it and a
+ * worker takes it under server.pool_lock, and the poller's look for
+ * expired waits reads every slot's under server.lock.
+ */
 enum slot_where {
 	SLOT_CLAIMED, /* accepted, not yet in the waiting room */
 	SLOT_WAITING, /* in the waiting room: armed in epoll, or expiring */
@@ -30,8 +35,9 @@ struct worker_slot {
 	struct worker_slot *prev, *next; /* server.slots, under the lock */
 	/* The waiting room (waitroom.c). */
 	struct proxy_client *pc;
-	enum slot_where where;
+	_Atomic(enum slot_where) where;
 	bool head_begun;     /* the current wait's deadline is the head's */
+	bool registered;     /* in the epoll set (ADD done, no DEL since) */
 	int64_t deadline_ms; /* SLOT_WAITING: when the wait ends */
 	int64_t queued_ms;   /* SLOT_QUEUED: since when */
 	struct worker_slot *queue_next;
@@ -49,7 +55,7 @@ struct server {
 	/* Readable once no connection is left after a stop (wake_waiter). */
 	int wake[2];
 
-	pthread_mutex_t lock; /* guards everything below */
+	pthread_mutex_t lock; /* guards everything down to pool_lock */
 	struct worker_slot *slots; /* every open connection */
 	int active;		   /* how many */
 	bool stopping;
@@ -60,6 +66,14 @@ struct server {
 	int room_wake[2]; /* a stop wakes the poller through it */
 	bool poller_started;
 	pthread_t poller;
+	int64_t next_expiry_ms; /* the poller's own: when it next looks */
+
+	/*
+	 * The ready queue and the pool, under a lock of their own: the
+	 * hand-over from poller to worker then never waits for a park, an
+	 * accept or a look for expired waits, which take the one above.
+	 */
+	pthread_mutex_t pool_lock; /* guards everything below */
 	struct worker_slot *queue_head, *queue_tail;
 	int queued;
 	pthread_cond_t queue_cv;   /* a slot was queued, or the pool ends */

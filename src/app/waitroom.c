@@ -18,6 +18,13 @@
  * live slot.  A worker parks a connection by setting it WAITING, then
  * re-arming it.
  *
+ * Two locks, neither held across a system call that can wait: server.lock
+ * guards the connection records and the WAITING state (an accept, a park,
+ * the look for expired waits), server.pool_lock the ready queue and the
+ * pool's counts (the hand-over itself).  A request takes each once or
+ * twice, and a worker never queues behind the poller's look for expired
+ * waits, which walks every connection.
+ *
  * Limits: the queue holds at most --queue-size connections, a request
  * that waited there past --queue-timeout gets 503 from the worker that
  * takes it, and one more than the queue holds gets 503 from the poller.
@@ -98,9 +105,12 @@ static void slot_close(struct server *srv, struct worker_slot *slot)
  * under the lock, so the poller's take_waiting never sees a connection
  * that is WAITING but not yet armed (a stop would free it under us).
  */
-static void slot_park(struct server *srv, struct worker_slot *slot, int op)
+static void slot_park(struct server *srv, struct worker_slot *slot)
 {
 	struct epoll_event ev = {.events = ARMED, .data.ptr = slot};
+	/* Added once (a connection served straight from its accept is not
+	 * yet), then re-armed. */
+	int op = slot->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	bool parked = false;
 
 	pthread_mutex_lock(&srv->lock);
@@ -111,6 +121,7 @@ static void slot_park(struct server *srv, struct worker_slot *slot, int op)
 				    proxy_client_wait_ms(slot->pc);
 		parked = sys_epoll_ctl(srv->sys, srv->epfd, op, slot->fd,
 				       &ev) == 0;
+		slot->registered = parked;
 		if (!parked)
 			slot->where = SLOT_CLAIMED;
 	}
@@ -119,24 +130,9 @@ static void slot_park(struct server *srv, struct worker_slot *slot, int op)
 		slot_close(srv, slot);
 }
 
-void server_admit(struct server *srv, int fd, const struct sys_addr *peer)
-{
-	struct worker_slot *slot = server_claim_or_refuse(srv, fd, peer);
-
-	if (!slot)
-		return; /* answered 503 and closed */
-	slot->pc = proxy_client_open(srv->px, fd, peer);
-	if (!slot->pc) {
-		sys_close(srv->sys, fd);
-		server_slot_end(srv, slot);
-		return;
-	}
-	slot_park(srv, slot, EPOLL_CTL_ADD);
-}
-
 /*
  * The pool grows on demand, up to --workers, as Apache's does: one more
- * worker when more requests wait than workers are idle.  Under the lock;
+ * worker when more requests wait than workers are idle.  Under pool_lock;
  * the new thread is counted now (so two callers never both start one) and
  * started by the caller, after the unlock.
  */
@@ -155,9 +151,9 @@ static void spawn_worker(struct server *srv);
 /* A whole head (or an expired wait) for the workers; false: queue full. */
 static bool enqueue(struct server *srv, struct worker_slot *slot)
 {
-	bool ok, spawn = false;
+	bool ok, spawn = false, wake = false;
 
-	pthread_mutex_lock(&srv->lock);
+	pthread_mutex_lock(&srv->pool_lock);
 	ok = srv->queued < srv->opts.queue_size;
 	if (ok) {
 		slot->where = SLOT_QUEUED;
@@ -169,10 +165,17 @@ static bool enqueue(struct server *srv, struct worker_slot *slot)
 			srv->queue_head = slot;
 		srv->queue_tail = slot;
 		srv->queued++;
-		pthread_cond_signal(&srv->queue_cv);
+		wake = srv->idle_workers > 0;
 		spawn = want_worker(srv);
 	}
-	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_unlock(&srv->pool_lock);
+	/*
+	 * Signalled after the unlock: a worker woken under the lock would
+	 * at once block on it again (a futex call each way, per request).
+	 * Safe: a worker looks at the queue under the lock before it waits.
+	 */
+	if (wake)
+		pthread_cond_signal(&srv->queue_cv);
 	if (spawn)
 		spawn_worker(srv);
 	return ok;
@@ -188,6 +191,39 @@ static void hand_over(struct server *srv, struct worker_slot *slot)
 		  srv->opts.queue_size);
 	proxy_client_refuse_busy(slot->pc);
 	slot_close(srv, slot);
+}
+
+void server_admit(struct server *srv, int fd, const struct sys_addr *peer)
+{
+	struct worker_slot *slot = server_claim_or_refuse(srv, fd, peer);
+
+	if (!slot)
+		return; /* answered 503 and closed */
+	slot->pc = proxy_client_open(srv->px, fd, peer);
+	if (!slot->pc) {
+		sys_close(srv->sys, fd);
+		server_slot_end(srv, slot);
+		return;
+	}
+	/*
+	 * A client sends its request with, or right after, its connection:
+	 * look once before parking it, and a head already here goes to the
+	 * queue without a round through epoll and the poller (the noka-1k
+	 * bench's new connection per request saves an epoll_ctl, a wake of
+	 * the poller and its epoll_wait).  Nothing here yet: one recv that
+	 * said EAGAIN.
+	 */
+	switch (proxy_client_receive(slot->pc)) {
+	case PROXY_WAIT_READY:
+		hand_over(srv, slot);
+		return;
+	case PROXY_WAIT_GONE:
+		slot_close(srv, slot);
+		return;
+	case PROXY_WAIT_MORE:
+		break;
+	}
+	slot_park(srv, slot);
 }
 
 /* Bytes (or a close) arrived on a waiting connection. */
@@ -235,17 +271,29 @@ static struct worker_slot *take_waiting(struct server *srv, int64_t now,
 		taken = s;
 	}
 	pthread_mutex_unlock(&srv->lock);
-	for (struct worker_slot *s = taken; s; s = s->queue_next)
+	for (struct worker_slot *s = taken; s; s = s->queue_next) {
 		sys_epoll_ctl(srv->sys, srv->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+		s->registered = false;
+	}
 	return taken;
 }
 
-/* Waits that ran out: a worker answers 408 or closes quietly. */
+/*
+ * Waits that ran out: a worker answers 408 or closes quietly.  The look
+ * walks every open connection, so it runs once per EXPIRE_MS, not once
+ * per round: with 2,000 idle connections and a busy poller, a walk per
+ * round cost the busy clients a fifth of their throughput (issue 13).
+ * A wait therefore ends up to EXPIRE_MS after its deadline.
+ */
 static void expire_waits(struct server *srv)
 {
-	struct worker_slot *s =
-		take_waiting(srv, sys_now_mono_ms(srv->sys), false);
+	int64_t now = sys_now_mono_ms(srv->sys);
+	struct worker_slot *s;
 
+	if (now < srv->next_expiry_ms)
+		return;
+	srv->next_expiry_ms = now + EXPIRE_MS;
+	s = take_waiting(srv, now, false);
 	while (s) {
 		struct worker_slot *next = s->queue_next;
 
@@ -298,12 +346,11 @@ bool server_room_round(struct server *srv, int timeout_ms)
 	return true;
 }
 
-struct worker_slot *server_queue_take(struct server *srv)
+/* The oldest queued slot, now SERVING (NULL: none); under pool_lock. */
+static struct worker_slot *queue_pop(struct server *srv)
 {
-	struct worker_slot *slot;
+	struct worker_slot *slot = srv->queue_head;
 
-	pthread_mutex_lock(&srv->lock);
-	slot = srv->queue_head;
 	if (slot) {
 		srv->queue_head = slot->queue_next;
 		if (!srv->queue_head)
@@ -311,7 +358,16 @@ struct worker_slot *server_queue_take(struct server *srv)
 		srv->queued--;
 		slot->where = SLOT_SERVING;
 	}
-	pthread_mutex_unlock(&srv->lock);
+	return slot;
+}
+
+struct worker_slot *server_queue_take(struct server *srv)
+{
+	struct worker_slot *slot;
+
+	pthread_mutex_lock(&srv->pool_lock);
+	slot = queue_pop(srv);
+	pthread_mutex_unlock(&srv->pool_lock);
 	return slot;
 }
 
@@ -319,9 +375,9 @@ int server_queue_length(struct server *srv)
 {
 	int n;
 
-	pthread_mutex_lock(&srv->lock);
+	pthread_mutex_lock(&srv->pool_lock);
 	n = srv->queued;
-	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_unlock(&srv->pool_lock);
 	return n;
 }
 
@@ -341,7 +397,7 @@ void server_serve_slot(struct server *srv, struct worker_slot *slot,
 		return;
 	}
 	if (proxy_client_run(slot->pc, w))
-		slot_park(srv, slot, EPOLL_CTL_MOD);
+		slot_park(srv, slot);
 	else
 		slot_close(srv, slot);
 }
@@ -362,13 +418,13 @@ static struct worker_slot *next_slot(struct server *srv)
 {
 	struct worker_slot *slot;
 
-	pthread_mutex_lock(&srv->lock);
+	pthread_mutex_lock(&srv->pool_lock);
 	srv->idle_workers++;
 	while (!srv->queue_head && !srv->pool_ending)
-		pthread_cond_wait(&srv->queue_cv, &srv->lock);
+		pthread_cond_wait(&srv->queue_cv, &srv->pool_lock);
 	srv->idle_workers--;
-	pthread_mutex_unlock(&srv->lock);
-	slot = server_queue_take(srv);
+	slot = queue_pop(srv);
+	pthread_mutex_unlock(&srv->pool_lock);
 	return slot;
 }
 
@@ -380,10 +436,10 @@ static bool tunnel_thread_ends(struct server *srv)
 	if (!tunnel_thread)
 		return false;
 	tunnel_thread = false;
-	pthread_mutex_lock(&srv->lock);
+	pthread_mutex_lock(&srv->pool_lock);
 	srv->tunnels--;
 	ends = srv->threads - srv->tunnels > srv->opts.workers;
-	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_unlock(&srv->pool_lock);
 	return ends;
 }
 
@@ -400,19 +456,19 @@ static void *worker_main(void *arg)
 		struct worker_slot *slot = next_slot(srv);
 
 		if (!slot) {
-			pthread_mutex_lock(&srv->lock);
+			pthread_mutex_lock(&srv->pool_lock);
 			ending = srv->pool_ending;
-			pthread_mutex_unlock(&srv->lock);
+			pthread_mutex_unlock(&srv->pool_lock);
 			continue;
 		}
 		server_serve_slot(srv, slot, w);
 		ending = tunnel_thread_ends(srv);
 	}
 	proxy_worker_free(w);
-	pthread_mutex_lock(&srv->lock);
+	pthread_mutex_lock(&srv->pool_lock);
 	srv->threads--;
 	pthread_cond_broadcast(&srv->threads_cv);
-	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_unlock(&srv->pool_lock);
 	return NULL;
 }
 
@@ -429,10 +485,10 @@ static void spawn_worker(struct server *srv)
 	rc = pthread_create(&thread, &attr, worker_main, srv);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
-		pthread_mutex_lock(&srv->lock);
+		pthread_mutex_lock(&srv->pool_lock);
 		srv->threads--;
 		pthread_cond_broadcast(&srv->threads_cv);
-		pthread_mutex_unlock(&srv->lock);
+		pthread_mutex_unlock(&srv->pool_lock);
 		log_event(srv->log, LOG_ERROR, "cannot start a worker: %s",
 			  strerror(rc));
 	}
@@ -450,10 +506,10 @@ static void tunnel_begins(void *arg)
 	if (!on_pool_worker || tunnel_thread)
 		return;
 	tunnel_thread = true;
-	pthread_mutex_lock(&srv->lock);
+	pthread_mutex_lock(&srv->pool_lock);
 	srv->tunnels++;
 	spawn = want_worker(srv);
-	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_unlock(&srv->pool_lock);
 	if (spawn)
 		spawn_worker(srv);
 }
@@ -463,9 +519,9 @@ int server_room_start(struct server *srv)
 	if (srv->epfd < 0)
 		return -EBADF;
 	proxy_set_tunnel_hook(srv->px, tunnel_begins, srv);
-	pthread_mutex_lock(&srv->lock);
+	pthread_mutex_lock(&srv->pool_lock);
 	srv->pool_open = true;
-	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_unlock(&srv->pool_lock);
 	if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
 		server_room_close(srv);
 		return -EAGAIN;
@@ -481,10 +537,10 @@ void server_room_stop(struct server *srv)
 	/* server_stop woke the poller; it ends once the room is empty. */
 	pthread_join(srv->poller, NULL);
 	srv->poller_started = false;
-	pthread_mutex_lock(&srv->lock);
+	pthread_mutex_lock(&srv->pool_lock);
 	srv->pool_ending = true;
 	pthread_cond_broadcast(&srv->queue_cv);
 	while (srv->threads > 0)
-		pthread_cond_wait(&srv->threads_cv, &srv->lock);
-	pthread_mutex_unlock(&srv->lock);
+		pthread_cond_wait(&srv->threads_cv, &srv->pool_lock);
+	pthread_mutex_unlock(&srv->pool_lock);
 }

@@ -175,6 +175,13 @@ int net_send_all(struct sys *sys, int fd, const void *buf, size_t len)
 	return (rc == -EAGAIN || rc == -EWOULDBLOCK) ? -ETIMEDOUT : rc;
 }
 
+int net_send_all_more(struct sys *sys, int fd, const void *buf, size_t len)
+{
+	int rc = sys_send_all_flags(sys, fd, buf, len, MSG_MORE);
+
+	return (rc == -EAGAIN || rc == -EWOULDBLOCK) ? -ETIMEDOUT : rc;
+}
+
 int net_set_nodelay(struct sys *sys, int fd)
 {
 	int one = 1;

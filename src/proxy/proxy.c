@@ -850,8 +850,11 @@ struct proxy_client *proxy_client_open(struct proxy *px, int fd,
 	net_set_send_timeout(px->sys, fd, proxy_live(cl)->response_timeout_ms);
 	net_set_nodelay(px->sys, fd);
 	if (filter_check_client(cl->rules->filter,
-				(const struct sockaddr *)&peer->ss))
+				(const struct sockaddr *)&peer->ss)) {
+		/* The accepting thread's own lines name no connection. */
+		log_clear_context();
 		return pc;
+	}
 	/* Refused before a byte is read; a small exchange is enough. */
 	x = malloc(sizeof(*x));
 	if (x) {

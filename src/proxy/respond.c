@@ -146,7 +146,11 @@ int proxy_answer_extra(struct client *cl, struct exchange *x,
 	if (x->cache.background)
 		return 0; /* the client has had its answer: a stale one */
 	x->client_keep_alive = false;
-	rc = net_send_all(cl->px->sys, cl->conn.fd, head, (size_t)head_len);
+	/* With a body next, the head waits for it: one segment, not two. */
+	rc = is_head ? net_send_all(cl->px->sys, cl->conn.fd, head,
+				    (size_t)head_len)
+		     : net_send_all_more(cl->px->sys, cl->conn.fd, head,
+					 (size_t)head_len);
 	if (rc == 0 && !is_head)
 		rc = net_send_all(cl->px->sys, cl->conn.fd, body,
 				  (size_t)body_len);

@@ -236,10 +236,16 @@ int sys_write_all(struct sys *s, int fd, const void *buf, size_t len)
 
 int sys_send_all(struct sys *s, int fd, const void *buf, size_t len)
 {
+	return sys_send_all_flags(s, fd, buf, len, 0);
+}
+
+int sys_send_all_flags(struct sys *s, int fd, const void *buf, size_t len,
+		       int flags)
+{
 	const char *p = buf;
 
 	while (len > 0) {
-		ssize_t n = sys_send(s, fd, p, len, MSG_NOSIGNAL);
+		ssize_t n = sys_send(s, fd, p, len, MSG_NOSIGNAL | flags);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)

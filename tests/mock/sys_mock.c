@@ -212,11 +212,13 @@ ssize_t mock_send(void *ctx, int fd, const void *buf, size_t len, int flags)
 	ssize_t n;
 	char call[32];
 
-	(void)ctx, (void)fd, (void)flags;
+	(void)ctx;
 	n = give_bytes(&sent, mock_type(ssize_t), buf, len);
 	if (n > 0)
 		sent_on_append(fd, buf, (size_t)n);
-	snprintf(call, sizeof(call), "send(%d)", fd);
+	/* MSG_MORE shows: a head held back for the body after it. */
+	snprintf(call, sizeof(call), "send(%d%s)", fd,
+		 flags & MSG_MORE ? ",more" : "");
 	trace_call(call, (long)n);
 	return n;
 }
