@@ -2453,6 +2453,7 @@ static void test_small_hit_is_one_send(void **state)
 	snprintf(head, sizeof(head), hit_head, (size_t)1024);
 	assert_hit_sent(head, body, 1024);
 	assert_string_equal(events, "send:5");
+	assert_int_equal(more_sends[CLIENT], 0); /* nothing follows it */
 	cache_store_close(st);
 	sys_memfs_free(m);
 	free(body);
@@ -2526,6 +2527,7 @@ static void test_large_hit_keeps_sendfile(void **state)
 	snprintf(head, sizeof(head), hit_head, len);
 	assert_hit_sent(head, body, len);
 	assert_non_null(strstr(events, "sendfile:5"));
+	assert_int_equal(more_sends[CLIENT], 1); /* the head waits for it */
 	memset(captures, 0, sizeof(captures));
 	for (size_t i = 0; i < sizeof(captures) / sizeof(captures[0]); i++)
 		captures[i].fd = -1;

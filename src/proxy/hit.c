@@ -137,6 +137,7 @@ int proxy_hit_send(struct client *cl, struct exchange *x,
 	char age[32];
 	char *buf = proxy_head_buf(cl, x);
 	size_t inl;
+	bool more;
 
 	if (!buf)
 		return -ENOMEM;
@@ -152,10 +153,13 @@ int proxy_hit_send(struct client *cl, struct exchange *x,
 		return 0; /* a revalidation nobody waits for */
 	inl = hit_inline(cache_store_reader_entry(r), h, buf, w.len,
 			 PROXY_HEAD_OUT_MAX);
-	if (net_send_all(cl->px->sys, cl->conn.fd, buf, w.len + inl) < 0)
+	more = h->send_body && h->count > inl;
+	/* With sendfile next, what goes now waits to fill a segment. */
+	if ((more ? net_send_all_more : net_send_all)(cl->px->sys, cl->conn.fd,
+						      buf, w.len + inl) < 0)
 		goto client_gone;
 	x->bytes_sent += w.len + inl;
-	if (h->send_body && h->count > inl &&
+	if (more &&
 	    hit_body(cl, r, h->start + inl, h->count - inl, &x->bytes_sent) < 0)
 		goto client_gone;
 	return 0;
