@@ -669,6 +669,13 @@ void cache_store_set_limits(struct cache_store *st, uint64_t max_size,
 			    uint64_t max_object_size);
 void cache_store_get_stats(struct cache_store *st,
 			   struct cache_store_stats *out);
+/*
+ * Would a body of body_len bytes fit under max_object_size?  For a body
+ * whose length is known before it arrives (Content-Length): the caller
+ * decides not to store it before any write begins, instead of writing
+ * max_object_size bytes to disk only to drop them.
+ */
+bool cache_store_fits(struct cache_store *st, uint64_t body_len);
 
 /* The variant id of some variant fields (FNV-1a 64 of the bytes). */
 uint64_t cache_store_variant_id(const void *vary, size_t vary_len);

@@ -366,6 +366,16 @@ void cache_store_get_stats(struct cache_store *st,
 	pthread_mutex_unlock(&st->idx.lock);
 }
 
+bool cache_store_fits(struct cache_store *st, uint64_t body_len)
+{
+	bool fits;
+
+	pthread_mutex_lock(&st->idx.lock); /* a reload may change the limit */
+	fits = body_len <= st->idx.max_object_size;
+	pthread_mutex_unlock(&st->idx.lock);
+	return fits;
+}
+
 /* ---- writes ---- */
 
 static int writer_alloc(struct cache_store *st, const char *key,

@@ -242,6 +242,150 @@ static int body_refill(struct body *b, struct conn *from, int timeout_ms)
 	return got == 0 ? -ECONNABORTED : (int)got;
 }
 
+/* ---- zero copy: socket -> pipe -> socket (issue 13) ---- */
+
+/*
+ * A large identity body between two sockets need not pass through our
+ * buffer at all: splice(2) moves the pages the kernel already holds from
+ * the sender's socket into a pipe and from the pipe into the receiver's
+ * socket, two system calls per pipeful and no copy to or from user space
+ * (the copy path makes the same two calls, recv and send, and copies
+ * every byte twice).  It is taken only when nothing has to look at the
+ * bytes: Content-Length in and out (no framing to decode or make), no
+ * tee (a store being written needs them in memory), no limit that could
+ * be crossed, and at least PROXY_SPLICE_MIN left to move; whatever was
+ * already in the buffer goes first, through the sink's write.
+ *
+ * PROXY_SPLICE_MIN (64 KiB) by measurement: wrk, 10 clients, no-store
+ * bodies through the proxy from nginx, copy vs splice, CPU ms per request
+ * (req/s): 128 KiB 0.152 vs 0.130 (4,291 vs 4,529), 256 KiB 0.202 vs
+ * 0.217 (1,830 vs 2,840), 1 MiB 0.801 vs 0.570 (637 vs 825).  Splice
+ * already pays at the smallest body that takes it: the first receive of
+ * the head brings up to a buffer of body, so only bodies past ~64 KiB
+ * ever have 64 KiB left here.
+ *
+ * The pipe is made for the body and closed after it (pipe2 and two
+ * closes: 2-3 us, measured; a 128 KiB body takes ~130 us of CPU) rather
+ * than kept per worker: a pipe left holding bytes after an error would
+ * hand them to the next body, so a kept one would need the same "close it
+ * when in doubt" rule anyway, and one made here is never shared by
+ * mistake.
+ *
+ * Every guarantee of the copy path holds: each wait for the sender is
+ * bounded by timeout_ms and the body's allowance (source_wait_ms), each
+ * write by the sink's send timeout and --min-send-rate (send_budget), a
+ * sender that closes early is -ECONNABORTED, the sink's failures are its
+ * sticky error, and moved/payload/wire count the same bytes.
+ */
+
+/* At most this much is asked of one splice into the pipe: the pipe takes
+ * what it holds (16 pages by default) and says how much that was. */
+#define SPLICE_ASK ((uint64_t)1 << 20)
+
+static bool body_may_splice(const struct body *b, const struct conn *from)
+{
+	return b->kind == HTTP_BODY_LENGTH && !b->no_splice && from->len == 0 &&
+	       b->remaining >= PROXY_SPLICE_MIN &&
+	       proxy_sink_can_splice(b->sink) &&
+	       (b->limit == 0 || b->sink->payload + b->remaining <= b->limit);
+}
+
+/* Wait until the sender has bytes (0), or the watched descriptor spoke. */
+static int splice_wait(const struct body *b, struct conn *from, int timeout_ms)
+{
+	struct pollfd p[2] = {{.fd = from->fd, .events = POLLIN},
+			      {.fd = b->watch_fd, .events = POLLIN}};
+	nfds_t n = b->watch_fd >= 0 ? 2 : 1;
+	int rc = sys_poll(from->sys, p, n, timeout_ms);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return -ETIMEDOUT;
+	if (n == 2 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		return -EALREADY;
+	return 0;
+}
+
+/* The pipe's n bytes to the sink, timed and budgeted as body_take's. */
+static int splice_out(struct body *b, struct sys *sys, int pipe_rd, size_t n,
+		      int timeout_ms)
+{
+	int64_t t0;
+	int rc;
+
+	if (send_budget(b, sys, timeout_ms) < 0)
+		return -ETIMEDOUT;
+	t0 = sys_now_mono_ms(sys);
+	rc = proxy_sink_from_pipe(b->sink, pipe_rd, n);
+	b->send_spent_ms += sys_now_mono_ms(sys) - t0;
+	if (rc == -ETIMEDOUT && b->min_send_rate)
+		b->send_slow = true;
+	return rc;
+}
+
+/*
+ * One pipeful: wait for the sender, splice what it has into the pipe,
+ * then all of it on to the sink.  0 (go on), 1 (this socket cannot
+ * splice: nothing moved, copy instead) or a negative errno.
+ */
+static int splice_step(struct body *b, struct conn *from, const int pipe_fds[2],
+		       int timeout_ms)
+{
+	int wait_ms = source_wait_ms(b, from->sys, timeout_ms);
+	uint64_t ask = b->remaining < SPLICE_ASK ? b->remaining : SPLICE_ASK;
+	ssize_t n;
+	int rc;
+
+	if (wait_ms == -ETIMEDOUT)
+		return -ETIMEDOUT;
+	rc = splice_wait(b, from, wait_ms);
+	if (rc < 0)
+		return rc;
+	n = sys_splice(from->sys, from->fd, pipe_fds[1], (size_t)ask,
+		       PROXY_SPLICE_F_MOVE | PROXY_SPLICE_F_NONBLOCK);
+	if (n == -EAGAIN || n == -EWOULDBLOCK)
+		return 0; /* readable, yet nothing: wait again */
+	if ((n == -EINVAL || n == -ENOSYS) && b->spliced == 0)
+		return 1;
+	if (n == 0) {
+		from->eof = true;
+		return -ECONNABORTED; /* closed before the body ended */
+	}
+	if (n < 0)
+		return (int)n;
+	/* Taken, whatever becomes of it: the sender did send it. */
+	b->moved += (uint64_t)n;
+	b->remaining -= (uint64_t)n;
+	b->spliced += (uint64_t)n;
+	return splice_out(b, from->sys, pipe_fds[0], (size_t)n, timeout_ms);
+}
+
+/*
+ * The rest of the body through a pipe of its own.  0 when the body is
+ * done or the copy path must take over (b->no_splice); <0 on failure.
+ * The pipe is closed either way: after an error it may hold bytes.
+ */
+static int body_splice(struct body *b, struct conn *from, int timeout_ms)
+{
+	int pipe_fds[2], rc = 0;
+
+	if (sys_pipe(from->sys, pipe_fds) < 0) {
+		b->no_splice = true; /* no pipe: copy */
+		return 0;
+	}
+	while (rc == 0 && b->remaining > 0)
+		rc = splice_step(b, from, pipe_fds, timeout_ms);
+	sys_close(from->sys, pipe_fds[0]);
+	sys_close(from->sys, pipe_fds[1]);
+	if (rc == 1) {
+		b->no_splice = true;
+		return 0;
+	}
+	b->done = rc == 0;
+	return rc;
+}
+
 int proxy_body_relay(struct body *b, struct conn *from, struct proxy_sink *to,
 		     int timeout_ms)
 {
@@ -249,6 +393,12 @@ int proxy_body_relay(struct body *b, struct conn *from, struct proxy_sink *to,
 
 	b->sink = to;
 	while (!b->done) {
+		if (body_may_splice(b, from)) {
+			rc = body_splice(b, from, timeout_ms);
+			if (rc < 0)
+				return rc;
+			continue; /* done, or the copy path takes over */
+		}
 		if (from->len == 0) {
 			rc = body_refill(b, from, timeout_ms);
 			if (rc < 0)

@@ -616,6 +616,20 @@ static bool identity_body(const struct http_response *res)
 }
 
 /*
+ * A Content-Length past --max-object-size: decided here, before the store
+ * write begins, so nothing of it touches the disk (the writer would drop
+ * it anyway, but only after writing max_object_size bytes), and the body
+ * is free to take the relay's zero-copy path (body.c: splice needs the
+ * body to go to the client alone, with no store tee).  A chunked body's
+ * length is unknown until its end: the writer's own limit still applies.
+ */
+static bool too_large(struct client *cl, const struct http_response *res)
+{
+	return res->body == HTTP_BODY_LENGTH &&
+	       !cache_store_fits(cl->px->cache, res->content_length);
+}
+
+/*
  * RFC 9110 section 6.6.1: a stored response without Date gets one, the
  * time it arrived.  kept[] has room for one more; date[CACHE_DATE_LEN].
  */
@@ -898,7 +912,10 @@ bool proxy_cache_response(struct client *cl, struct exchange *x,
 	}
 	c->status.fwd_status = res->status;
 	cache_storable(&x->req, res, &proxy_live(cl)->cache_policy, &sd);
-	if (sd.store && identity_body(res) && begin_store(cl, x, res, &sd) == 0)
+	if (sd.store && too_large(cl, res))
+		c->status.detail = "too-large";
+	else if (sd.store && identity_body(res) &&
+		 begin_store(cl, x, res, &sd) == 0)
 		c->status.stored = true;
 	else if (!sd.store && proxy_method_is(&x->req, "GET"))
 		c->status.detail = cache_reason_str(sd.reason);

@@ -256,7 +256,19 @@ struct body {
 	int64_t send_spent_ms; /* time spent writing to the sink */
 	bool send_slow;	       /* the sink ran out of its allowance */
 	bool send_timeout_cut; /* send_fd's SO_SNDTIMEO was lowered */
+	/* Zero copy (issue 13, body.c): payload bytes that went through a
+	 * pipe with splice(2); no_splice: this body copies (its socket
+	 * cannot splice, or no pipe could be made). */
+	uint64_t spliced;
+	bool no_splice;
 };
+/*
+ * A Content-Length body with at least this much left moves socket ->
+ * pipe -> socket (body.c); below it, through the buffer.
+ */
+#ifndef PROXY_SPLICE_MIN
+#define PROXY_SPLICE_MIN (64 * 1024)
+#endif
 /*
  * The allowance for a body of `bytes` so far: base_ms, plus one second
  * per min_rate bytes (0: no rate, INT64_MAX), saturating.  Pure.

@@ -1,6 +1,7 @@
 /*
- * The body sinks of sink.h: a socket framing its receiver's way, a
- * discard sink, and a tee.
+ * The body sinks of sink.h: a socket framing its receiver's way (which
+ * can also take identity payload straight from a pipe), a discard sink,
+ * a tee and the store writer.
  */
 #include <errno.h>
 #include <string.h>
@@ -46,6 +47,25 @@ int proxy_sink_finish(struct proxy_sink *s)
 	if (rc < 0)
 		s->error = rc;
 	s->finished = s->error == 0;
+	return s->error;
+}
+
+bool proxy_sink_can_splice(const struct proxy_sink *s)
+{
+	return s->ops->from_pipe && !s->error;
+}
+
+int proxy_sink_from_pipe(struct proxy_sink *s, int pipe_rd, size_t len)
+{
+	int rc;
+
+	if (s->error || len == 0)
+		return s->error;
+	rc = s->ops->from_pipe ? s->ops->from_pipe(s, pipe_rd, len) : -ENOTSUP;
+	if (rc < 0)
+		s->error = rc;
+	else
+		s->payload += len;
 	return s->error;
 }
 
@@ -137,10 +157,47 @@ static int socket_finish(struct proxy_sink *sink)
 	return -EINVAL;
 }
 
-static const struct proxy_sink_ops socket_ops = {
+/*
+ * The pages the origin's socket put in the pipe go on to this socket
+ * without ever being copied into user space (splice(2)).  The socket
+ * blocks with SO_SNDTIMEO, as for send(): a send that times out gives
+ * -EAGAIN, -ETIMEDOUT here as in net_send_all().  splice cannot pass
+ * MSG_NOSIGNAL, but SIGPIPE is ignored (sys_signals_block()): a client
+ * that went away is -EPIPE or -ECONNRESET.
+ */
+static int socket_from_pipe(struct proxy_sink *sink, int pipe_rd, size_t len)
+{
+	struct proxy_socket_sink *s = sink->ctx;
+
+	if (s->framing == PROXY_FRAME_LENGTH && len > s->length - sink->payload)
+		return -EOVERFLOW;
+	while (len > 0) {
+		ssize_t n = sys_splice(s->sys, pipe_rd, s->fd, len,
+				       PROXY_SPLICE_F_MOVE);
+
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
+			return -ETIMEDOUT;
+		if (n <= 0) /* 0: the pipe ran dry, which cannot be */
+			return n == 0 ? -EPIPE : (int)n;
+		sink->wire += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Chunked framing goes through write(): no from_pipe. */
+static const struct proxy_sink_ops socket_chunked_ops = {
 	.write = socket_write,
 	.flush = socket_flush,
 	.finish = socket_finish,
+};
+
+/* Identity framing (Content-Length, close): the payload is the bytes. */
+static const struct proxy_sink_ops socket_identity_ops = {
+	.write = socket_write,
+	.flush = socket_flush,
+	.finish = socket_finish,
+	.from_pipe = socket_from_pipe,
 };
 
 struct proxy_sink *proxy_sink_socket(struct proxy_socket_sink *s,
@@ -149,7 +206,8 @@ struct proxy_sink *proxy_sink_socket(struct proxy_socket_sink *s,
 				     uint64_t length)
 {
 	memset(s, 0, sizeof(*s));
-	s->sink.ops = &socket_ops;
+	s->sink.ops = framing == PROXY_FRAME_CHUNKED ? &socket_chunked_ops
+						     : &socket_identity_ops;
 	s->sink.ctx = s;
 	s->sys = sys;
 	s->fd = fd;

@@ -16,6 +16,8 @@
  *   proxy_sink_flush(s)              about to wait for more input: push out
  *                                    anything held back (a chunk's CRLF)
  *   proxy_sink_finish(s)             the payload is complete: end framing
+ *   proxy_sink_from_pipe(s, fd, len) payload waiting in a pipe (splice),
+ *                                    when proxy_sink_can_splice(s)
  *
  * Implementations: a socket framing for its receiver (proxy_sink_socket),
  * a discard sink that drains (proxy_sink_discard), and a tee of two sinks
@@ -37,6 +39,14 @@ struct proxy_sink_ops {
 	int (*write)(struct proxy_sink *s, const char *data, size_t len);
 	int (*flush)(struct proxy_sink *s); /* may be NULL: nothing held */
 	int (*finish)(struct proxy_sink *s);
+	/*
+	 * May be NULL: the sink cannot take bytes from a pipe.  Move len
+	 * bytes of payload waiting in the pipe pipe_rd to the receiver as
+	 * they are (splice(2)): only a socket sink with identity framing
+	 * has it, so a tee (a store being written), a discard or a chunked
+	 * receiver keep every byte passing through write().
+	 */
+	int (*from_pipe)(struct proxy_sink *s, int pipe_rd, size_t len);
 };
 
 struct proxy_sink {
@@ -51,6 +61,18 @@ struct proxy_sink {
 int proxy_sink_write(struct proxy_sink *s, const char *data, size_t len);
 int proxy_sink_flush(struct proxy_sink *s);
 int proxy_sink_finish(struct proxy_sink *s);
+/*
+ * The zero-copy path (body.c): may payload go to this sink straight from
+ * a pipe?  Then proxy_sink_from_pipe() moves len bytes waiting in pipe_rd
+ * (all of them, or a sticky error: the pipe may then still hold some).
+ */
+bool proxy_sink_can_splice(const struct proxy_sink *s);
+int proxy_sink_from_pipe(struct proxy_sink *s, int pipe_rd, size_t len);
+
+/* Linux's SPLICE_F_MOVE and SPLICE_F_NONBLOCK, for sys_splice(): <fcntl.h>
+ * has them only under _GNU_SOURCE, and the proxy is plain POSIX. */
+#define PROXY_SPLICE_F_MOVE	0x01u
+#define PROXY_SPLICE_F_NONBLOCK 0x02u
 
 /* How a socket sink frames the payload for its receiver. */
 enum proxy_framing {
