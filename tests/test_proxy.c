@@ -2676,6 +2676,30 @@ static void test_head_does_not_wait_for_chunks(void **state)
 			       "\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"));
 }
 
+/* A look that finds nothing keeps no buffer: an idle connection costs
+ * what it holds, not 4 KiB (torture_live_allocs counts every malloc). */
+static void test_waiting_connection_with_nothing_holds_no_buffer(void **state)
+{
+	struct proxy_client *pc;
+	long before;
+
+	(void)state;
+	will_accept_client();
+	pc = proxy_client_open(px, CLIENT, &peer);
+	assert_non_null(pc);
+	before = torture_live_allocs();
+	will_recv(NULL, -EAGAIN);
+	assert_int_equal(proxy_client_receive(pc), PROXY_WAIT_MORE);
+	assert_int_equal(torture_live_allocs(), before);
+	will_recv_str("GET http://a/ HTTP/1.1\r\n");
+	assert_int_equal(proxy_client_receive(pc), PROXY_WAIT_MORE);
+	assert_int_equal(torture_live_allocs(),
+			 before + 1); /* part of a head */
+	will_recv(NULL, 0);
+	assert_int_equal(proxy_client_receive(pc), PROXY_WAIT_READY);
+	proxy_client_close(pc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2741,6 +2765,7 @@ int main(void)
 		T(test_auth_session_without_memory_is_a_500),
 		T(test_head_waits_for_a_body_already_here),
 		T(test_head_does_not_wait_for_chunks),
+		T(test_waiting_connection_with_nothing_holds_no_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
