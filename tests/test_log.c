@@ -280,6 +280,23 @@ static void test_event_log_on_stderr_when_no_path(void **state)
 	assert_int_equal(sys_mock_close_count(), 0); /* stderr stays open */
 }
 
+/* log_enabled says what log_event would write, and follows a reconfigure. */
+static void test_enabled_follows_the_level(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = NULL;
+
+	(void)state;
+	assert_false(log_enabled(NULL, LOG_ERROR));
+	assert_int_equal(log_open(sys, NULL, NULL, LOG_INFO, &log), 0);
+	assert_true(log_enabled(log, LOG_ERROR));
+	assert_true(log_enabled(log, LOG_INFO));
+	assert_false(log_enabled(log, LOG_DEBUG));
+	assert_int_equal(log_reconfigure(log, NULL, NULL, LOG_DEBUG), 0);
+	assert_true(log_enabled(log, LOG_DEBUG));
+	log_close(log);
+}
+
 /* ---- escaping ---- */
 
 static void test_escapes_control_backslash_and_high_bytes(void **state)
@@ -1171,6 +1188,7 @@ int main(void)
 			test_access_goes_to_event_log_without_access_path),
 		cmocka_unit_test(test_access_in_event_log_is_info_level),
 		cmocka_unit_test(test_event_log_on_stderr_when_no_path),
+		cmocka_unit_test(test_enabled_follows_the_level),
 		cmocka_unit_test(test_escapes_control_backslash_and_high_bytes),
 		cmocka_unit_test(test_printable_ascii_passes_unchanged),
 		cmocka_unit_test(test_long_event_message_is_cut_with_dots),

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -375,6 +376,37 @@ static void test_format_time_small_buffer_is_enospc(void **state)
 	assert_int_equal(util_format_http_date(0, buf, 29), -ENOSPC);
 }
 
+/* The hand-made number formatters agree with printf, edges included. */
+static void test_format_u64_and_hex64_match_printf(void **state)
+{
+	static const uint64_t values[] = {
+		0,	   1,	  9,	      10,	  99,
+		100,	   65535, 1000000007, UINT32_MAX, UINT64_MAX - 1,
+		UINT64_MAX};
+	char got[32], want[32];
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(values); i++) {
+		int n = snprintf(want, sizeof(want), "%llu",
+				 (unsigned long long)values[i]);
+
+		assert_int_equal(util_format_u64(got, sizeof(got), values[i]),
+				 n);
+		assert_string_equal(got, want);
+		snprintf(want, sizeof(want), "%016llx",
+			 (unsigned long long)values[i]);
+		assert_int_equal(util_format_hex64(got, sizeof(got), values[i]),
+				 16);
+		assert_string_equal(got, want);
+	}
+	/* Exactly the digits and the NUL fit; one byte less does not. */
+	assert_int_equal(util_format_u64(got, 4, 999), 3);
+	assert_int_equal(util_format_u64(got, 3, 999), -ENOSPC);
+	assert_int_equal(util_format_u64(got, 1, 0), -ENOSPC);
+	assert_int_equal(util_format_hex64(got, 17, 1), 16);
+	assert_int_equal(util_format_hex64(got, 16, 1), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_format_http_date_known_timestamps),
 		cmocka_unit_test(test_format_time_iso_every_day_of_a_leap_year),
 		cmocka_unit_test(test_format_time_small_buffer_is_enospc),
+		cmocka_unit_test(test_format_u64_and_hex64_match_printf),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -126,6 +126,13 @@ int log_reopen(struct log *log);
 int log_reconfigure(struct log *log, const char *event_path,
 		    const char *access_path, enum log_level level);
 
+/*
+ * Would a line at this level be written?  For a caller whose arguments cost
+ * something to make (a debug line that formats a header value): it asks
+ * first, and makes them only when the line will be written.
+ */
+bool log_enabled(const struct log *log, enum log_level level);
+
 void log_event(struct log *log, enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void log_access(struct log *log, const struct log_access *entry);

@@ -60,7 +60,8 @@ static void put_origin(struct kbuf *b, const struct http_url *url)
 	if (url->host_is_ipv6)
 		put(b, "]", 1, false);
 	if (url->port != default_port(scheme)) {
-		n = util_format(port, sizeof(port), ":%u", (unsigned)url->port);
+		n = util_format_u64(port, sizeof(port), url->port);
+		put(b, ":", 1, false);
 		put(b, port, n > 0 ? (size_t)n : 0, false);
 	}
 }
@@ -148,9 +149,11 @@ void cache_key_hash(const char *key, size_t len, struct cache_hash *out)
 
 int cache_hash_hex(const struct cache_hash *h, char *dst, size_t cap)
 {
-	return util_format(dst, cap, "%016llx%016llx",
-			   (unsigned long long)h->hi,
-			   (unsigned long long)h->lo);
+	if (cap < 2 * 16 + 1)
+		return -ENOSPC;
+	util_format_hex64(dst, cap, h->hi);
+	util_format_hex64(dst + 16, cap - 16, h->lo);
+	return 2 * 16;
 }
 
 int cache_key_path(const struct cache_hash *h, char *dst, size_t cap)

@@ -399,6 +399,12 @@ static void append_context(struct log_line *l)
 	log_line_raw(l, tag);
 }
 
+bool log_enabled(const struct log *log, enum log_level level)
+{
+	return log && (int)level <= atomic_load_explicit(&log->level,
+							 memory_order_relaxed);
+}
+
 void log_event(struct log *log, enum log_level level, const char *fmt, ...)
 {
 	char message[LOG_LINE_MAX];

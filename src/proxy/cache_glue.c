@@ -1010,7 +1010,7 @@ void proxy_cache_end(struct client *cl, struct exchange *x)
 	}
 	/* What the cache did and why, for `grep conn=N` (debug level): the
 	 * Cache-Status value carries the reason (fwd=, detail=, stored). */
-	if (c->active)
+	if (c->active && log_enabled(cl->px->log, LOG_DEBUG))
 		log_event(cl->px->log, LOG_DEBUG, "%s %s: cache %s: %s",
 			  cl->addr, x->url, proxy_cache_result(x),
 			  proxy_cache_status_value(x));

@@ -764,6 +764,24 @@ static bool refuse_early(struct client *cl, struct exchange *x)
 }
 
 /*
+ * The upstream pool's key for a route, "http:host:port" or
+ * "parent:host:port" (host is at most 255 bytes, so it always fits in
+ * NET_POOL_KEY_MAX); put together by hand, not by vsnprintf, on every
+ * request's path.
+ */
+static void pool_key(char key[NET_POOL_KEY_MAX], const struct route *r)
+{
+	const char *kind = r->via_parent ? "parent:" : "http:";
+	size_t at = strlen(kind), host = strlen(r->host);
+
+	memcpy(key, kind, at);
+	memcpy(key + at, r->host, host);
+	at += host;
+	key[at++] = ':';
+	util_format_u64(key + at, NET_POOL_KEY_MAX - at, r->port);
+}
+
+/*
  * A connection for this attempt: a pooled one on the first (*reused), else
  * a fresh one.  -1 when connecting failed (answered).
  */
@@ -815,9 +833,7 @@ void proxy_forward(struct client *cl, struct exchange *x)
 		return;
 	if (!proxy_route(cl, x, host, u->port, &route))
 		return;
-	util_format(key, sizeof(key), "%s:%s:%u",
-		    route.via_parent ? "parent" : "http", route.host,
-		    (unsigned)route.port);
+	pool_key(key, &route);
 	forward_routed(cl, x, host, &route, key);
 	/* A 304 that selected no stored response: once more, without the
 	 * cache's conditionals (cache_glue.c). */

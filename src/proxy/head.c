@@ -116,6 +116,17 @@ int proxy_bodiless_length(int status, const struct http_header *h, size_t n,
 	return any ? 1 : 0;
 }
 
+/* "Content-Length: v" and its CRLF. */
+static void add_content_length(struct head_writer *w, uint64_t v)
+{
+	char num[24];
+
+	util_format_u64(num, sizeof(num), v);
+	proxy_head_add_str(w, "Content-Length: ");
+	proxy_head_add_str(w, num);
+	proxy_head_add_str(w, "\r\n");
+}
+
 /*
  * A bodiless response (to HEAD, a 304) keeps the origin's Content-Length,
  * which then describes the representation, not a body: one validated
@@ -126,14 +137,11 @@ int proxy_bodiless_length(int status, const struct http_header *h, size_t n,
 static void add_bodiless_length(struct head_writer *w, int status,
 				const struct http_header *h, size_t n)
 {
-	char line[64];
 	uint64_t v = 0;
 
 	if (proxy_bodiless_length(status, h, n, &v) <= 0)
 		return;
-	util_format(line, sizeof(line), "Content-Length: %llu\r\n",
-		    (unsigned long long)v);
-	proxy_head_add_str(w, line);
+	add_content_length(w, v);
 }
 
 /* Write a message's framing exactly as the relay will produce it. */
@@ -141,16 +149,12 @@ static void add_framing(struct head_writer *w, int status, enum http_body kind,
 			uint64_t length, const struct http_header *h, size_t n,
 			enum proxy_framing out)
 {
-	char line[64];
-
 	if (kind == HTTP_BODY_NONE) {
 		add_bodiless_length(w, status, h, n);
 		return;
 	}
 	if (out == PROXY_FRAME_LENGTH) {
-		util_format(line, sizeof(line), "Content-Length: %llu\r\n",
-			    (unsigned long long)length);
-		proxy_head_add_str(w, line);
+		add_content_length(w, length);
 		return;
 	}
 	/*
@@ -220,7 +224,8 @@ static void add_authority(struct head_writer *w, const struct http_url *u,
 	if (u->host_is_ipv6)
 		proxy_head_add_str(w, "]");
 	if (u->port_explicit && u->port != 80) {
-		util_format(port, sizeof(port), ":%u", (unsigned)u->port);
+		util_format_u64(port, sizeof(port), u->port);
+		proxy_head_add_str(w, ":");
 		proxy_head_add_str(w, port);
 	}
 }
@@ -351,10 +356,12 @@ int proxy_build_response_head(const struct proxy_settings *set,
 			      const struct exchange *x, enum proxy_framing out,
 			      struct head_writer *w)
 {
-	char line[64];
+	char status[24];
 
-	util_format(line, sizeof(line), "HTTP/1.1 %d ", res->status);
-	proxy_head_add_str(w, line);
+	util_format_u64(status, sizeof(status), (uint64_t)res->status);
+	proxy_head_add_str(w, "HTTP/1.1 ");
+	proxy_head_add_str(w, status);
+	proxy_head_add_str(w, " ");
 	proxy_head_add(w, res->reason.ptr, res->reason.len);
 	proxy_head_add_str(w, "\r\n");
 	for (size_t i = 0; i < res->num_headers; i++)

@@ -33,6 +33,35 @@ int util_format(char *dst, size_t cap, const char *fmt, ...)
 	return n;
 }
 
+int util_format_u64(char *dst, size_t cap, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	if (n >= cap)
+		return -ENOSPC;
+	for (size_t i = 0; i < n; i++)
+		dst[i] = digits[n - 1 - i];
+	dst[n] = '\0';
+	return (int)n;
+}
+
+int util_format_hex64(char *dst, size_t cap, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (cap < 17)
+		return -ENOSPC;
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		dst[i] = hex[v & 0xf];
+	dst[16] = '\0';
+	return 16;
+}
+
 int util_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
