@@ -175,3 +175,28 @@ def test_serial_serves_one_connection_at_a_time(proxy, origin):
     lines = p.access_lines(3)
     ports = [l.split()[1] for l in lines]  # the client address
     assert ports[0] == ports[1] != ports[2]
+
+
+def test_reuse_port_lets_two_instances_share_one_port(proxy, origin):
+    """--reuse-port: a second instance listens on the first one's port and the
+    kernel spreads new connections over both (docs/scaling.md); without it
+    the second cannot start."""
+    import subprocess
+    from conftest import BIN
+    a = proxy(**{"reuse-port": True, "no-cache": True})
+    b = proxy(**{"reuse-port": True, "no-cache": True,
+                 "listen": "127.0.0.1:%d" % a.port})
+    assert b.port == a.port
+    # 40 new connections: the kernel picks a listener by a hash of each
+    # connection's addresses, so both get some (all on one: 2 in 2^40).
+    for i in range(40):
+        assert a.request(get(origin.url("/%d" % i))).status == 200
+    served = lambda p: len([l for l in p.access().splitlines() if l])
+    deadline = time.monotonic() + 5
+    while served(a) + served(b) < 40 and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling for the log lines, with a deadline
+    assert served(a) + served(b) == 40
+    assert served(a) > 0 and served(b) > 0
+    alone = subprocess.run([BIN, "--listen", "127.0.0.1:%d" % a.port, "--no-cache"],
+                           capture_output=True, timeout=10)
+    assert alone.returncode != 0

@@ -1053,8 +1053,32 @@ static void test_listen_ipv4_sets_reuseaddr_binds_listens(void **state)
 	will_return(mock_setsockopt, 0); /* SO_REUSEADDR */
 	will_return(mock_bind, 0);
 	will_return(mock_listen, 0);
-	assert_int_equal(net_listen(sys, &a, 128), 3);
+	assert_int_equal(net_listen(sys, &a, 128, 0), 3);
 	assert_int_equal(sys_mock_close_count(), 0);
+}
+
+static void test_listen_reuseport_only_when_asked(void **state)
+{
+	struct sys *sys = sys_mock();
+	struct sys_addr a = sys_mock_addr4("127.0.0.1", 0);
+
+	(void)state;
+	will_return(mock_socket, 3);
+	will_return(mock_setsockopt, 0); /* SO_REUSEADDR */
+	will_return(mock_setsockopt, 0); /* SO_REUSEPORT */
+	will_return(mock_bind, 0);
+	will_return(mock_listen, 0);
+	assert_int_equal(net_listen(sys, &a, 128, NET_LISTEN_REUSEPORT), 3);
+	assert_int_equal(sys_mock_sockopt_count(SOL_SOCKET, SYS_SO_REUSEPORT),
+			 1);
+	sys = sys_mock();
+	will_return(mock_socket, 3);
+	will_return(mock_setsockopt, 0); /* SO_REUSEADDR only */
+	will_return(mock_bind, 0);
+	will_return(mock_listen, 0);
+	assert_int_equal(net_listen(sys, &a, 128, 0), 3);
+	assert_int_equal(sys_mock_sockopt_count(SOL_SOCKET, SYS_SO_REUSEPORT),
+			 0);
 }
 
 static void test_listen_ipv6_also_sets_v6only(void **state)
@@ -1068,7 +1092,7 @@ static void test_listen_ipv6_also_sets_v6only(void **state)
 	will_return(mock_setsockopt, 0); /* IPV6_V6ONLY */
 	will_return(mock_bind, 0);
 	will_return(mock_listen, 0);
-	assert_int_equal(net_listen(sys, &a, 128), 3);
+	assert_int_equal(net_listen(sys, &a, 128, 0), 3);
 	assert_int_equal(sys_mock_close_count(), 0);
 }
 
@@ -1081,13 +1105,13 @@ static void test_listen_failures_close_the_socket(void **state)
 	will_return(mock_socket, 3);
 	will_return(mock_setsockopt, 0);
 	will_return(mock_bind, -EADDRINUSE);
-	assert_int_equal(net_listen(sys, &a, 128), -EADDRINUSE);
+	assert_int_equal(net_listen(sys, &a, 128, 0), -EADDRINUSE);
 	assert_true(sys_mock_is_closed(3));
 
 	sys = sys_mock();
 	will_return(mock_socket, 4);
 	will_return(mock_setsockopt, -EINVAL);
-	assert_int_equal(net_listen(sys, &a, 128), -EINVAL);
+	assert_int_equal(net_listen(sys, &a, 128, 0), -EINVAL);
 	assert_true(sys_mock_is_closed(4));
 
 	sys = sys_mock();
@@ -1095,13 +1119,13 @@ static void test_listen_failures_close_the_socket(void **state)
 	will_return(mock_setsockopt, 0);
 	will_return(mock_bind, 0);
 	will_return(mock_listen, -EOPNOTSUPP);
-	assert_int_equal(net_listen(sys, &a, 128), -EOPNOTSUPP);
+	assert_int_equal(net_listen(sys, &a, 128, 0), -EOPNOTSUPP);
 	assert_true(sys_mock_is_closed(5));
 	assert_int_equal(sys_mock_close_count(), 1);
 
 	sys = sys_mock();
 	will_return(mock_socket, -EAFNOSUPPORT);
-	assert_int_equal(net_listen(sys, &a, 128), -EAFNOSUPPORT);
+	assert_int_equal(net_listen(sys, &a, 128, 0), -EAFNOSUPPORT);
 	assert_int_equal(sys_mock_close_count(), 0);
 }
 
@@ -1369,6 +1393,7 @@ int main(void)
 		cmocka_unit_test(test_send_all_maps_eagain_to_etimedout),
 		cmocka_unit_test(test_socket_options_return_the_os_result),
 		cmocka_unit_test(test_listen_ipv4_sets_reuseaddr_binds_listens),
+		cmocka_unit_test(test_listen_reuseport_only_when_asked),
 		cmocka_unit_test(test_listen_ipv6_also_sets_v6only),
 		cmocka_unit_test(test_listen_failures_close_the_socket),
 		cmocka_unit_test(test_accept_returns_fd_and_peer),

@@ -68,6 +68,7 @@ struct config {
 	int access_log_format; /* enum log_format; squid by default */
 	int log_level;	       /* enum log_level, or -1: from verbosity */
 	bool serial;	     /* one connection at a time, on the main thread */
+	bool reuse_port;     /* SO_REUSEPORT on the listening socket */
 	int max_connections; /* concurrent clients; over it: 503 */
 	/* timeouts, milliseconds */
 	int connect_timeout_ms;

@@ -56,7 +56,11 @@ int net_format_ip(const struct sys_addr *addr, char *dst, size_t cap);
 uint16_t net_addr_port(const struct sys_addr *addr);
 
 /* A listening socket on addr with SO_REUSEADDR; returns the fd. */
-int net_listen(struct sys *sys, const struct sys_addr *addr, int backlog);
+/* net_listen's flags: SO_REUSEPORT, so that several processes can listen
+ * on one address and the kernel spreads connections over them. */
+#define NET_LISTEN_REUSEPORT 0x1u
+int net_listen(struct sys *sys, const struct sys_addr *addr, int backlog,
+	       unsigned flags);
 /* Accept one connection; returns the fd and fills *peer. */
 int net_accept(struct sys *sys, int listen_fd, struct sys_addr *peer);
 

@@ -34,6 +34,9 @@ struct server_options {
 	int workers;
 	int queue_size;
 	int queue_timeout_ms;
+	/* SO_REUSEPORT: other processes may listen on the same address and
+	 * the kernel spreads new connections over them (docs/scaling.md). */
+	bool reuse_port;
 };
 
 struct server;

@@ -145,6 +145,10 @@ struct sys_fs_ops {
 #define SYS_DT_REG     8
 #define SYS_DT_LNK     10
 
+/* Linux's SO_REUSEPORT, for setsockopt through the net table (POSIX
+ * headers do not define it; sys_posix.c checks the value). */
+#define SYS_SO_REUSEPORT 15
+
 struct sys {
 	const struct sys_net_ops *net;
 	const struct sys_clock_ops *clock;

@@ -187,6 +187,10 @@ static const struct opt options[] = {
 	 "requests waiting for a worker; more are answered 503", RESTART},
 	{"queue-timeout", 0, OPT_DURATION, F(queue_timeout_ms), "30s", 1,
 	 DAY_MS, "TIME", "longest wait for a worker (503 after)", RESTART},
+	{"reuse-port", 0, OPT_BOOL, F(reuse_port), "no", 0, 0, NULL,
+	 "SO_REUSEPORT: several instances share the listen port "
+	 "(docs/scaling.md)",
+	 RESTART},
 	{"max-connections-per-client", 0, OPT_INT,
 	 F(max_connections_per_client), "0", 0, 65536, "N",
 	 "connections from one address (0: no limit; 503)", RESTART},

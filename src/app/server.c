@@ -75,7 +75,9 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 	srv->epfd = -1;
 	srv->room_wake[0] = srv->room_wake[1] = -1;
 	size_limits(srv);
-	srv->listen_fd = net_listen(sys, &opts->listen, 511);
+	srv->listen_fd =
+		net_listen(sys, &opts->listen, 511,
+			   opts->reuse_port ? NET_LISTEN_REUSEPORT : 0);
 	if (srv->listen_fd < 0) {
 		rc = srv->listen_fd;
 		goto free_srv;

@@ -13,7 +13,8 @@
 
 #define MAX_ADDRS 8
 
-int net_listen(struct sys *sys, const struct sys_addr *addr, int backlog)
+int net_listen(struct sys *sys, const struct sys_addr *addr, int backlog,
+	       unsigned flags)
 {
 	int one = 1, fd, rc;
 
@@ -22,6 +23,9 @@ int net_listen(struct sys *sys, const struct sys_addr *addr, int backlog)
 		return fd;
 	rc = sys_setsockopt(sys, fd, SOL_SOCKET, SO_REUSEADDR, &one,
 			    sizeof(one));
+	if (rc == 0 && (flags & NET_LISTEN_REUSEPORT))
+		rc = sys_setsockopt(sys, fd, SOL_SOCKET, SYS_SO_REUSEPORT, &one,
+				    sizeof(one));
 	if (rc == 0 && addr->ss.ss_family == AF_INET6)
 		/* "[::1]:8080" means IPv6 only, not also every IPv4 address. */
 		rc = sys_setsockopt(sys, fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,

@@ -24,6 +24,8 @@
 _Static_assert(SYS_DT_UNKNOWN == DT_UNKNOWN && SYS_DT_DIR == DT_DIR &&
 		       SYS_DT_REG == DT_REG && SYS_DT_LNK == DT_LNK,
 	       "SYS_DT_* must be Linux's DT_* so d_type passes through");
+_Static_assert(SYS_SO_REUSEPORT == SO_REUSEPORT,
+	       "SYS_SO_REUSEPORT must be this system's SO_REUSEPORT");
 
 #define RETURN_ERRNO_IF_FAILED(rc) return (rc) < 0 ? -errno : (rc)
 

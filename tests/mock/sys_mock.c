@@ -404,11 +404,32 @@ int mock_epoll_wait(void *ctx, int epfd, struct epoll_event *events, int max,
 	return rc;
 }
 
+/* The options set since sys_mock(), for sys_mock_sockopt_count(). */
+#define MAX_SOCKOPTS 64
+static struct {
+	int level, name;
+} sockopts[MAX_SOCKOPTS];
+static int n_sockopts;
+
 int mock_setsockopt(void *ctx, int fd, int level, int name, const void *val,
 		    socklen_t len)
 {
-	(void)ctx, (void)fd, (void)level, (void)name, (void)val, (void)len;
+	(void)ctx, (void)fd, (void)val, (void)len;
+	if (n_sockopts < MAX_SOCKOPTS) {
+		sockopts[n_sockopts].level = level;
+		sockopts[n_sockopts].name = name;
+		n_sockopts++;
+	}
 	return mock_type(int);
+}
+
+int sys_mock_sockopt_count(int level, int name)
+{
+	int n = 0;
+
+	for (int i = 0; i < n_sockopts; i++)
+		n += sockopts[i].level == level && sockopts[i].name == name;
+	return n;
 }
 
 int mock_getsockopt(void *ctx, int fd, int level, int name, void *val,
@@ -652,6 +673,7 @@ struct sys *sys_mock(void)
 	sent.len = 0;
 	written.len = 0;
 	n_closed = 0;
+	n_sockopts = 0;
 	trace_len = 0;
 	trace[0] = '\0';
 	n_sent_on = 0;

@@ -58,6 +58,8 @@ const char *sys_mock_sent(size_t *len);
 const char *sys_mock_written(size_t *len);
 int sys_mock_is_closed(int fd);
 int sys_mock_close_count(void);
+/* How many setsockopt calls set this option since sys_mock(). */
+int sys_mock_sockopt_count(int level, int name);
 void sys_mock_set_clock(int64_t mono_ms, time_t wall_sec);
 void sys_mock_advance_ms(int64_t ms);
 
