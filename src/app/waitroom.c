@@ -193,6 +193,26 @@ static void hand_over(struct server *srv, struct worker_slot *slot)
 	slot_close(srv, slot);
 }
 
+/*
+ * Take what has arrived: a whole head goes to the workers, a client that
+ * left is let go (true: the slot is no longer the caller's); false: the
+ * head is not all here yet.
+ */
+static bool receive_settles(struct server *srv, struct worker_slot *slot)
+{
+	switch (proxy_client_receive(slot->pc)) {
+	case PROXY_WAIT_READY:
+		hand_over(srv, slot);
+		return true;
+	case PROXY_WAIT_GONE:
+		slot_close(srv, slot);
+		return true;
+	case PROXY_WAIT_MORE:
+		break;
+	}
+	return false;
+}
+
 void server_admit(struct server *srv, int fd, const struct sys_addr *peer)
 {
 	struct worker_slot *slot = server_claim_or_refuse(srv, fd, peer);
@@ -213,32 +233,15 @@ void server_admit(struct server *srv, int fd, const struct sys_addr *peer)
 	 * the poller and its epoll_wait).  Nothing here yet: one recv that
 	 * said EAGAIN.
 	 */
-	switch (proxy_client_receive(slot->pc)) {
-	case PROXY_WAIT_READY:
-		hand_over(srv, slot);
-		return;
-	case PROXY_WAIT_GONE:
-		slot_close(srv, slot);
-		return;
-	case PROXY_WAIT_MORE:
-		break;
-	}
-	slot_park(srv, slot);
+	if (!receive_settles(srv, slot))
+		slot_park(srv, slot);
 }
 
 /* Bytes (or a close) arrived on a waiting connection. */
 static void on_readable(struct server *srv, struct worker_slot *slot)
 {
-	switch (proxy_client_receive(slot->pc)) {
-	case PROXY_WAIT_READY:
-		hand_over(srv, slot);
+	if (receive_settles(srv, slot))
 		return;
-	case PROXY_WAIT_GONE:
-		slot_close(srv, slot);
-		return;
-	case PROXY_WAIT_MORE:
-		break;
-	}
 	pthread_mutex_lock(&srv->lock);
 	if (!slot->head_begun) {
 		/* The head's own deadline runs from its first byte. */
