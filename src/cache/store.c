@@ -1,6 +1,7 @@
 /*
  * The cache store's files: the write protocol (temporary, append, seal,
- * fsync, rename), readers, header updates, removal, and recovery at open.
+ * fsync, rename), readers (from the file, or from a small entry's memory
+ * copy: store_copy.c), header updates, removal, and recovery at open.
  * See include/glassproxy/cache.h (its store section) for the contract and
  * docs/cache.md (section Store) for the format and the reasoning.
  *
