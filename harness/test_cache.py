@@ -934,3 +934,70 @@ def test_small_and_large_hits_are_byte_identical(proxy, origin):
     sizes_now = entry_sizes(p.dir / "cache")  # the boundary was where we meant
     assert FIRST_READ in sizes_now and FIRST_READ + 1 in sizes_now
     assert count(origin) == len(sizes) + 1
+
+
+# ---- issue 13: small entries served from the store's memory copy ----
+
+def hits(p, url, n=3):
+    """n hits of url (the first makes the store's memory copy of a small
+    entry, the others are served from it): their bodies and X-V fields."""
+    out = []
+    for _ in range(n):
+        r = fetch(p, url)
+        assert r.status == 200 and is_hit(r), r.header("Cache-Status")
+        out.append((r.body, r.header("X-V")))
+    return out
+
+
+def test_memory_copy_never_outlives_its_entry(proxy, origin):
+    """Every way an entry is replaced or dropped (a 200 replacing it, a
+    304 updating its header, PURGE, a POST's invalidation) also drops the
+    store's memory copy of it: the hits that follow give the new bytes,
+    never the old copy's."""
+    fresh = ("Cache-Control", "max-age=600")
+    answers = []
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/copy")
+    answers.append(reply(b"one", headers=[fresh, ("ETag", '"1"'), ("X-V", "1")]))
+    fetch(p, url)
+    assert hits(p, url) == [(b"one", "1")] * 3
+    # A forced reload gets a new 200: it replaces the entry.
+    answers.append(reply(b"two!", headers=[fresh, ("ETag", '"2"'), ("X-V", "2")]))
+    r = fetch(p, url, headers=[("Cache-Control", "no-cache")])
+    assert r.body == b"two!"
+    assert hits(p, url) == [(b"two!", "2")] * 3
+    # A 304 updates its header: the same body with the new fields.
+    answers.append(not_modified(fresh, ("ETag", '"2"'), ("X-V", "3")))
+    r = fetch(p, url, headers=[("Cache-Control", "no-cache")])
+    assert r.body == b"two!" and r.header("X-V") == "3"
+    assert hits(p, url) == [(b"two!", "3")] * 3
+    # PURGE, then a POST's invalidation: each time the origin's new bytes.
+    assert fetch(p, url, method="PURGE").status == 200
+    answers.append(reply(b"three", headers=[fresh, ("X-V", "4")]))
+    assert fetch(p, url).body == b"three"
+    assert hits(p, url) == [(b"three", "4")] * 3
+    answers.append(reply(b"posted"))
+    assert fetch(p, url, method="POST", body=b"data").status == 200
+    answers.append(reply(b"four", headers=[fresh, ("X-V", "5")]))
+    assert fetch(p, url).body == b"four"
+    assert hits(p, url) == [(b"four", "5")] * 3
+    assert count(origin) == 6
+
+
+def test_stale_entry_refreshed_then_served_from_memory(proxy, origin):
+    """An entry stale at once (max-age=0) is opened, and copied, by its
+    revalidation; the 304 that freshens it commits a new generation, and
+    the fresh hits after it carry the 304's fields."""
+    answers = [reply(b"dated body", headers=[("Cache-Control", "max-age=0"),
+                                             ("ETag", '"d"'), ("X-V", "old")]),
+               not_modified(("Cache-Control", "max-age=600"), ("ETag", '"d"'),
+                            ("X-V", "new"))]
+    origin.handler = lambda r: answers.pop(0)
+    p = proxy()
+    url = origin.url("/stale-copy")
+    fetch(p, url)
+    r = fetch(p, url)
+    assert r.body == b"dated body" and r.header("X-V") == "new"
+    assert hits(p, url, 4) == [(b"dated body", "new")] * 4
+    assert count(origin) == 2

@@ -21,6 +21,7 @@
 
 #include "cache/store_int.h"
 #include "glassproxy/cache.h"
+#include "torture.h"
 
 #define DIR    "/cache"
 #define HASH_A "0123456789abcdef"
@@ -510,7 +511,9 @@ static void test_reader_outlives_replace_remove_and_evict(void **state)
 	assert_reader_body(r1, "first");
 	assert_body(KEY_A, HASH_A, "", "second");
 
+	/* assert_body above made "second"'s memory copy: r2 holds it. */
 	r2 = open_reader(KEY_A, HASH_A, "");
+	assert_int_equal(cache_store_reader_entry(r2)->fd, -1);
 	assert_int_equal(cache_store_remove(st, KEY_A, HASH_A), 1);
 	assert_body(KEY_A, HASH_A, "", NULL);
 	assert_reader_body(r2, "second");
@@ -521,7 +524,7 @@ static void test_reader_outlives_replace_remove_and_evict(void **state)
 	assert_body(KEY_A, HASH_A, "", NULL);
 	assert_reader_body(r3, "third");
 	assert_reader_body(r1, "first");
-	assert_int_equal(sys_memfs_open_files(fs), 3);
+	assert_int_equal(sys_memfs_open_files(fs), 2); /* r1, r3 */
 	cache_store_reader_close(r1);
 	cache_store_reader_close(r2);
 	cache_store_reader_close(r3);
@@ -949,12 +952,11 @@ static void *reader_thread(void *arg)
 	return NULL;
 }
 
-static void test_threads_write_and_read_at_once(void **state)
+static void run_threads(uint64_t max_size)
 {
 	pthread_t t[2 * THREADS];
 
-	/* Small enough that eviction runs all the time too. */
-	open_store(3000);
+	open_store(max_size);
 	for (uintptr_t i = 0; i < THREADS; i++) {
 		assert_int_equal(
 			pthread_create(&t[i], NULL, writer_thread, (void *)i),
@@ -966,14 +968,28 @@ static void test_threads_write_and_read_at_once(void **state)
 	for (int i = 0; i < 2 * THREADS; i++)
 		pthread_join(t[i], NULL);
 	assert_int_equal(sys_memfs_open_files(fs), 0);
-	assert_true(stat_of("bytes") <= 3000);
+	assert_true(stat_of("bytes") <= max_size);
+	assert_true(st->idx.copy_bytes <= cache_st_copy_budget(&st->idx));
 	assert_int_equal(sys_memfs_count_files(fs, DIR "/tmp/"), 0);
 	/* The index and the disk agree after all that. */
 	assert_int_equal(sys_memfs_count_files(fs, DIR "/"),
 			 stat_of("entries"));
-	reopen_store(3000);
+	reopen_store(max_size);
 	for (int k = 0; k < SHARED_KEYS; k++)
 		free(get(KEY_A, thread_hashes[k], ""));
+}
+
+static void test_threads_write_and_read_at_once(void **state)
+{
+	/* Small enough that eviction runs all the time too (and the copies'
+	 * budget, an eighth of it, holds one copy at most). */
+	run_threads(3000);
+}
+
+/* Every entry gets its memory copy: readers race replace and remove. */
+static void test_threads_with_memory_copies(void **state)
+{
+	run_threads(1 << 20);
 }
 
 /* ---- fills ---- */
@@ -1117,6 +1133,294 @@ static void test_first_read_brings_the_body(void **state)
 	cache_store_reader_close(r);
 }
 
+/*
+ * The memory copy (issue 13, store_copy.c): a small entry whose first read
+ * brought the whole file keeps it on its index entry, and the next open
+ * makes no fs call; the copy goes with its generation of the entry.
+ */
+
+/* The index entry of (hash, vary), for a look at its copy. */
+static struct cache_st_entry *indexed(const char *hash, const char *vary)
+{
+	return cache_st_index_find(&st->idx, hash,
+				   cache_store_variant_id(vary, strlen(vary)));
+}
+
+/* Open, read and close: how many fs calls that took, body checked. */
+static uint64_t calls_to_get(const char *key, const char *hash,
+			     const char *want)
+{
+	uint64_t before = sys_memfs_calls(fs);
+
+	assert_body(key, hash, "", want);
+	return sys_memfs_calls(fs) - before;
+}
+
+static void test_second_open_of_a_small_entry_makes_no_fs_call(void **state)
+{
+	static char body[1001];
+	struct cache_store_reader *r;
+	const struct cache_store_entry *e;
+	uint64_t calls;
+
+	open_store(1 << 20);
+	body_with(body, 1000);
+	assert_int_equal(put(KEY_A, HASH_A, "", body, 100), 0);
+	assert_null(indexed(HASH_A, "")->copy);
+	/* The first read reads the file (open, preads, close) ... */
+	assert_true(calls_to_get(KEY_A, HASH_A, body) > 0);
+	assert_non_null(indexed(HASH_A, "")->copy);
+	assert_int_equal(st->idx.copy_bytes, indexed(HASH_A, "")->copy->charge);
+	/* ... the next ones none at all, and see the same entry. */
+	calls = sys_memfs_calls(fs);
+	r = open_reader(KEY_A, HASH_A, "");
+	e = cache_store_reader_entry(r);
+	assert_int_equal(e->fd, -1);
+	assert_string_equal(e->key, KEY_A);
+	assert_int_equal(e->meta.response_time, 100);
+	assert_int_equal(e->meta.status, 200);
+	assert_int_equal(e->fields_len, strlen(FIELDS));
+	assert_memory_equal(e->fields, FIELDS, e->fields_len);
+	assert_int_equal(e->body_len, 1000);
+	assert_int_equal(e->body_head_len, 1000);
+	assert_memory_equal(e->body_head, body, 1000);
+	assert_int_equal(e->body_offset,
+			 cache_st_header_len(strlen(KEY_A), 0, strlen(FIELDS)));
+	assert_reader_body(r, body); /* read_body from memory, 3 at a time */
+	cache_store_reader_close(r);
+	assert_int_equal(sys_memfs_calls(fs) - calls, 0);
+	assert_int_equal(sys_memfs_open_files(fs), 0);
+	/* An empty body is a whole file too. */
+	assert_int_equal(put(KEY_B, HASH_B, "", "", 1), 0);
+	assert_true(calls_to_get(KEY_B, HASH_B, "") > 0);
+	assert_int_equal(calls_to_get(KEY_B, HASH_B, ""), 0);
+}
+
+static void test_a_big_entry_never_gets_a_copy(void **state)
+{
+	static char big[CACHE_STORE_FIRST_READ + 1];
+	size_t fits = CACHE_STORE_FIRST_READ -
+		      cache_st_header_len(strlen(KEY_A), 0, strlen(FIELDS));
+
+	open_store(1 << 20);
+	/* One byte more than the first read can bring. */
+	body_with(big, fits + 1);
+	assert_int_equal(put(KEY_A, HASH_A, "", big, 1), 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(calls_to_get(KEY_A, HASH_A, big) >= 3);
+	assert_null(indexed(HASH_A, "")->copy);
+	assert_int_equal(st->idx.copy_bytes, 0);
+	/* Exactly the first read: the whole file came, it is copied. */
+	body_with(big, fits);
+	assert_int_equal(put(KEY_B, HASH_B, "", big, 1), 0);
+	assert_true(calls_to_get(KEY_B, HASH_B, big) > 0);
+	assert_int_equal(calls_to_get(KEY_B, HASH_B, big), 0);
+}
+
+static void test_replace_drops_the_copy(void **state)
+{
+	open_store(1 << 20);
+	assert_int_equal(put(KEY_A, HASH_A, "", "first", 1), 0);
+	assert_body(KEY_A, HASH_A, "", "first");
+	assert_int_equal(calls_to_get(KEY_A, HASH_A, "first"), 0);
+	assert_int_equal(put(KEY_A, HASH_A, "", "second", 2), 0);
+	assert_null(indexed(HASH_A, "")->copy);
+	assert_int_equal(st->idx.copy_bytes, 0);
+	assert_true(calls_to_get(KEY_A, HASH_A, "second") > 0);
+	assert_int_equal(calls_to_get(KEY_A, HASH_A, "second"), 0);
+}
+
+/* A 304 update from a reader of the copy: the new header, same body. */
+static void test_update_drops_the_copy(void **state)
+{
+	const char *fresh = "ETag: \"2\"\r\n";
+	struct cache_store_meta m = meta_at(500);
+	struct cache_store_reader *old, *now;
+	const struct cache_store_entry *e;
+
+	open_store(1 << 20);
+	assert_int_equal(put(KEY_A, HASH_A, "", "the body", 1), 0);
+	assert_body(KEY_A, HASH_A, "", "the body");
+	old = open_reader(KEY_A, HASH_A, "");
+	assert_int_equal(cache_store_reader_entry(old)->fd, -1);
+	assert_int_equal(cache_store_update(st, old, &m, fresh, strlen(fresh)),
+			 0);
+	assert_null(indexed(HASH_A, "")->copy);
+	now = open_reader(KEY_A, HASH_A, "");
+	e = cache_store_reader_entry(now);
+	assert_true(e->fd >= 0); /* read from the new file */
+	assert_int_equal(e->meta.response_time, 500);
+	assert_memory_equal(e->fields, fresh, strlen(fresh));
+	assert_reader_body(now, "the body");
+	cache_store_reader_close(now);
+	/* The old reader still has the old header. */
+	e = cache_store_reader_entry(old);
+	assert_int_equal(e->meta.response_time, 1);
+	assert_memory_equal(e->fields, FIELDS, strlen(FIELDS));
+	cache_store_reader_close(old);
+	now = open_reader(KEY_A, HASH_A, ""); /* the new copy */
+	e = cache_store_reader_entry(now);
+	assert_int_equal(e->fd, -1);
+	assert_int_equal(e->meta.response_time, 500);
+	cache_store_reader_close(now);
+}
+
+static void test_remove_and_evict_drop_the_copy(void **state)
+{
+	uint64_t one = entry_size(KEY_A, "", "0123456789");
+
+	open_store(1 << 20);
+	assert_int_equal(put(KEY_A, HASH_A, "", "0123456789", 1), 0);
+	assert_body(KEY_A, HASH_A, "", "0123456789");
+	assert_true(st->idx.copy_bytes > 0);
+	assert_int_equal(cache_store_remove(st, KEY_A, HASH_A), 1);
+	assert_int_equal(st->idx.copy_bytes, 0);
+	assert_body(KEY_A, HASH_A, "", NULL);
+	assert_int_equal(put(KEY_A, HASH_A, "", "9876543210", 2), 0);
+	assert_true(calls_to_get(KEY_A, HASH_A, "9876543210") > 0);
+
+	/* Room for two entries: a third evicts the copied one. */
+	cache_store_set_limits(st, 2 * one, CACHE_STORE_MAX_OBJECT_DEFAULT);
+	sys_memfs_advance_ms(fs, 1);
+	assert_int_equal(put(KEY_A, "bbbbbbbb", "", "bbbbbbbbbb", 3), 0);
+	sys_memfs_advance_ms(fs, 1);
+	assert_int_equal(put(KEY_A, "cccccccc", "", "cccccccccc", 4), 0);
+	assert_null(indexed(HASH_A, ""));
+	assert_int_equal(st->idx.copy_bytes, 0);
+	assert_body(KEY_A, HASH_A, "", NULL);
+	/* Stored again: its new bytes, from the file first. */
+	assert_int_equal(put(KEY_A, HASH_A, "", "0000000000", 5), 0);
+	assert_true(calls_to_get(KEY_A, HASH_A, "0000000000") > 0);
+}
+
+/* Two keys, one hash (the forced collision): never the other's copy. */
+static void test_same_hash_other_key_never_gets_the_copy(void **state)
+{
+	struct cache_st_entry *e;
+
+	open_store(1 << 20);
+	assert_int_equal(put(KEY_A, HASH_A, "", "A's body", 1), 0);
+	assert_body(KEY_A, HASH_A, "", "A's body");
+	assert_non_null(indexed(HASH_A, "")->copy);
+	assert_body(KEY_B, HASH_A, "", NULL);
+	assert_int_equal(put(KEY_B, HASH_A, "", "B's body", 2), 0);
+	assert_body(KEY_A, HASH_A, "", NULL);
+	assert_body(KEY_B, HASH_A, "", "B's body");
+	assert_body(KEY_B, HASH_A, "", "B's body"); /* from B's copy */
+	assert_body(KEY_A, HASH_A, "", NULL);
+	/* The index says A, the copy holds B (keys of one length): the
+	 * copy's own key comparison on every open catches it. */
+	e = indexed(HASH_A, "");
+	assert_non_null(e->copy);
+	assert_int_equal(strlen(KEY_A), strlen(KEY_B));
+	memcpy(e->key, KEY_A, strlen(KEY_A));
+	assert_int_equal(calls_to_get(KEY_A, HASH_A, NULL), 0);
+	assert_int_equal(stat_of("damaged"), 0);
+}
+
+static void test_reader_keeps_its_copy_across_replace_and_remove(void **state)
+{
+	struct cache_store_reader *r1, *r2;
+	long allocs = torture_live_allocs();
+
+	open_store(1 << 20);
+	assert_int_equal(put(KEY_A, HASH_A, "", "first", 1), 0);
+	assert_body(KEY_A, HASH_A, "", "first");
+	r1 = open_reader(KEY_A, HASH_A, "");
+	assert_int_equal(put(KEY_A, HASH_A, "", "second", 2), 0);
+	assert_body(KEY_A, HASH_A, "", "second");
+	r2 = open_reader(KEY_A, HASH_A, "");
+	assert_int_equal(cache_store_remove(st, KEY_A, HASH_A), 1);
+	cache_store_set_limits(st, 0, CACHE_STORE_MAX_OBJECT_DEFAULT);
+	assert_body(KEY_A, HASH_A, "", NULL);
+	assert_int_equal(cache_store_reader_entry(r1)->fd, -1);
+	assert_int_equal(cache_store_reader_entry(r2)->fd, -1);
+	assert_reader_body(r1, "first");
+	assert_reader_body(r2, "second");
+	assert_int_equal(cache_store_reader_entry(r1)->meta.response_time, 1);
+	assert_int_equal(sys_memfs_open_files(fs), 0);
+	cache_store_reader_close(r2);
+	assert_reader_body(r1, "first");
+	cache_store_reader_close(r1);
+	cache_store_close(st);
+	st = NULL;
+	assert_int_equal(torture_live_allocs(), allocs); /* no copy leaks */
+}
+
+static void test_copy_budget_is_respected(void **state)
+{
+	static char body[1001];
+	char hash[32];
+	int copied = 0;
+
+	body_with(body, 1000);
+	open_store(64 * 1024); /* budget: 8 KiB, some 7 copies of 1 KiB */
+	assert_int_equal(cache_st_copy_budget(&st->idx), 8 * 1024);
+	for (int i = 0; i < 20; i++) {
+		snprintf(hash, sizeof(hash), "%08x", 0x10000000 + i);
+		assert_int_equal(put(KEY_A, hash, "", body, i), 0);
+		assert_body(KEY_A, hash, "", body);
+		copied += calls_to_get(KEY_A, hash, body) == 0;
+		assert_true(st->idx.copy_bytes <= 8 * 1024);
+	}
+	assert_int_equal(stat_of("entries"), 20);
+	assert_true(copied >= 5 && copied < 20);
+	/* A reload to a smaller cache: the copies fit its smaller budget. */
+	cache_store_set_limits(st, 12 * 1024, CACHE_STORE_MAX_OBJECT_DEFAULT);
+	assert_true(st->idx.copy_bytes <= 1536);
+	for (int i = 0; i < 20; i++) {
+		snprintf(hash, sizeof(hash), "%08x", 0x10000000 + i);
+		free(get(KEY_A, hash, ""));
+	}
+	assert_true(st->idx.copy_bytes <= 1536);
+	/* However big the cache, at most 32 MiB of copies. */
+	cache_store_set_limits(st, (uint64_t)1 << 40,
+			       CACHE_STORE_MAX_OBJECT_DEFAULT);
+	assert_int_equal(cache_st_copy_budget(&st->idx), 32 << 20);
+}
+
+/*
+ * Fail each allocation of an open in turn: an open either fails cleanly
+ * (-ENOMEM, nothing leaked) or serves the entry; the run that failed the
+ * copy's allocation served it, from the file, and left no copy.
+ */
+static void test_failed_allocation_of_the_copy_still_serves(void **state)
+{
+	bool done = false, served_without_copy = false;
+
+	for (long n = 1; !done; n++) {
+		struct cache_store_reader *r = NULL;
+		long allocs;
+		int rc;
+
+		open_store(1 << 20);
+		assert_int_equal(put(KEY_A, HASH_A, "", "small body", 1), 0);
+		allocs = torture_live_allocs();
+		torture_sys(sys_memfs_sys(fs), TORTURE_ALLOC, -ENOMEM, false,
+			    n);
+		rc = cache_store_open(st, KEY_A, HASH_A,
+				      cache_store_variant_id("", 0), &r);
+		done = torture_fired() == 0;
+		torture_disarm();
+		assert_true(rc == 0 || rc == -ENOMEM);
+		if (rc == 0) {
+			assert_reader_body(r, "small body");
+			cache_store_reader_close(r);
+			if (!done && !indexed(HASH_A, "")->copy)
+				served_without_copy = true;
+		}
+		/* Copies made count as live until the store closes. */
+		if (!indexed(HASH_A, "")->copy)
+			assert_int_equal(torture_live_allocs(), allocs);
+		assert_body(KEY_A, HASH_A, "", "small body");
+		cache_store_close(st);
+		st = NULL;
+		assert_int_equal(sys_memfs_open_files(fs), 0);
+		assert_true(n < 50);
+	}
+	assert_true(served_without_copy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1151,9 +1455,19 @@ int main(void)
 		T(test_countdown_update),
 		T(test_countdown_open_and_recovery),
 		T(test_threads_write_and_read_at_once),
+		T(test_threads_with_memory_copies),
 		T(test_fill_waiters_follow_the_filler),
 		T(test_fill_wait_times_out_and_fills_are_per_variant),
 		T(test_first_read_brings_the_body),
+		T(test_second_open_of_a_small_entry_makes_no_fs_call),
+		T(test_a_big_entry_never_gets_a_copy),
+		T(test_replace_drops_the_copy),
+		T(test_update_drops_the_copy),
+		T(test_remove_and_evict_drop_the_copy),
+		T(test_same_hash_other_key_never_gets_the_copy),
+		T(test_reader_keeps_its_copy_across_replace_and_remove),
+		T(test_copy_budget_is_respected),
+		T(test_failed_allocation_of_the_copy_still_serves),
 #undef T
 	};
 

@@ -558,7 +558,10 @@ int cache_status_format(const char *cache_name, const struct cache_status *s,
  *    max_object_size aborts the write by itself (-EFBIG).
  *  - Reads: lookup lists the variants of a key from memory (no I/O);
  *    cache_store_open gives a reader with an fd, the parsed header block and
- *    the body's offset and length.  The stored key is compared byte for byte:
+ *    the body's offset and length; or, for a small entry read before (whole
+ *    file within CACHE_STORE_FIRST_READ), a reader of the store's memory
+ *    copy of that same entry: no fs call, fd -1, the whole body in
+ *    body_head.  The stored key is compared byte for byte:
  *    another URL with the same hash is a miss.  A damaged file is removed and
  *    is a miss.  A committed entry is never modified: an open reader keeps
  *    reading it whatever happens to the name (replace, evict, remove).
@@ -625,7 +628,8 @@ struct cache_store_variants {
 
 /* An opened entry.  Valid until cache_store_reader_close(). */
 struct cache_store_entry {
-	int fd;		      /* read-only; body at body_offset (sendfile) */
+	int fd; /* read-only; body at body_offset (sendfile); -1: a memory
+		 * copy, the whole body is body_head (never sendfile) */
 	uint64_t body_offset; /* = the header block's length */
 	uint64_t body_len;
 	uint64_t variant;

@@ -1,6 +1,7 @@
 /*
  * The cache store's files: the write protocol (temporary, append, seal,
- * fsync, rename), readers, header updates, removal, and recovery at open.
+ * fsync, rename), readers (from the file, or from a small entry's memory
+ * copy: store_copy.c), header updates, removal, and recovery at open.
  * See include/glassproxy/cache.h (its store section) for the contract and
  * docs/cache.md (section Store) for the format and the reasoning.
  *
@@ -30,12 +31,18 @@ struct cache_store_writer {
 	struct cache_st_entry *entry; /* what the index gets at commit */
 };
 
+/*
+ * A reader reads its entry's file through its descriptor (head and key are
+ * its own), or, opened from the entry's memory copy, holds a reference to
+ * that copy instead (fd -1; head, key and the whole body point into it).
+ */
 struct cache_store_reader {
 	struct cache_store_entry pub;
 	struct cache_store *st;
 	char hash[CACHE_STORE_HASH_MAX + 1];
 	unsigned char *head;
 	char *key;
+	struct cache_st_copy *copy;
 };
 
 void cache_store_opts_default(struct cache_store_opts *opts)
@@ -347,6 +354,7 @@ void cache_store_set_limits(struct cache_store *st, uint64_t max_size,
 	st->idx.max_size = max_size;
 	st->idx.max_object_size = max_object_size;
 	cache_st_index_shrink(&st->idx, &victims);
+	cache_st_index_trim_copies(&st->idx);
 	pthread_mutex_unlock(&st->idx.lock);
 	cache_st_unlink_victims(st, victims);
 }
@@ -708,22 +716,54 @@ static void discard(struct cache_store *st, const char *hash, uint64_t variant,
 	pthread_mutex_unlock(nl);
 }
 
-/* Find (hash, variant) of key and mark it used: its generation, or 0. */
-static uint64_t index_claim(struct cache_store *st, const char *key,
-			    const char *hash, uint64_t variant)
+/* What index_claim() found. */
+struct claim {
+	uint64_t gen;		    /* the entry's generation; 0: a miss */
+	struct cache_st_copy *copy; /* a reference to its copy, or NULL */
+	bool want_copy;		    /* none yet, and the budget has room */
+};
+
+/* Find (hash, variant) of key and mark it used. */
+static struct claim index_claim(struct cache_store *st, const char *key,
+				const char *hash, uint64_t variant)
 {
 	int64_t now = sys_now_mono_ms(st->sys);
+	struct cache_st_index *idx = &st->idx;
+	struct claim c = {0, NULL, false};
 	struct cache_st_entry *e;
-	uint64_t gen = 0;
 
-	pthread_mutex_lock(&st->idx.lock);
-	e = cache_st_index_find(&st->idx, hash, variant);
+	pthread_mutex_lock(&idx->lock);
+	e = cache_st_index_find(idx, hash, variant);
 	if (e && strcmp(e->key, key) == 0) {
-		cache_st_index_touch(&st->idx, e, now);
-		gen = e->gen;
+		cache_st_index_touch(idx, e, now);
+		c.gen = e->gen;
+		if (e->copy)
+			c.copy = cache_st_copy_ref(e->copy);
+		else
+			c.want_copy = e->size <= CS_HEAD_READ &&
+				      idx->copy_bytes + e->size <
+					      cache_st_copy_budget(idx);
 	}
-	pthread_mutex_unlock(&st->idx.lock);
-	return gen;
+	pthread_mutex_unlock(&idx->lock);
+	return c;
+}
+
+/* What the caller sees of a verified header block h. */
+static void reader_pub(struct cache_store_reader *r,
+		       const struct cache_st_header *h, int fd,
+		       const unsigned char *body_head, size_t body_head_len)
+{
+	r->pub.fd = fd;
+	r->pub.body_offset = h->header_len;
+	r->pub.body_len = h->body_len;
+	r->pub.variant = h->variant;
+	r->pub.meta = h->meta;
+	r->pub.vary = h->vary;
+	r->pub.vary_len = h->vary_len;
+	r->pub.fields = h->fields;
+	r->pub.fields_len = h->fields_len;
+	r->pub.body_head = body_head;
+	r->pub.body_head_len = body_head_len;
 }
 
 /*
@@ -742,26 +782,57 @@ static int reader_fill(struct cache_store_reader *r, int fd,
 	memcpy(r->key, h->key, h->key_len);
 	r->key[h->key_len] = '\0';
 	r->head = head;
-	r->pub.fd = fd;
-	r->pub.body_offset = h->header_len;
-	r->pub.body_len = h->body_len;
-	r->pub.variant = h->variant;
-	r->pub.meta = h->meta;
 	r->pub.key = r->key;
-	r->pub.vary = h->vary;
-	r->pub.vary_len = h->vary_len;
-	r->pub.fields = h->fields;
-	r->pub.fields_len = h->fields_len;
-	r->pub.body_head = head + h->header_len;
-	r->pub.body_head_len =
-		(size_t)(here < h->body_len ? here : h->body_len);
+	reader_pub(r, h, fd, head + h->header_len,
+		   (size_t)(here < h->body_len ? here : h->body_len));
 	return 0;
+}
+
+static bool same_key(const struct cache_st_header *h, const char *key)
+{
+	return h->key_len == strlen(key) &&
+	       memcmp(h->key, key, h->key_len) == 0;
+}
+
+/*
+ * The reader of the entry's memory copy c (the caller's reference passes
+ * to it): no descriptor, the whole body in memory.  The stored key is
+ * compared as a file's is, so that a hash collision stays a miss on this
+ * path too, whatever the index says.
+ */
+static int reader_from_copy(struct cache_store_reader *r, const char *key,
+			    struct cache_st_copy *c)
+{
+	if (!same_key(&c->h, key))
+		return -ENOENT;
+	r->copy = c;
+	r->pub.key = c->key;
+	reader_pub(r, &c->h, -1, c->bytes + c->h.header_len,
+		   (size_t)c->h.body_len);
+	return 0;
+}
+
+/*
+ * The first read brought the whole file (got bytes): keep it on the entry
+ * for the next readers, if it is still generation gen (store_copy.c).
+ */
+static void keep_copy(struct cache_store *st, const char *hash,
+		      uint64_t variant, uint64_t gen, const unsigned char *file,
+		      size_t got, const struct cache_st_header *h)
+{
+	struct cache_st_copy *c;
+
+	if (got > CS_HEAD_READ || got != h->header_len + h->body_len)
+		return;
+	c = cache_st_copy_make(file, got, h);
+	if (c) /* else: no copy, the file serves as before */
+		cache_st_copy_attach(st, hash, variant, gen, c);
 }
 
 /* Open and verify the file: 0, -ENOENT (miss; damage removed) or I/O. */
 static int open_verified(struct cache_store *st, const char *key,
-			 const char *hash, uint64_t variant, uint64_t gen,
-			 struct cache_store_reader *r)
+			 const char *hash, uint64_t variant,
+			 const struct claim *cl, struct cache_store_reader *r)
 {
 	char path[CS_PATH_MAX];
 	unsigned char *head = NULL;
@@ -774,22 +845,23 @@ static int open_verified(struct cache_store *st, const char *key,
 	fd = sys_open(st->sys, path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0) {
 		if (fd == -ENOENT) /* gone behind our back */
-			discard(st, hash, variant, gen, false);
+			discard(st, hash, variant, cl->gen, false);
 		return fd;
 	}
 	rc = read_header_got(st->sys, fd, &head, &h, &got);
 	if (rc == 0 && h.variant != variant)
 		rc = -EBADMSG;
 	if (cache_st_damaged(rc)) {
-		discard(st, hash, variant, gen, true);
+		discard(st, hash, variant, cl->gen, true);
 		rc = -ENOENT;
 	}
 	/* Another key with the same hash: a miss, and its entry stays. */
-	if (rc == 0 &&
-	    (h.key_len != strlen(key) || memcmp(h.key, key, h.key_len) != 0))
+	if (rc == 0 && !same_key(&h, key))
 		rc = -ENOENT;
 	if (rc == 0)
 		rc = reader_fill(r, fd, head, got, &h);
+	if (rc == 0 && cl->want_copy)
+		keep_copy(st, hash, variant, cl->gen, head, got, &h);
 	if (rc < 0) {
 		free(head);
 		sys_file_close(st->sys, fd);
@@ -801,19 +873,22 @@ int cache_store_open(struct cache_store *st, const char *key, const char *hash,
 		     uint64_t variant, struct cache_store_reader **out)
 {
 	struct cache_store_reader *r;
-	uint64_t gen;
+	struct claim cl;
 	int rc;
 
 	if (!cache_st_valid_hash(hash) || !key)
 		return -EINVAL;
-	gen = index_claim(st, key, hash, variant);
-	if (gen == 0)
+	cl = index_claim(st, key, hash, variant);
+	if (cl.gen == 0)
 		return -ENOENT;
 	r = calloc(1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	rc = open_verified(st, key, hash, variant, gen, r);
+	rc = r ? 0 : -ENOMEM;
+	/* With a copy, no file system call at all. */
+	if (rc == 0)
+		rc = cl.copy ? reader_from_copy(r, key, cl.copy)
+			     : open_verified(st, key, hash, variant, &cl, r);
 	if (rc < 0) {
+		cache_st_copy_unref(cl.copy);
 		free(r);
 		return rc;
 	}
@@ -836,6 +911,10 @@ ssize_t cache_store_read_body(struct cache_store_reader *r, void *buf,
 		return 0;
 	if (len > r->pub.body_len - off)
 		len = (size_t)(r->pub.body_len - off);
+	if (r->copy) { /* the whole body is in body_head */
+		memcpy(buf, (const unsigned char *)r->pub.body_head + off, len);
+		return (ssize_t)len;
+	}
 	return sys_pread(r->st->sys, r->pub.fd, buf, len,
 			 (off_t)(r->pub.body_offset + off));
 }
@@ -844,7 +923,10 @@ void cache_store_reader_close(struct cache_store_reader *r)
 {
 	if (!r)
 		return;
-	sys_file_close(r->st->sys, r->pub.fd);
+	if (r->copy)
+		cache_st_copy_unref(r->copy);
+	else
+		sys_file_close(r->st->sys, r->pub.fd);
 	free(r->head);
 	free(r->key);
 	free(r);
@@ -880,7 +962,7 @@ int cache_store_update(struct cache_store *st, struct cache_store_reader *r,
 
 	if (!buf)
 		return -ENOMEM;
-	rc = cache_store_write_begin(st, r->key, r->hash, r->pub.vary,
+	rc = cache_store_write_begin(st, r->pub.key, r->hash, r->pub.vary,
 				     r->pub.vary_len, meta, fields, fields_len,
 				     &w);
 	if (rc < 0)

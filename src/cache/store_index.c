@@ -75,6 +75,7 @@ void cache_st_entry_free(struct cache_st_entry *e)
 {
 	if (!e)
 		return;
+	cache_st_copy_unref(e->copy); /* readers may still hold it */
 	free(e->key);
 	free(e);
 }
@@ -157,6 +158,8 @@ void cache_st_index_unlink_entry(struct cache_st_index *idx,
 	lru_remove(idx, e);
 	idx->n_entries--;
 	idx->bytes -= e->size;
+	if (e->copy) /* it leaves with the entry (freed by entry_free) */
+		idx->copy_bytes -= e->copy->charge;
 }
 
 void cache_st_index_touch(struct cache_st_index *idx, struct cache_st_entry *e,
@@ -238,6 +241,33 @@ void cache_st_index_shrink(struct cache_st_index *idx,
 {
 	while (idx->bytes > idx->max_size && idx->lru_tail)
 		evict(idx, idx->lru_tail, victims);
+}
+
+/*
+ * A copy duplicates bytes the page cache holds anyway, so its budget is
+ * kept a small part of what the cache may take on disk (an eighth), and
+ * at most 32 MiB however big the cache is: room for 2,000 entries of the
+ * largest size a copy has (16 KiB), some 25,000 of 1 KiB.
+ */
+uint64_t cache_st_copy_budget(const struct cache_st_index *idx)
+{
+	uint64_t b = idx->max_size / CS_COPY_BUDGET_DIV;
+
+	return b < CS_COPY_BUDGET_MAX ? b : CS_COPY_BUDGET_MAX;
+}
+
+/* A lower max_size (a reload) lowers the budget: the coldest copies go. */
+void cache_st_index_trim_copies(struct cache_st_index *idx)
+{
+	uint64_t budget = cache_st_copy_budget(idx);
+	struct cache_st_entry *e = idx->lru_tail;
+
+	for (; e && idx->copy_bytes > budget; e = e->lru_prev)
+		if (e->copy) {
+			idx->copy_bytes -= e->copy->charge;
+			cache_st_copy_unref(e->copy);
+			e->copy = NULL;
+		}
 }
 
 /* ---- tombstones: removals a write in progress must not undo ---- */

@@ -8,6 +8,7 @@
 #define GLASSPROXY_CACHE_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +70,29 @@ int cache_st_header_decode(const unsigned char *buf, size_t len,
 void cache_st_header_seal(unsigned char *buf, uint32_t header_len,
 		    uint64_t body_len);
 
+/* ---- the memory copy of a small entry (store_copy.c) ---- */
+
+/*
+ * The whole file of a small committed entry (header block + body, at most
+ * CS_HEAD_READ bytes: what one first read brought), made from a verified
+ * header block and immutable from then on.  A copy belongs to one index
+ * entry, that is one generation of one file, and leaves the index with it
+ * (replace, 304 update, evict, remove, damage); each reader opened from it
+ * holds a reference, so its bytes stay valid after that, as an open
+ * descriptor keeps an unlinked file.  docs/cache.md, "The memory copy".
+ */
+struct cache_st_copy {
+	atomic_uint refs;	  /* the index entry's, and one per reader */
+	size_t charge;		  /* bytes counted against the budget */
+	struct cache_st_header h; /* decoded; points into bytes */
+	const char *key;	  /* NUL-terminated, behind the file's bytes */
+	unsigned char bytes[];	  /* the file, h.header_len + h.body_len */
+};
+
+/* The copies' budget: min(this, max_size / CS_COPY_BUDGET_DIV). */
+#define CS_COPY_BUDGET_MAX ((uint64_t)32 << 20)
+#define CS_COPY_BUDGET_DIV 8
+
 /* ---- the index (store_index.c) ---- */
 
 struct cache_st_entry {
@@ -81,6 +105,7 @@ struct cache_st_entry {
 	char *key; /* key and vary in one allocation */
 	char *vary;
 	size_t vary_len;
+	struct cache_st_copy *copy; /* the file in memory, or NULL */
 	struct cache_st_entry *lru_prev, *lru_next; /* head: most recently used */
 	struct cache_st_entry *chain;		      /* the bucket's next */
 };
@@ -94,6 +119,7 @@ struct cache_st_index {
 	size_t n_buckets, n_entries;
 	struct cache_st_entry *lru_head, *lru_tail;
 	uint64_t bytes, max_size, max_object_size;
+	uint64_t copy_bytes; /* charged by the copies entries hold */
 	uint64_t next_gen;
 	/* Recent removals, so a write that began before one cannot commit. */
 	uint64_t epoch;
@@ -153,6 +179,26 @@ bool cache_st_index_removed_since(struct cache_st_index *idx, const char *hash,
 			    uint64_t epoch);
 void cache_st_index_tombstone(struct cache_st_index *idx, const char *hash);
 void cache_st_fills_free(struct cache_st_index *idx);
+
+/* The copies' budget for idx's max_size (idx->lock held). */
+uint64_t cache_st_copy_budget(const struct cache_st_index *idx);
+/* Drop copies from the LRU end until copy_bytes fits the budget. */
+void cache_st_index_trim_copies(struct cache_st_index *idx);
+
+/* store_copy.c.  NULL when allocation fails (then: no copy, no harm). */
+struct cache_st_copy *cache_st_copy_make(const unsigned char *file,
+					 size_t len,
+					 const struct cache_st_header *h);
+struct cache_st_copy *cache_st_copy_ref(struct cache_st_copy *c);
+void cache_st_copy_unref(struct cache_st_copy *c); /* NULL is fine */
+/*
+ * Give the entry (hash, variant) the copy c of the file a reader opened
+ * after claiming generation gen, if it is still that generation, has none
+ * and the budget allows; otherwise c is freed.  Takes the name lock.
+ */
+void cache_st_copy_attach(struct cache_store *st, const char *hash,
+			  uint64_t variant, uint64_t gen,
+			  struct cache_st_copy *c);
 
 /* ---- files (store.c, store_recover.c) ---- */
 

@@ -18,7 +18,10 @@
  * descriptor with sendfile(2); where sendfile cannot (-EINVAL, -ENOSYS:
  * some file systems, some sockets), pread and send do the same.  The
  * reader's descriptor stays valid whatever happens to the entry's name
- * meanwhile (a committed entry is never modified).
+ * meanwhile (a committed entry is never modified).  A small entry the
+ * store serves from its memory copy (no descriptor: fd -1) has its whole
+ * body in body_head; what the head buffer has no room for goes with
+ * send from that memory, never with sendfile.
  */
 #include <errno.h>
 #include <string.h>
@@ -79,6 +82,9 @@ static int hit_body(struct client *cl, struct cache_store_reader *r,
 	const struct cache_store_entry *e = cache_store_reader_entry(r);
 	off_t off = (off_t)(e->body_offset + start);
 
+	/* An entry served from the store's memory copy has no descriptor. */
+	if (e->fd < 0)
+		return hit_copy(cl, r, start, count, sent);
 	while (count > 0) {
 		size_t want = count < HIT_COPY_BUF * 16 ? (size_t)count
 							: HIT_COPY_BUF * 16;
