@@ -11,11 +11,13 @@ no worker, the connection limit refuses cleanly and recovers, and
 import resource
 import select
 import socket
+import subprocess
 import time
 
 import pytest
 
 from client import connect, get, read_response
+from conftest import BIN
 
 
 def raise_nofile(need):
@@ -181,8 +183,6 @@ def test_reuse_port_lets_two_instances_share_one_port(proxy, origin):
     """--reuse-port: a second instance listens on the first one's port and the
     kernel spreads new connections over both (docs/scaling.md); without it
     the second cannot start."""
-    import subprocess
-    from conftest import BIN
     a = proxy(**{"reuse-port": True, "no-cache": True})
     b = proxy(**{"reuse-port": True, "no-cache": True,
                  "listen": "127.0.0.1:%d" % a.port})
@@ -191,12 +191,13 @@ def test_reuse_port_lets_two_instances_share_one_port(proxy, origin):
     # connection's addresses, so both get some (all on one: 2 in 2^40).
     for i in range(40):
         assert a.request(get(origin.url("/%d" % i))).status == 200
-    served = lambda p: len([l for l in p.access().splitlines() if l])
+    # Each line is written just after its response: wait for all 40.
     deadline = time.monotonic() + 5
-    while served(a) + served(b) < 40 and time.monotonic() < deadline:
+    while (len(a.access_lines()) + len(b.access_lines()) < 40
+           and time.monotonic() < deadline):
         time.sleep(0.01)  # polling for the log lines, with a deadline
-    assert served(a) + served(b) == 40
-    assert served(a) > 0 and served(b) > 0
+    assert len(a.access_lines()) + len(b.access_lines()) == 40
+    assert a.access_lines() and b.access_lines()
     alone = subprocess.run([BIN, "--listen", "127.0.0.1:%d" % a.port, "--no-cache"],
                            capture_output=True, timeout=10)
     assert alone.returncode != 0

@@ -172,18 +172,23 @@ int net_set_send_timeout(struct sys *sys, int fd, int timeout_ms)
 			      sizeof(tv));
 }
 
-int net_send_all(struct sys *sys, int fd, const void *buf, size_t len)
+/* A send timeout (SO_SNDTIMEO) surfaces as EAGAIN: say what it is. */
+static int send_all(struct sys *sys, int fd, const void *buf, size_t len,
+		    int flags)
 {
-	int rc = sys_send_all(sys, fd, buf, len);
+	int rc = sys_send_all_flags(sys, fd, buf, len, flags);
 
 	return (rc == -EAGAIN || rc == -EWOULDBLOCK) ? -ETIMEDOUT : rc;
 }
 
+int net_send_all(struct sys *sys, int fd, const void *buf, size_t len)
+{
+	return send_all(sys, fd, buf, len, 0);
+}
+
 int net_send_all_more(struct sys *sys, int fd, const void *buf, size_t len)
 {
-	int rc = sys_send_all_flags(sys, fd, buf, len, MSG_MORE);
-
-	return (rc == -EAGAIN || rc == -EWOULDBLOCK) ? -ETIMEDOUT : rc;
+	return send_all(sys, fd, buf, len, MSG_MORE);
 }
 
 int net_set_nodelay(struct sys *sys, int fd)
