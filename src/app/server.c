@@ -324,8 +324,8 @@ static void log_limits(struct server *srv)
 		  "limits: %d connections (descriptor limit %ld), %d workers "
 		  "(%d serving at once, more while some wait), a queue of %d "
 		  "for %d ms%s",
-		  o->max_connections, srv->nofile, o->workers,
-		  srv->active_base, o->queue_size, o->queue_timeout_ms,
+		  o->max_connections, srv->nofile, o->workers, srv->active_base,
+		  o->queue_size, o->queue_timeout_ms,
 		  o->serial ? " (serial: no waiting room)" : "");
 }
 

@@ -44,7 +44,7 @@
 
 #include "app/server_int.h"
 
-#define ROOM_EVENTS  256
+#define ROOM_EVENTS 256
 /* How often the poller looks for waits that ran out. */
 #define EXPIRE_MS 250
 #define ARMED	  (EPOLLIN | EPOLLRDHUP | EPOLLONESHOT)

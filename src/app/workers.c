@@ -267,8 +267,7 @@ void server_pool_release(struct server *srv, struct pool_member *m)
  * poller's next look (SERVER_POOL_LOOK_MS while requests wait).  Taking
  * pool_lock here cost a miss 1.4 more futex calls.
  */
-void server_pool_set_away(struct server *srv, struct pool_member *m,
-			  bool away)
+void server_pool_set_away(struct server *srv, struct pool_member *m, bool away)
 {
 	if (m->away == away)
 		return;
@@ -314,8 +313,7 @@ bool server_pool_adjust(struct server *srv)
  * Let the last slot go and wait for a queued one this worker may serve;
  * NULL when the pool ends.
  */
-static struct worker_slot *next_slot(struct server *srv,
-				     struct pool_member *me)
+static struct worker_slot *next_slot(struct server *srv, struct pool_member *me)
 {
 	struct worker_slot *slot = NULL;
 
