@@ -132,7 +132,9 @@ def connect_and_send(p, raw):
 
 
 def active_few(p):
-    """How many workers serve at once: the limits line of the event log."""
+    """How many workers serve at once: the limits line of the event log
+    (written just after the ready line)."""
+    p.wait_event("serving at once")
     m = re.search(r"\((\d+) serving at once", p.events())
     assert m, p.events()
     return int(m.group(1))
