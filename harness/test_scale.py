@@ -8,10 +8,13 @@ keep-alive connections are kept and still served, slowloris clients hold
 no worker, the connection limit refuses cleanly and recovers, and
 --serial still serves one connection at a time.
 """
+import os
+import re
 import resource
 import select
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -126,6 +129,79 @@ def connect_and_send(p, raw):
     s = connect(p.address)
     s.sendall(raw)
     return s
+
+
+def active_few(p):
+    """How many workers serve at once: the limits line of the event log
+    (written just after the ready line)."""
+    p.wait_event("serving at once")
+    m = re.search(r"\((\d+) serving at once", p.events())
+    assert m, p.events()
+    return int(m.group(1))
+
+
+def many_workers():
+    """A --workers well above the few that serve at once (2 per core)."""
+    return 4 * (os.cpu_count() or 1) + 8
+
+
+def test_slow_origins_do_not_stall_the_other_clients(proxy, origin):
+    """More requests wait on a slow origin than workers serve at once: each
+    of those workers is away at its origin and lets another serve, so all
+    of them reach the origin, and a request for a fast path is answered
+    while they still wait."""
+    release = threading.Event()
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def handler(req):
+        if req.target.startswith("/slow"):
+            release.wait(30)
+        return ok
+
+    origin.handler = handler
+    p = proxy(workers=many_workers())
+    n = active_few(p) + 2
+    # Distinct URLs: one URL would collapse onto a single fetch.
+    slow = [connect_and_send(p, get(origin.url("/slow%d" % i))) for i in range(n)]
+    origin.wait_requests(n)
+    r = p.request(get(origin.url("/fast")))
+    assert r.status == 200
+    release.set()
+    for s in slow:
+        r, _ = read_response(s)
+        assert r.status == 200
+        s.close()
+
+
+def test_workers_stuck_on_slow_readers_let_others_be_served(proxy, origin):
+    """Workers blocked sending a big hit to clients that do not read hold
+    no origin; after 20 ms each is counted as stuck and one more worker may
+    serve for it, so a normal request is not queued behind them."""
+    size = 8 << 20
+    origin.reply(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                 b"Cache-Control: max-age=600\r\n\r\n" % size + b"z" * size)
+    p = proxy(workers=many_workers())
+    big = origin.url("/big")
+    r = p.request(get(big))
+    assert r.status == 200 and len(r.body) == size
+    n = active_few(p) + 2
+    readers = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect(p.address)
+        s.sendall(get(big))
+        assert s.recv(1)  # its worker has begun; it reads no more
+        readers.append(s)
+    origin.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    r = p.request(get(origin.url("/small")))
+    assert r.status == 200
+    # Served while every big hit is still being sent: one access line
+    # for the first fetch of /big, one for /small.
+    assert [l for l in p.access_lines(2) if "/big" in l] == p.access_lines()[:1]
+    for s in readers:
+        s.close()
 
 
 def test_the_connection_limit_refuses_cleanly_and_recovers(proxy, origin):

@@ -905,6 +905,135 @@ static void test_room_a_request_queued_too_long_gets_503(void **state)
 	room_close(&r);
 }
 
+/* ---- the pool's active few (src/app/workers.c) ---- */
+
+/* The pool allows `workers` threads, of which `active` serve at once. */
+static void room_pool(struct room *r, int workers, int active)
+{
+	r->srv->opts.workers = workers;
+	r->srv->active_base = r->srv->active_cap = active;
+}
+
+/* n whole heads queued, on fds 9, 10, ... (the fixture allows 4). */
+static void room_queue_heads(struct room *r, int n)
+{
+	for (int i = 0; i < n; i++) {
+		room_admit(r, 9 + i);
+		assert_true(room_receive(r, 9 + i,
+					 "GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+	}
+	assert_int_equal(server_queue_length(r->srv), n);
+}
+
+/* A member serves the slot it took (an origin-form request: 400). */
+static void pool_serve(struct room *r, struct pool_member *m,
+		       struct worker_slot *slot)
+{
+	will_answer();
+	will_linger();
+	server_serve_slot(r->srv, slot, r->w);
+	server_pool_release(r->srv, m);
+}
+
+static void test_pool_serves_with_the_active_few_only(void **state)
+{
+	struct room r;
+	struct pool_member *a, *b;
+	struct worker_slot *slot;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_pool(&r, 4, 1);
+	room_queue_heads(&r, 2);
+	a = server_pool_join(r.srv);
+	b = server_pool_join(r.srv);
+	slot = server_pool_try_take(r.srv, a);
+	assert_non_null(slot);
+	/* One serves: the second waits although a request does. */
+	assert_null(server_pool_try_take(r.srv, b));
+	pool_serve(&r, a, slot);
+	slot = server_pool_try_take(r.srv, b);
+	assert_non_null(slot);
+	pool_serve(&r, b, slot);
+	assert_int_equal(server_queue_length(r.srv), 0);
+	server_pool_leave(r.srv, a);
+	server_pool_leave(r.srv, b);
+	room_close(&r);
+}
+
+static void test_pool_a_worker_away_at_an_origin_frees_its_place(void **state)
+{
+	struct room r;
+	struct pool_member *a, *b, *c;
+	struct worker_slot *sa, *sb;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_pool(&r, 4, 1);
+	room_queue_heads(&r, 3);
+	a = server_pool_join(r.srv);
+	b = server_pool_join(r.srv);
+	c = server_pool_join(r.srv);
+	sa = server_pool_try_take(r.srv, a);
+	assert_null(server_pool_try_take(r.srv, b));
+	server_pool_set_away(r.srv, a, true); /* waits on its origin */
+	sb = server_pool_try_take(r.srv, b);
+	assert_non_null(sb);
+	/* Back from the origin, a counts again: two serve, one may. */
+	server_pool_set_away(r.srv, a, false);
+	server_pool_release(r.srv, b);
+	assert_null(server_pool_try_take(r.srv, c));
+	pool_serve(&r, a, sa);
+	pool_serve(&r, c, server_pool_try_take(r.srv, c));
+	will_answer();
+	will_linger();
+	server_serve_slot(r.srv, sb, r.w);
+	server_pool_leave(r.srv, a);
+	server_pool_leave(r.srv, b);
+	server_pool_leave(r.srv, c);
+	room_close(&r);
+}
+
+static void test_pool_a_stuck_worker_lets_one_more_serve(void **state)
+{
+	struct room r;
+	struct pool_member *a, *b, *c;
+	struct worker_slot *sa, *sb;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_pool(&r, 2, 1);
+	room_queue_heads(&r, 3);
+	a = server_pool_join(r.srv);
+	b = server_pool_join(r.srv);
+	c = server_pool_join(r.srv);
+	sa = server_pool_try_take(r.srv, a);
+	assert_non_null(sa);
+	sys_mock_advance_ms(19);
+	assert_true(server_pool_adjust(r.srv));
+	assert_false(server_pool_adjust(r.srv)); /* too soon to look again */
+	assert_null(server_pool_try_take(r.srv, b)); /* 19 ms: not stuck */
+	sys_mock_advance_ms(2);
+	assert_true(server_pool_adjust(r.srv)); /* 21 ms: stuck */
+	sb = server_pool_try_take(r.srv, b);
+	assert_non_null(sb);
+	/* Both stuck now, but --workers 2 is the bound. */
+	sys_mock_advance_ms(25);
+	assert_true(server_pool_adjust(r.srv));
+	assert_null(server_pool_try_take(r.srv, c));
+	/* Once they are done, the few are one again. */
+	pool_serve(&r, a, sa);
+	pool_serve(&r, b, sb);
+	sys_mock_advance_ms(2);
+	assert_true(server_pool_adjust(r.srv));
+	assert_int_equal(r.srv->active_cap, 1);
+	pool_serve(&r, c, server_pool_try_take(r.srv, c));
+	server_pool_leave(r.srv, a);
+	server_pool_leave(r.srv, b);
+	server_pool_leave(r.srv, c);
+	room_close(&r);
+}
+
 /* ---- fault injection at start (src/app/faults.c) ---- */
 
 #include <stdio.h>
@@ -1058,6 +1187,10 @@ int main(void)
 			test_room_a_client_that_closes_while_waiting_is_let_go),
 		cmocka_unit_test(test_room_a_full_queue_answers_503),
 		cmocka_unit_test(test_room_a_request_queued_too_long_gets_503),
+		cmocka_unit_test(test_pool_serves_with_the_active_few_only),
+		cmocka_unit_test(
+			test_pool_a_worker_away_at_an_origin_frees_its_place),
+		cmocka_unit_test(test_pool_a_stuck_worker_lets_one_more_serve),
 	};
 	return cmocka_run_group_tests_name("app", tests, NULL, NULL);
 }

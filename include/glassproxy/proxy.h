@@ -271,12 +271,23 @@ void proxy_client_close(struct proxy_client *pc);
 size_t proxy_client_idle_bytes(void);
 
 /*
- * Called on the serving thread just before a request becomes a CONNECT
- * tunnel, which then holds that thread for its whole life (the server
- * starts another worker so the pool keeps its size).  Set before serving.
+ * What the server wants to know of a request, called on the serving
+ * thread (set before serving; a NULL member: not told):
+ *  - tunnel_begins: just before a request becomes a CONNECT tunnel, which
+ *    then holds the thread for its whole life (the server starts another
+ *    worker so the pool keeps its size);
+ *  - upstream(arg, true) before a request goes to its origin or parent
+ *    (or waits for another request's fetch of the same URL), and
+ *    upstream(arg, false) when that is over: a thread waiting on an origin
+ *    uses no core, so the server lets another worker serve in the
+ *    meantime (workers.c, "The active few").  Always in pairs.
  */
-void proxy_set_tunnel_hook(struct proxy *px, void (*hook)(void *arg),
-			   void *arg);
+struct proxy_hooks {
+	void (*tunnel_begins)(void *arg);
+	void (*upstream)(void *arg, bool begins);
+	void *arg;
+};
+void proxy_set_hooks(struct proxy *px, const struct proxy_hooks *hooks);
 
 /*
  * Answer a client that cannot be served right now (too many connections)

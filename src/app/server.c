@@ -97,7 +97,6 @@ int server_open(struct sys *sys, struct log *log, struct proxy *px,
 	rc = opts->serial ? 0 : server_room_open(srv);
 	if (rc < 0)
 		goto close_wake;
-	pthread_cond_init(&srv->queue_cv, NULL);
 	pthread_cond_init(&srv->threads_cv, NULL);
 	*out = srv;
 	return 0;
@@ -322,10 +321,11 @@ static void log_limits(struct server *srv)
 	const struct server_options *o = &srv->opts;
 
 	log_event(srv->log, LOG_INFO,
-		  "limits: %d connections (descriptor limit %ld), %d workers, "
-		  "a queue of %d for %d ms%s",
-		  o->max_connections, srv->nofile, o->workers, o->queue_size,
-		  o->queue_timeout_ms,
+		  "limits: %d connections (descriptor limit %ld), %d workers "
+		  "(%d serving at once, more while some wait), a queue of %d "
+		  "for %d ms%s",
+		  o->max_connections, srv->nofile, o->workers, srv->active_base,
+		  o->queue_size, o->queue_timeout_ms,
 		  o->serial ? " (serial: no waiting room)" : "");
 }
 
@@ -394,7 +394,7 @@ void server_close(struct server *srv)
 		free(srv->slots);
 		srv->slots = next;
 	}
-	pthread_cond_destroy(&srv->queue_cv);
+	server_pool_free(srv);
 	pthread_cond_destroy(&srv->threads_cv);
 	pthread_mutex_destroy(&srv->pool_lock);
 	pthread_mutex_destroy(&srv->lock);

@@ -1,7 +1,7 @@
 /*
  * server internals shared by server.c (the listener, the connection
- * records, the stop) and waitroom.c (the poller, the ready queue and the
- * worker pool), and driven directly by tests/test_app.c, so the shutdown
+ * records, the stop), waitroom.c (the poller and the ready queue) and
+ * workers.c (the worker pool), and driven directly by tests/test_app.c, so the shutdown
  * wait and the waiting room's state machine can be tested on the mock
  * sys without threads.  Not part of the public API.
  */
@@ -75,14 +75,44 @@ struct server {
 	 */
 	pthread_mutex_t pool_lock; /* guards everything below */
 	struct worker_slot *queue_head, *queue_tail;
-	int queued;
-	pthread_cond_t queue_cv;   /* a slot was queued, or the pool ends */
+	_Atomic int queued; /* read without the lock by server_pool_set_away */
 	pthread_cond_t threads_cv; /* a worker thread ended */
 	int threads;		   /* worker threads alive (tunnels too) */
-	int idle_workers;	   /* of them, waiting for a queued slot */
+	int idle_workers;	   /* of them, on the idle stack */
 	int tunnels;		   /* of them, relaying a tunnel */
 	bool pool_open;	  /* workers may start (not in unit tests) */
 	bool pool_ending;
+	/*
+	 * How many workers serve at once (workers.c, "The active few"):
+	 * active_base (ACTIVE_PER_CORE per core), plus one for each worker
+	 * stuck in its connection, up to --workers.
+	 */
+	int working;		     /* workers serving a slot now */
+	int starting;		     /* threads started, not yet idle */
+	int waking;		     /* idle workers woken, not yet running */
+	_Atomic int away;	     /* workers waiting on an origin */
+	int active_base, active_cap; /* active_cap: how many may */
+	struct pool_member *members; /* the live workers' records */
+	struct pool_member *spares;  /* records of ended threads, reused */
+	struct pool_member *idle_top; /* the idle stack, last idle on top */
+	int64_t next_cap_ms; /* the poller's own: when it next looks */
+};
+
+/*
+ * A pool worker's record, under pool_lock.  Records live until the pool
+ * stops (an ended thread's is kept in server.spares for the next), so a
+ * wake signalled after the unlock never reaches a destroyed condition.
+ */
+struct pool_member {
+	struct pool_member *prev, *next;	   /* members or spares */
+	struct pool_member *idle_up, *idle_down; /* on the idle stack */
+	pthread_cond_t wake; /* its own: each wake goes to one chosen worker */
+	bool idle;	     /* on the idle stack */
+	bool serving;	     /* it holds a slot (counted in working) */
+	bool starting;	     /* counted in server.starting */
+	bool woken;	     /* counted in server.waking */
+	_Atomic bool away;   /* counted in server.away (set by its thread) */
+	int64_t since_ms;    /* serving since (monotonic) */
 };
 
 /* Claim a connection record for fd; NULL when all are busy or a stop has
@@ -125,5 +155,57 @@ void server_serve_slot(struct server *srv, struct worker_slot *slot,
 /* Start the poller and the pool; stop and join them (after the wait). */
 int server_room_start(struct server *srv);
 void server_room_stop(struct server *srv);
+/* The oldest queued slot, now SERVING (NULL: none); under pool_lock. */
+struct worker_slot *server_queue_pop_locked(struct server *srv);
+
+/* ---- workers.c: the pool ---- */
+
+/* How often the poller looks at the pool while requests wait. */
+#define SERVER_POOL_LOOK_MS 2
+
+/* What to do, after the unlock, for work that a worker could now take. */
+struct pool_call {
+	struct pool_member *wake; /* this idle worker */
+	bool spawn;		  /* start one more (counted already) */
+};
+
+/*
+ * Under pool_lock, after a change that may let one more worker serve (a
+ * slot queued, a worker that stopped counting): whom to wake, or whether
+ * to start a worker.  server_pool_answer acts on it after the unlock: a
+ * worker woken under the lock would at once block on it again (a futex
+ * call each way, per request).
+ */
+struct pool_call server_pool_call_locked(struct server *srv);
+void server_pool_answer(struct server *srv, struct pool_call call);
+
+/*
+ * The poller's look at the pool: the number of workers that may serve at
+ * once becomes active_base plus those stuck in one connection; queued
+ * requests get the workers that allows.  Looks at most once per
+ * SERVER_POOL_LOOK_MS (false: too soon, nothing looked at).
+ */
+bool server_pool_adjust(struct server *srv);
+
+/*
+ * A worker's hold on the pool: its record (NULL: out of memory), a queued
+ * slot if it may take one (member->serving then), away at an origin or
+ * back, the slot let go, the record given back.  Tests call them without
+ * threads; server_pool_free frees the kept records once no thread is left.
+ */
+struct pool_member *server_pool_join(struct server *srv);
+struct worker_slot *server_pool_try_take(struct server *srv,
+					 struct pool_member *m);
+void server_pool_set_away(struct server *srv, struct pool_member *m,
+			  bool away);
+void server_pool_release(struct server *srv, struct pool_member *m);
+void server_pool_leave(struct server *srv, struct pool_member *m);
+void server_pool_free(struct server *srv);
+
+/* active_base from the cores (at room open); the proxy's hooks and the
+ * first workers allowed (at start); the end: every worker thread gone. */
+void server_pool_size(struct server *srv);
+void server_pool_open(struct server *srv);
+void server_pool_end(struct server *srv);
 
 #endif

@@ -3,8 +3,8 @@
  * connection that is idle between requests, or still sending its request
  * head, holds no thread.  One poller thread watches all of them with epoll
  * and reads what arrives (proxy_client_receive); when a whole head is
- * here it puts the connection on a bounded ready queue, and one of a
- * fixed pool of workers serves it with the plain blocking request path,
+ * here it puts the connection on a bounded ready queue, and a worker of
+ * the pool (workers.c) serves it with the plain blocking request path,
  * then parks it again.
  *
  *   accept -> WAITING --(whole head)--> QUEUED --(a worker)--> SERVING
@@ -33,6 +33,10 @@
  * the tunnel issue measured and tuned; moving it into the poller would
  * make it a second, callback-shaped relay); the pool starts a new worker
  * in its place, and the thread ends with its tunnel.
+ *
+ * After each round the poller also looks at the pool (server_pool_adjust:
+ * are workers stuck, may more serve?), every SERVER_POOL_LOOK_MS while
+ * requests wait.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,14 +44,10 @@
 
 #include "app/server_int.h"
 
-#define WORKER_STACK (512 * 1024) /* big buffers are on the heap */
-#define ROOM_EVENTS  256
+#define ROOM_EVENTS 256
 /* How often the poller looks for waits that ran out. */
 #define EXPIRE_MS 250
 #define ARMED	  (EPOLLIN | EPOLLRDHUP | EPOLLONESHOT)
-
-/* The pool worker running on this thread, if any (see tunnel_begins). */
-static _Thread_local bool on_pool_worker, tunnel_thread;
 
 int server_room_open(struct server *srv)
 {
@@ -70,6 +70,7 @@ int server_room_open(struct server *srv)
 			   srv->room_wake[0], &ev);
 	if (rc < 0)
 		goto close_pipe;
+	server_pool_size(srv);
 	return 0;
 
 close_pipe:
@@ -130,28 +131,11 @@ static void slot_park(struct server *srv, struct worker_slot *slot)
 		slot_close(srv, slot);
 }
 
-/*
- * The pool grows on demand, up to --workers, as Apache's does: one more
- * worker when more requests wait than workers are idle.  Under pool_lock;
- * the new thread is counted now (so two callers never both start one) and
- * started by the caller, after the unlock.
- */
-static bool want_worker(struct server *srv)
-{
-	if (!srv->pool_open || srv->pool_ending ||
-	    srv->queued <= srv->idle_workers ||
-	    srv->threads - srv->tunnels >= srv->opts.workers)
-		return false;
-	srv->threads++;
-	return true;
-}
-
-static void spawn_worker(struct server *srv);
-
 /* A whole head (or an expired wait) for the workers; false: queue full. */
 static bool enqueue(struct server *srv, struct worker_slot *slot)
 {
-	bool ok, spawn = false, wake = false;
+	struct pool_call call = {.wake = NULL, .spawn = false};
+	bool ok;
 
 	pthread_mutex_lock(&srv->pool_lock);
 	ok = srv->queued < srv->opts.queue_size;
@@ -165,19 +149,10 @@ static bool enqueue(struct server *srv, struct worker_slot *slot)
 			srv->queue_head = slot;
 		srv->queue_tail = slot;
 		srv->queued++;
-		wake = srv->idle_workers > 0;
-		spawn = want_worker(srv);
+		call = server_pool_call_locked(srv);
 	}
 	pthread_mutex_unlock(&srv->pool_lock);
-	/*
-	 * Signalled after the unlock: a worker woken under the lock would
-	 * at once block on it again (a futex call each way, per request).
-	 * Safe: a worker looks at the queue under the lock before it waits.
-	 */
-	if (wake)
-		pthread_cond_signal(&srv->queue_cv);
-	if (spawn)
-		spawn_worker(srv);
+	server_pool_answer(srv, call);
 	return ok;
 }
 
@@ -346,11 +321,11 @@ bool server_room_round(struct server *srv, int timeout_ms)
 		return false;
 	}
 	expire_waits(srv);
+	server_pool_adjust(srv);
 	return true;
 }
 
-/* The oldest queued slot, now SERVING (NULL: none); under pool_lock. */
-static struct worker_slot *queue_pop(struct server *srv)
+struct worker_slot *server_queue_pop_locked(struct server *srv)
 {
 	struct worker_slot *slot = srv->queue_head;
 
@@ -369,7 +344,7 @@ struct worker_slot *server_queue_take(struct server *srv)
 	struct worker_slot *slot;
 
 	pthread_mutex_lock(&srv->pool_lock);
-	slot = queue_pop(srv);
+	slot = server_queue_pop_locked(srv);
 	pthread_mutex_unlock(&srv->pool_lock);
 	return slot;
 }
@@ -405,126 +380,35 @@ void server_serve_slot(struct server *srv, struct worker_slot *slot,
 		slot_close(srv, slot);
 }
 
-/* ---- the threads ---- */
+/*
+ * While requests wait for a worker, the poller looks at the pool every
+ * SERVER_POOL_LOOK_MS even when nothing arrives: the workers may all be
+ * stuck or away (workers.c).
+ */
+static int room_timeout(struct server *srv)
+{
+	bool waiting;
+
+	pthread_mutex_lock(&srv->pool_lock);
+	waiting = srv->queued > 0;
+	pthread_mutex_unlock(&srv->pool_lock);
+	return waiting ? SERVER_POOL_LOOK_MS : EXPIRE_MS;
+}
 
 static void *poller_main(void *arg)
 {
 	struct server *srv = arg;
 
-	while (server_room_round(srv, EXPIRE_MS))
+	while (server_room_round(srv, room_timeout(srv)))
 		;
 	return NULL;
-}
-
-/* Wait for a queued slot; NULL when the pool ends. */
-static struct worker_slot *next_slot(struct server *srv)
-{
-	struct worker_slot *slot;
-
-	pthread_mutex_lock(&srv->pool_lock);
-	srv->idle_workers++;
-	while (!srv->queue_head && !srv->pool_ending)
-		pthread_cond_wait(&srv->queue_cv, &srv->pool_lock);
-	srv->idle_workers--;
-	slot = queue_pop(srv);
-	pthread_mutex_unlock(&srv->pool_lock);
-	return slot;
-}
-
-/* After a tunnel: its thread ends when the pool is whole without it. */
-static bool tunnel_thread_ends(struct server *srv)
-{
-	bool ends;
-
-	if (!tunnel_thread)
-		return false;
-	tunnel_thread = false;
-	pthread_mutex_lock(&srv->pool_lock);
-	srv->tunnels--;
-	ends = srv->threads - srv->tunnels > srv->opts.workers;
-	pthread_mutex_unlock(&srv->pool_lock);
-	return ends;
-}
-
-static void *worker_main(void *arg)
-{
-	struct server *srv = arg;
-	struct proxy_worker *w = NULL;
-	bool ending = false;
-
-	on_pool_worker = true;
-	if (proxy_worker_new(&w) < 0)
-		log_event(srv->log, LOG_ERROR, "a worker is out of memory");
-	while (w && !ending) {
-		struct worker_slot *slot = next_slot(srv);
-
-		if (!slot) {
-			pthread_mutex_lock(&srv->pool_lock);
-			ending = srv->pool_ending;
-			pthread_mutex_unlock(&srv->pool_lock);
-			continue;
-		}
-		server_serve_slot(srv, slot, w);
-		ending = tunnel_thread_ends(srv);
-	}
-	proxy_worker_free(w);
-	pthread_mutex_lock(&srv->pool_lock);
-	srv->threads--;
-	pthread_cond_broadcast(&srv->threads_cv);
-	pthread_mutex_unlock(&srv->pool_lock);
-	return NULL;
-}
-
-/* Start a worker want_worker() counted. */
-static void spawn_worker(struct server *srv)
-{
-	pthread_attr_t attr;
-	pthread_t thread;
-	int rc;
-
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, WORKER_STACK);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&thread, &attr, worker_main, srv);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		pthread_mutex_lock(&srv->pool_lock);
-		srv->threads--;
-		pthread_cond_broadcast(&srv->threads_cv);
-		pthread_mutex_unlock(&srv->pool_lock);
-		log_event(srv->log, LOG_ERROR, "cannot start a worker: %s",
-			  strerror(rc));
-	}
-}
-
-/*
- * proxy's tunnel hook: this worker becomes the tunnel's thread and leaves
- * the pool's count, so the pool may start another for queued requests.
- */
-static void tunnel_begins(void *arg)
-{
-	struct server *srv = arg;
-	bool spawn;
-
-	if (!on_pool_worker || tunnel_thread)
-		return;
-	tunnel_thread = true;
-	pthread_mutex_lock(&srv->pool_lock);
-	srv->tunnels++;
-	spawn = want_worker(srv);
-	pthread_mutex_unlock(&srv->pool_lock);
-	if (spawn)
-		spawn_worker(srv);
 }
 
 int server_room_start(struct server *srv)
 {
 	if (srv->epfd < 0)
 		return -EBADF;
-	proxy_set_tunnel_hook(srv->px, tunnel_begins, srv);
-	pthread_mutex_lock(&srv->pool_lock);
-	srv->pool_open = true;
-	pthread_mutex_unlock(&srv->pool_lock);
+	server_pool_open(srv);
 	if (pthread_create(&srv->poller, NULL, poller_main, srv) != 0) {
 		server_room_close(srv);
 		return -EAGAIN;
@@ -540,10 +424,5 @@ void server_room_stop(struct server *srv)
 	/* server_stop woke the poller; it ends once the room is empty. */
 	pthread_join(srv->poller, NULL);
 	srv->poller_started = false;
-	pthread_mutex_lock(&srv->pool_lock);
-	srv->pool_ending = true;
-	pthread_cond_broadcast(&srv->queue_cv);
-	while (srv->threads > 0)
-		pthread_cond_wait(&srv->threads_cv, &srv->pool_lock);
-	pthread_mutex_unlock(&srv->pool_lock);
+	server_pool_end(srv);
 }

@@ -446,8 +446,10 @@ static bool join_fill(struct client *cl, struct exchange *x)
 		return false;
 	log_event(cl->px->log, LOG_INFO,
 		  "%s %s: waits for the fill in progress", cl->addr, x->url);
+	proxy_upstream_hook(cl, true); /* waits on the origin, as the filler */
 	rc = cache_store_fill_wait(cl->px->cache, f,
 				   proxy_live(cl)->response_timeout_ms);
+	proxy_upstream_hook(cl, false);
 	if (rc != CACHE_STORE_FILL_STORED || !open_variant(cl, x, &vary_miss))
 		return false;
 	c->status.collapsed = true;

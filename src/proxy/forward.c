@@ -834,11 +834,13 @@ void proxy_forward(struct client *cl, struct exchange *x)
 	if (!proxy_route(cl, x, host, u->port, &route))
 		return;
 	pool_key(key, &route);
+	proxy_upstream_hook(cl, true);
 	forward_routed(cl, x, host, &route, key);
 	/* A 304 that selected no stored response: once more, without the
 	 * cache's conditionals (cache_glue.c). */
 	if (proxy_cache_refetch(x))
 		forward_routed(cl, x, host, &route, key);
+	proxy_upstream_hook(cl, false);
 }
 
 /* The request to its route; a dead pooled connection is retried once. */

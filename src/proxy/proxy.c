@@ -591,8 +591,8 @@ static void handle_request(struct client *cl, struct exchange *x)
 		return;
 	case HTTP_FORM_AUTHORITY:
 		if (proxy_auth_check(cl, x) && host_allowed(cl, x)) {
-			if (cl->px->tunnel_hook)
-				cl->px->tunnel_hook(cl->px->tunnel_arg);
+			if (cl->px->hooks.tunnel_begins)
+				cl->px->hooks.tunnel_begins(cl->px->hooks.arg);
 			proxy_connect(cl, x);
 		}
 		return;
@@ -821,10 +821,17 @@ void proxy_worker_free(struct proxy_worker *w)
 	free(w);
 }
 
-void proxy_set_tunnel_hook(struct proxy *px, void (*hook)(void *arg), void *arg)
+void proxy_set_hooks(struct proxy *px, const struct proxy_hooks *hooks)
 {
-	px->tunnel_hook = hook;
-	px->tunnel_arg = arg;
+	px->hooks = *hooks;
+}
+
+void proxy_upstream_hook(struct client *cl, bool begins)
+{
+	const struct proxy_hooks *h = &cl->px->hooks;
+
+	if (h->upstream)
+		h->upstream(h->arg, begins);
 }
 
 struct proxy_client *proxy_client_open(struct proxy *px, int fd,

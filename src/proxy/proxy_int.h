@@ -62,9 +62,8 @@ struct proxy {
 	/* The store's eviction totals already added to stats (guarded by
 	 * lock): proxy_cache_count_store() adds the difference. */
 	uint64_t evictions_counted, evicted_bytes_counted;
-	/* Issue 13: told when a request becomes a tunnel (NULL: nobody). */
-	void (*tunnel_hook)(void *arg);
-	void *tunnel_arg;
+	/* Issue 13: what the server is told of a request (proxy.h). */
+	struct proxy_hooks hooks;
 };
 
 /*
@@ -398,6 +397,9 @@ int proxy_build_response_head(const struct proxy_settings *set,
 /* forward.c */
 /* Forward an HTTP request to its origin and relay the answer. */
 void proxy_forward(struct client *cl, struct exchange *x);
+/* The server's upstream hook (proxy.h): this thread waits on upstream
+ * (true) or is back (false); always in pairs. */
+void proxy_upstream_hook(struct client *cl, bool begins);
 /* The outcome (its status: 502/504) and message for a failed connect. */
 enum proxy_outcome proxy_connect_error(int err, const char *host, char *msg,
 				       size_t cap);
