@@ -550,6 +550,23 @@ static void test_squid_format_defaults_and_ipv6(void **state)
 		"HIER_NONE/- -\n");
 }
 
+/* The padded numbers as printf's %6lld and %03d wrote them. */
+static void test_squid_format_pads_as_printf_did(void **state)
+{
+	struct log_access e = {.client = "127.0.0.1:1", .status = 7};
+
+	(void)state;
+	e.duration_ms = 1234567; /* wider than the field */
+	assert_string_equal(access_line(LOG_FORMAT_SQUID, &e),
+			    "1700000000.123 1234567 127.0.0.1 NONE_NONE/007 0 "
+			    "- - - HIER_NONE/- -\n");
+	e.duration_ms = -3;
+	e.status = -5;
+	assert_string_equal(access_line(LOG_FORMAT_SQUID, &e),
+			    "1700000000.123     -3 127.0.0.1 NONE_NONE/-05 0 "
+			    "- - - HIER_NONE/- -\n");
+}
+
 static void test_squid_result_codes_pass_through(void **state)
 {
 	static const char *const codes[] = {
@@ -1213,6 +1230,7 @@ int main(void)
 		cmocka_unit_test(test_torture_log_open_write_reopen),
 		cmocka_unit_test(test_squid_format_line),
 		cmocka_unit_test(test_squid_format_defaults_and_ipv6),
+		cmocka_unit_test(test_squid_format_pads_as_printf_did),
 		cmocka_unit_test(test_squid_result_codes_pass_through),
 		cmocka_unit_test(test_combined_format_line),
 		cmocka_unit_test(test_combined_format_empty_fields),

@@ -407,6 +407,28 @@ static void test_format_u64_and_hex64_match_printf(void **state)
 	assert_int_equal(util_format_hex64(got, 16, 1), -ENOSPC);
 }
 
+static void test_format_i64_matches_printf(void **state)
+{
+	static const int64_t values[] = {
+		0,	  1,	  -1,	     9,		-10,
+		99,	  -65535, INT32_MIN, INT64_MAX, INT64_MIN + 1,
+		INT64_MIN};
+	char got[32], want[32];
+
+	(void)state;
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(values); i++) {
+		int n = snprintf(want, sizeof(want), "%lld",
+				 (long long)values[i]);
+
+		assert_int_equal(util_format_i64(got, sizeof(got), values[i]),
+				 n);
+		assert_string_equal(got, want);
+	}
+	assert_int_equal(util_format_i64(got, 3, -9), 2);
+	assert_int_equal(util_format_i64(got, 2, -9), -ENOSPC);
+	assert_int_equal(util_format_i64(got, 1, -9), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +457,7 @@ int main(void)
 		cmocka_unit_test(test_format_time_iso_every_day_of_a_leap_year),
 		cmocka_unit_test(test_format_time_small_buffer_is_enospc),
 		cmocka_unit_test(test_format_u64_and_hex64_match_printf),
+		cmocka_unit_test(test_format_i64_matches_printf),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -33,6 +33,8 @@ int util_format(char *dst, size_t cap, const char *fmt, ...)
  */
 int util_format_u64(char *dst, size_t cap, uint64_t v);
 int util_format_hex64(char *dst, size_t cap, uint64_t v);
+/* v in decimal with a '-' when negative, as util_format_u64. */
+int util_format_i64(char *dst, size_t cap, int64_t v);
 
 /*
  * Parse an unsigned decimal number made only of digits (no sign, no

@@ -61,9 +61,12 @@ static void add_str(struct out *o, const char *s)
 
 static void add_num(struct out *o, const char *param, int64_t v)
 {
-	char num[32];
-	int n = util_format(num, sizeof(num), "; %s=%lld", param, (long long)v);
+	char num[24];
+	int n = util_format_i64(num, sizeof(num), v);
 
+	add_str(o, "; ");
+	add_str(o, param);
+	add_str(o, "=");
 	if (n > 0)
 		add(o, num, (size_t)n);
 }

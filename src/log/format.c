@@ -113,6 +113,53 @@ static void client_ip(const char *client, char *out, size_t cap)
 		util_format(out, cap, "-");
 }
 
+/* sep, then n in decimal (a signed and an unsigned one). */
+static void line_num(struct log_line *l, const char *sep, long long n)
+{
+	char text[24];
+
+	log_line_raw(l, sep);
+	if (util_format_i64(text, sizeof(text), n) > 0)
+		log_line_raw(l, text);
+}
+
+static void line_u64(struct log_line *l, const char *sep, uint64_t n)
+{
+	char text[24];
+
+	log_line_raw(l, sep);
+	if (util_format_u64(text, sizeof(text), n) > 0)
+		log_line_raw(l, text);
+}
+
+/*
+ * sep, then n in decimal, at least width characters: padded on the left
+ * with pad (' ', or '0' after a minus sign), as printf's %6lld and %03d.
+ */
+static void line_num_width(struct log_line *l, const char *sep, long long n,
+			   int width, char pad)
+{
+	char digits[24], text[48];
+	int len = util_format_i64(digits, sizeof(digits), n), at = 0;
+	const char *d = digits;
+
+	if (len < 0)
+		return;
+	if (pad == '0' && n < 0) { /* "-05": the sign before the zeros */
+		text[at++] = '-';
+		d++;
+		len--;
+		width--;
+	}
+	while (width > len && at < (int)sizeof(text) - 25) {
+		text[at++] = pad;
+		width--;
+	}
+	memcpy(text + at, d, (size_t)len + 1);
+	log_line_raw(l, sep);
+	log_line_raw(l, text);
+}
+
 /*
  * Squid's native format (logformat squid): time.ms elapsed client
  * result/status bytes method URL user hierarchy/peer content-type.
@@ -120,18 +167,20 @@ static void client_ip(const char *client, char *out, size_t cap)
 static void format_squid(const struct timespec *now, const struct log_access *e,
 			 struct log_line *l)
 {
-	char text[160], ip[64];
+	char ip[64];
 
+	/* "%lld.%03ld %6lld %s %s/%03d %llu ", without vsnprintf (util.h). */
 	client_ip(e->client, ip, sizeof(ip));
-	util_format(text, sizeof(text), "%lld.%03ld %6lld ",
-		    (long long)now->tv_sec, now->tv_nsec / 1000000,
-		    (long long)e->duration_ms);
-	log_line_raw(l, text);
+	line_num(l, "", (long long)now->tv_sec);
+	line_num_width(l, ".", now->tv_nsec / 1000000, 3, '0');
+	line_num_width(l, " ", (long long)e->duration_ms, 6, ' ');
+	log_line_raw(l, " ");
 	log_line_escaped(l, ip, LOG_ESC_FIELD);
-	util_format(text, sizeof(text), " %s/%03d %llu ",
-		    e->result ? e->result : "NONE_NONE", e->status,
-		    (unsigned long long)e->bytes_sent);
-	log_line_raw(l, text);
+	log_line_raw(l, " ");
+	log_line_raw(l, e->result ? e->result : "NONE_NONE");
+	line_num_width(l, "/", e->status, 3, '0');
+	line_u64(l, " ", e->bytes_sent);
+	log_line_raw(l, " ");
 	log_line_escaped(l, or_dash(e->method), LOG_ESC_FIELD);
 	log_line_raw(l, " ");
 	log_line_escaped(l, or_dash(e->url), LOG_ESC_FIELD);
@@ -285,11 +334,12 @@ static void format_glassproxy(const struct timespec *now,
 	log_line_escaped(l, or_dash(e->method), LOG_ESC_HEX);
 	log_line_raw(l, " ");
 	log_line_escaped(l, or_dash(e->url), LOG_ESC_HEX);
-	util_format(text, sizeof(text), " %d %llu %llu %lldms ", e->status,
-		    (unsigned long long)e->bytes_sent,
-		    (unsigned long long)e->bytes_received,
-		    (long long)e->duration_ms);
-	log_line_raw(l, text);
+	/* " status sent received Nms ", without vsnprintf (util.h). */
+	line_num(l, " ", e->status);
+	line_u64(l, " ", e->bytes_sent);
+	line_u64(l, " ", e->bytes_received);
+	line_num(l, " ", (long long)e->duration_ms);
+	log_line_raw(l, "ms ");
 	log_line_escaped(l, or_dash(e->outcome), LOG_ESC_HEX);
 	/* "MISS+STORED": what went into the cache, in the same field. */
 	if (e->stored)

@@ -42,7 +42,7 @@ static size_t hit_fields(struct exchange *x, const struct proxy_hit *h,
 	for (size_t i = 0; i < h->n_fields && n + HIT_EXTRA < cap; i++)
 		if (!http_name_is(h->fields[i].name, "age"))
 			out[n++] = h->fields[i];
-	util_format(age, age_cap, "%lld", (long long)h->age);
+	util_format_i64(age, age_cap, (int64_t)h->age);
 	out[n++] = (struct http_header){{"Age", 3}, {age, strlen(age)}};
 	if (h->content_range)
 		out[n++] = (struct http_header){
