@@ -167,8 +167,11 @@ bool http_name_is(struct http_slice name, const char *lit)
 ssize_t http_find_header(const struct http_header *headers, size_t n,
 			 const char *name, size_t from)
 {
+	size_t len = strlen(name); /* once, not once per header */
+
 	for (size_t i = from; i < n; i++)
-		if (http_name_is(headers[i].name, name))
+		if (headers[i].name.ptr && headers[i].name.len == len &&
+		    util_ieq(headers[i].name.ptr, len, name, len))
 			return (ssize_t)i;
 	return -1;
 }
@@ -181,22 +184,29 @@ bool http_list_has_token(struct http_slice value, const char *token)
 bool http_is_hop_by_hop(struct http_slice name,
 			const struct http_header *headers, size_t n)
 {
-	static const char *const fixed[] = {
-		"connection",
-		"keep-alive",
-		"proxy-connection",
-		"te",
-		"trailer",
-		"transfer-encoding",
-		"upgrade",
-		"proxy-authorization",
-		"proxy-authenticate",
+	/* With their lengths: most names are none of these, and a length
+	 * says so without a strlen per name (every header of every head
+	 * the proxy writes comes through here). */
+	static const struct {
+		const char *name;
+		size_t len;
+	} fixed[] = {
+		{"connection", 10},
+		{"keep-alive", 10},
+		{"proxy-connection", 16},
+		{"te", 2},
+		{"trailer", 7},
+		{"transfer-encoding", 17},
+		{"upgrade", 7},
+		{"proxy-authorization", 19},
+		{"proxy-authenticate", 18},
 	};
 
 	if (name.ptr == NULL || name.len == 0)
 		return false;
 	for (size_t k = 0; k < UTIL_ARRAY_LEN(fixed); k++)
-		if (http_name_is(name, fixed[k]))
+		if (name.len == fixed[k].len &&
+		    util_ieq(name.ptr, name.len, fixed[k].name, fixed[k].len))
 			return true;
 	for (size_t i = 0; i < n; i++)
 		if (http_name_is(headers[i].name, "connection") &&
