@@ -979,6 +979,12 @@ static void test_pool_a_worker_away_at_an_origin_frees_its_place(void **state)
 	server_pool_set_away(r.srv, a, true); /* waits on its origin */
 	sb = server_pool_try_take(r.srv, b);
 	assert_non_null(sb);
+	/* Both away: the few have room, --workers (2 here) has not. */
+	r.srv->opts.workers = 2;
+	server_pool_set_away(r.srv, b, true);
+	assert_null(server_pool_try_take(r.srv, c));
+	server_pool_set_away(r.srv, b, false);
+	r.srv->opts.workers = 4;
 	/* Back from the origin, a counts again: two serve, one may. */
 	server_pool_set_away(r.srv, a, false);
 	server_pool_release(r.srv, b);

@@ -56,16 +56,28 @@ static int active_workers(const struct server *srv)
 	return srv->working - srv->away;
 }
 
+/*
+ * Is there a place for one more worker (woken ones counted)?  Both
+ * bounds: the active few, and --workers for all requests in progress,
+ * those away included.
+ */
+static bool has_place(const struct server *srv, int waking)
+{
+	return active_workers(srv) + waking < srv->active_cap &&
+	       srv->working + waking < srv->opts.workers;
+}
+
 /* May one more worker take a queued slot? */
 static bool may_serve(const struct server *srv)
 {
-	return srv->queue_head && active_workers(srv) < srv->active_cap;
+	return srv->queue_head && has_place(srv, 0);
 }
 
 /*
  * The pool grows on demand, as Apache's does: one more thread when more
  * requests wait than workers are idle or starting, up to active_cap
- * threads besides those in tunnels or away.  The new thread is counted
+ * threads besides those in tunnels or away, and never past --workers
+ * besides those in tunnels.  The new thread is counted
  * now (so two callers never both start one) and started by the caller,
  * after the unlock.
  */
@@ -73,7 +85,8 @@ static bool want_worker(struct server *srv)
 {
 	if (!srv->pool_open || srv->pool_ending ||
 	    srv->queued <= srv->idle_workers + srv->starting ||
-	    srv->threads - srv->tunnels - srv->away >= srv->active_cap)
+	    srv->threads - srv->tunnels - srv->away >= srv->active_cap ||
+	    srv->threads - srv->tunnels >= srv->opts.workers)
 		return false;
 	srv->threads++;
 	srv->starting++;
@@ -143,8 +156,7 @@ struct pool_call server_pool_call_locked(struct server *srv)
 {
 	struct pool_call c = {.wake = NULL, .spawn = want_worker(srv)};
 
-	if (srv->queue_head &&
-	    active_workers(srv) + srv->waking < srv->active_cap) {
+	if (srv->queue_head && has_place(srv, srv->waking)) {
 		c.wake = srv->idle_top; /* the last to go idle */
 		if (c.wake) {
 			idle_remove(srv, c.wake);
