@@ -859,6 +859,31 @@ static void test_room_a_client_that_closes_while_waiting_is_let_go(void **state)
 	room_close(&r);
 }
 
+static void test_room_a_stop_with_no_worker_left_closes_the_queue(void **state)
+{
+	struct room r;
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_admit(&r, 9);
+	assert_true(room_receive(&r, 9, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+	assert_int_equal(server_queue_length(r.srv), 1);
+	/* No worker thread exists (none could be started): at the stop the
+	 * queued connection is closed, else the stop would wait for it. */
+	will_pipe_write(1); /* proxy_stop's byte */
+	will_return(mock_shutdown, 0);
+	will_pipe_write(1); /* the poller's */
+	server_stop(r.srv);
+	will_pipe_write(1); /* the last connection wakes the stop's wait */
+	will_return(mock_epoll_wait, 1);
+	will_epoll_event(ROOM_WAKE, EPOLLIN);
+	assert_false(server_room_round(r.srv, 250));
+	assert_true(sys_mock_is_closed(9));
+	assert_int_equal(server_queue_length(r.srv), 0);
+	assert_int_equal(server_wait_workers(r.srv, -1), 0);
+	room_close(&r);
+}
+
 static void test_room_a_full_queue_answers_503(void **state)
 {
 	struct room r;
@@ -1191,6 +1216,8 @@ int main(void)
 			test_room_a_head_sent_with_the_connection_skips_the_poller),
 		cmocka_unit_test(
 			test_room_a_client_that_closes_while_waiting_is_let_go),
+		cmocka_unit_test(
+			test_room_a_stop_with_no_worker_left_closes_the_queue),
 		cmocka_unit_test(test_room_a_full_queue_answers_503),
 		cmocka_unit_test(test_room_a_request_queued_too_long_gets_503),
 		cmocka_unit_test(test_pool_serves_with_the_active_few_only),

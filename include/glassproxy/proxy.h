@@ -280,7 +280,10 @@ size_t proxy_client_idle_bytes(void);
  *    (or waits for another request's fetch of the same URL), and
  *    upstream(arg, false) when that is over: a thread waiting on an origin
  *    uses no core, so the server lets another worker serve in the
- *    meantime (workers.c, "The active few").  Always in pairs.
+ *    meantime (workers.c, "The active few").  Always in pairs.  The pair
+ *    spans the whole exchange, the bodies' relay included: a relay mostly
+ *    waits on one socket or the other (and splices), so it is counted as
+ *    waiting; --workers still bounds it.
  */
 struct proxy_hooks {
 	void (*tunnel_begins)(void *arg);

@@ -91,6 +91,11 @@ void server_room_close(struct server *srv)
 	sys_close(srv->sys, srv->room_wake[1]);
 	sys_close(srv->sys, srv->epfd);
 	srv->epfd = -1;
+	/* Under the lock, as server_stop reads it: no write to a closed
+	 * (or reused) descriptor after a fall-back to --serial. */
+	pthread_mutex_lock(&srv->lock);
+	srv->room_wake[0] = srv->room_wake[1] = -1;
+	pthread_mutex_unlock(&srv->lock);
 }
 
 /* The connection is done: its proxy record, its socket, its slot. */
@@ -282,16 +287,33 @@ static void expire_waits(struct server *srv)
 	}
 }
 
-/* A stop: every connection in the room closes at once. */
+/*
+ * A stop: every connection in the room closes at once, and so do queued
+ * ones when no worker thread is left to take them (every start of one
+ * failed): the stop would wait for them for ever.
+ */
 static void close_room(struct server *srv)
 {
 	struct worker_slot *s = take_waiting(srv, 0, true);
+	struct worker_slot *orphans = NULL;
 
 	while (s) {
 		struct worker_slot *next = s->queue_next;
 
 		slot_close(srv, s);
 		s = next;
+	}
+	pthread_mutex_lock(&srv->pool_lock);
+	while (srv->threads == 0 && srv->queue_head) {
+		s = server_queue_pop_locked(srv);
+		s->queue_next = orphans;
+		orphans = s;
+	}
+	pthread_mutex_unlock(&srv->pool_lock);
+	while (orphans) {
+		s = orphans->queue_next;
+		slot_close(srv, orphans);
+		orphans = s;
 	}
 }
 
@@ -381,18 +403,19 @@ void server_serve_slot(struct server *srv, struct worker_slot *slot,
 }
 
 /*
- * While requests wait for a worker, the poller looks at the pool every
- * SERVER_POOL_LOOK_MS even when nothing arrives: the workers may all be
- * stuck or away (workers.c).
+ * While requests wait for a worker, or the active few are all serving
+ * (the accept thread may queue a head without waking the poller), the
+ * poller looks at the pool every SERVER_POOL_LOOK_MS even when nothing
+ * arrives: the workers may all be stuck (workers.c).
  */
 static int room_timeout(struct server *srv)
 {
-	bool waiting;
+	bool watch;
 
 	pthread_mutex_lock(&srv->pool_lock);
-	waiting = srv->queued > 0;
+	watch = srv->queued > 0 || srv->working - srv->away >= srv->active_cap;
 	pthread_mutex_unlock(&srv->pool_lock);
-	return waiting ? SERVER_POOL_LOOK_MS : EXPIRE_MS;
+	return watch ? SERVER_POOL_LOOK_MS : EXPIRE_MS;
 }
 
 static void *poller_main(void *arg)

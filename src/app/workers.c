@@ -75,7 +75,7 @@ static bool may_serve(const struct server *srv)
 
 /*
  * The pool grows on demand, as Apache's does: one more thread when more
- * requests wait than workers are idle or starting, up to active_cap
+ * requests wait than workers are idle, woken or starting, up to active_cap
  * threads besides those in tunnels or away, and never past --workers
  * besides those in tunnels.  The new thread is counted
  * now (so two callers never both start one) and started by the caller,
@@ -84,7 +84,7 @@ static bool may_serve(const struct server *srv)
 static bool want_worker(struct server *srv)
 {
 	if (!srv->pool_open || srv->pool_ending ||
-	    srv->queued <= srv->idle_workers + srv->starting ||
+	    srv->queued <= srv->idle_workers + srv->starting + srv->waking ||
 	    srv->threads - srv->tunnels - srv->away >= srv->active_cap ||
 	    srv->threads - srv->tunnels >= srv->opts.workers)
 		return false;
@@ -357,7 +357,9 @@ static bool tunnel_thread_ends(struct server *srv)
 	tunnel_thread = false;
 	pthread_mutex_lock(&srv->pool_lock);
 	srv->tunnels--;
-	ends = srv->threads - srv->tunnels - srv->away > srv->active_cap;
+	/* The same two bounds as want_worker's. */
+	ends = srv->threads - srv->tunnels > srv->opts.workers ||
+	       srv->threads - srv->tunnels - srv->away > srv->active_cap;
 	pthread_mutex_unlock(&srv->pool_lock);
 	return ends;
 }
