@@ -950,6 +950,19 @@ static void room_queue_heads(struct room *r, int n)
 	assert_int_equal(server_queue_length(r->srv), n);
 }
 
+/* The pool's records of n workers, joined and given back. */
+static void pool_join(struct room *r, struct pool_member **m, int n)
+{
+	for (int i = 0; i < n; i++)
+		m[i] = server_pool_join(r->srv);
+}
+
+static void pool_leave(struct room *r, struct pool_member **m, int n)
+{
+	for (int i = 0; i < n; i++)
+		server_pool_leave(r->srv, m[i]);
+}
+
 /* A member serves the slot it took (an origin-form request: 400). */
 static void pool_serve(struct room *r, struct pool_member *m,
 		       struct worker_slot *slot)
@@ -963,15 +976,15 @@ static void pool_serve(struct room *r, struct pool_member *m,
 static void test_pool_serves_with_the_active_few_only(void **state)
 {
 	struct room r;
-	struct pool_member *a, *b;
+	struct pool_member *m[2], *a, *b;
 	struct worker_slot *slot;
 
 	(void)state;
 	room_open(&r, 4, 30000);
 	room_pool(&r, 4, 1);
 	room_queue_heads(&r, 2);
-	a = server_pool_join(r.srv);
-	b = server_pool_join(r.srv);
+	pool_join(&r, m, 2);
+	a = m[0], b = m[1];
 	slot = server_pool_try_take(r.srv, a);
 	assert_non_null(slot);
 	/* One serves: the second waits although a request does. */
@@ -981,24 +994,22 @@ static void test_pool_serves_with_the_active_few_only(void **state)
 	assert_non_null(slot);
 	pool_serve(&r, b, slot);
 	assert_int_equal(server_queue_length(r.srv), 0);
-	server_pool_leave(r.srv, a);
-	server_pool_leave(r.srv, b);
+	pool_leave(&r, m, 2);
 	room_close(&r);
 }
 
 static void test_pool_a_worker_away_at_an_origin_frees_its_place(void **state)
 {
 	struct room r;
-	struct pool_member *a, *b, *c;
+	struct pool_member *m[3], *a, *b, *c;
 	struct worker_slot *sa, *sb;
 
 	(void)state;
 	room_open(&r, 4, 30000);
 	room_pool(&r, 4, 1);
 	room_queue_heads(&r, 3);
-	a = server_pool_join(r.srv);
-	b = server_pool_join(r.srv);
-	c = server_pool_join(r.srv);
+	pool_join(&r, m, 3);
+	a = m[0], b = m[1], c = m[2];
 	sa = server_pool_try_take(r.srv, a);
 	assert_null(server_pool_try_take(r.srv, b));
 	server_pool_set_away(r.srv, a, true); /* waits on its origin */
@@ -1019,25 +1030,22 @@ static void test_pool_a_worker_away_at_an_origin_frees_its_place(void **state)
 	will_answer();
 	will_linger();
 	server_serve_slot(r.srv, sb, r.w);
-	server_pool_leave(r.srv, a);
-	server_pool_leave(r.srv, b);
-	server_pool_leave(r.srv, c);
+	pool_leave(&r, m, 3);
 	room_close(&r);
 }
 
 static void test_pool_a_stuck_worker_lets_one_more_serve(void **state)
 {
 	struct room r;
-	struct pool_member *a, *b, *c;
+	struct pool_member *m[3], *a, *b, *c;
 	struct worker_slot *sa, *sb;
 
 	(void)state;
 	room_open(&r, 4, 30000);
 	room_pool(&r, 2, 1);
 	room_queue_heads(&r, 3);
-	a = server_pool_join(r.srv);
-	b = server_pool_join(r.srv);
-	c = server_pool_join(r.srv);
+	pool_join(&r, m, 3);
+	a = m[0], b = m[1], c = m[2];
 	sa = server_pool_try_take(r.srv, a);
 	assert_non_null(sa);
 	sys_mock_advance_ms(19);
@@ -1059,9 +1067,7 @@ static void test_pool_a_stuck_worker_lets_one_more_serve(void **state)
 	assert_true(server_pool_adjust(r.srv));
 	assert_int_equal(r.srv->active_cap, 1);
 	pool_serve(&r, c, server_pool_try_take(r.srv, c));
-	server_pool_leave(r.srv, a);
-	server_pool_leave(r.srv, b);
-	server_pool_leave(r.srv, c);
+	pool_leave(&r, m, 3);
 	room_close(&r);
 }
 
