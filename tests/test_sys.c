@@ -737,6 +737,31 @@ static void test_fault_eof_at_second_recv(void **state)
 	sys_fault_free(f);
 }
 
+/*
+ * A look that finds nothing (MSG_DONTWAIT, nothing to read) is not
+ * counted: eof@2 is the second read that finds something (or an end),
+ * whether the look at accept came before the client's bytes or after.
+ */
+static void test_fault_a_look_that_would_block_is_not_counted(void **state)
+{
+	struct sys *f = fault_over(sys_mock(), "net.recv=eof@2");
+	char buf[8];
+
+	(void)state;
+	will_poll1(0, 0); /* the look at accept: nothing yet */
+	assert_int_equal(sys_recv(f, 4, buf, sizeof(buf), MSG_DONTWAIT),
+			 -EAGAIN);
+	will_poll1(1, POLLIN);
+	will_recv_str("a");
+	assert_int_equal(sys_recv(f, 4, buf, sizeof(buf), MSG_DONTWAIT), 1);
+	will_poll1(1, POLLIN);
+	assert_int_equal(sys_recv(f, 4, buf, sizeof(buf), MSG_DONTWAIT), 0);
+	assert_string_equal(
+		sys_mock_trace(),
+		"poll(4:i;0)=0 poll(4:i;0)=1 recv(4)=1 poll(4:i;0)=1");
+	sys_fault_free(f);
+}
+
 static void test_fault_delay_waits_on_the_inner_clock(void **state)
 {
 	struct sys *mock = sys_mock();
@@ -1282,6 +1307,8 @@ int main(void)
 		cmocka_unit_test(test_fault_short_sends_and_writes),
 		cmocka_unit_test(test_fault_short_recv_caps_the_length),
 		cmocka_unit_test(test_fault_eof_at_second_recv),
+		cmocka_unit_test(
+			test_fault_a_look_that_would_block_is_not_counted),
 		cmocka_unit_test(test_fault_delay_waits_on_the_inner_clock),
 		cmocka_unit_test(test_fault_delay_then_error_and_resolve_codes),
 		cmocka_unit_test(test_fault_client_and_origin_scopes),
