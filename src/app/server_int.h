@@ -1,9 +1,10 @@
 /*
  * server internals shared by server.c (the listener, the connection
  * records, the stop), waitroom.c (the poller and the ready queue) and
- * workers.c (the worker pool), and driven directly by tests/test_app.c, so the shutdown
- * wait and the waiting room's state machine can be tested on the mock
- * sys without threads.  Not part of the public API.
+ * workers.c (the worker pool), and driven directly by tests/test_app.c,
+ * so the shutdown wait, the waiting room's state machine and the pool's
+ * rules can be tested on the mock sys without threads.  Not part of the
+ * public API.
  */
 #ifndef GLASSPROXY_APP_SERVER_INT_H
 #define GLASSPROXY_APP_SERVER_INT_H
@@ -85,7 +86,8 @@ struct server {
 	/*
 	 * How many workers serve at once (workers.c, "The active few"):
 	 * active_base (ACTIVE_PER_CORE per core), plus one for each worker
-	 * stuck in its connection, up to --workers.
+	 * stuck in its connection, up to --workers; those away at an origin
+	 * do not count against it.
 	 */
 	int working;		     /* workers serving a slot now */
 	int starting;		     /* threads started, not yet idle */
@@ -186,6 +188,13 @@ void server_pool_answer(struct server *srv, struct pool_call call);
  * SERVER_POOL_LOOK_MS (false: too soon, nothing looked at).
  */
 bool server_pool_adjust(struct server *srv);
+/*
+ * Should the poller look again within SERVER_POOL_LOOK_MS, even if
+ * nothing arrives?  While requests wait, and while the few that may serve
+ * are all serving: the accept thread can queue a head without waking the
+ * poller, and those workers may all be stuck.
+ */
+bool server_pool_wants_look(struct server *srv);
 
 /*
  * A worker's hold on the pool: its record (NULL: out of memory), a queued

@@ -36,7 +36,7 @@
  *
  * After each round the poller also looks at the pool (server_pool_adjust:
  * are workers stuck, may more serve?), every SERVER_POOL_LOOK_MS while
- * requests wait.
+ * requests wait or the few that may serve are all serving.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -402,20 +402,10 @@ void server_serve_slot(struct server *srv, struct worker_slot *slot,
 		slot_close(srv, slot);
 }
 
-/*
- * While requests wait for a worker, or the active few are all serving
- * (the accept thread may queue a head without waking the poller), the
- * poller looks at the pool every SERVER_POOL_LOOK_MS even when nothing
- * arrives: the workers may all be stuck (workers.c).
- */
+/* The pool may want a look soon (server_pool_wants_look), else 250 ms. */
 static int room_timeout(struct server *srv)
 {
-	bool watch;
-
-	pthread_mutex_lock(&srv->pool_lock);
-	watch = srv->queued > 0 || srv->working - srv->away >= srv->active_cap;
-	pthread_mutex_unlock(&srv->pool_lock);
-	return watch ? SERVER_POOL_LOOK_MS : EXPIRE_MS;
+	return server_pool_wants_look(srv) ? SERVER_POOL_LOOK_MS : EXPIRE_MS;
 }
 
 static void *poller_main(void *arg)

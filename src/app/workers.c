@@ -77,9 +77,8 @@ static bool may_serve(const struct server *srv)
  * The pool grows on demand, as Apache's does: one more thread when more
  * requests wait than workers are idle, woken or starting, up to active_cap
  * threads besides those in tunnels or away, and never past --workers
- * besides those in tunnels.  The new thread is counted
- * now (so two callers never both start one) and started by the caller,
- * after the unlock.
+ * besides those in tunnels.  The new thread is counted now (so two callers
+ * never both start one) and started by the caller, after the unlock.
  */
 static bool want_worker(struct server *srv)
 {
@@ -274,10 +273,10 @@ void server_pool_release(struct server *srv, struct pool_member *m)
 }
 
 /*
- * Without the lock, twice per request that goes upstream: the counts are
- * atomic, and a place that frees up is filled by the next enqueue or the
- * poller's next look (SERVER_POOL_LOOK_MS while requests wait).  Taking
- * pool_lock here cost a miss 1.4 more futex calls.
+ * Twice per request that goes upstream, so without the lock: the counts
+ * are atomic.  Only a worker going away while requests wait takes it, to
+ * give its place to one of them at once (call_workers); taking pool_lock
+ * on every call cost a miss 1.4 more futex calls.
  */
 void server_pool_set_away(struct server *srv, struct pool_member *m, bool away)
 {
@@ -300,6 +299,16 @@ static int active_cap_at(struct server *srv, int64_t now)
 		if (m->serving && !m->away && now - m->since_ms >= STUCK_MS)
 			cap++;
 	return cap < srv->opts.workers ? cap : srv->opts.workers;
+}
+
+bool server_pool_wants_look(struct server *srv)
+{
+	bool wants;
+
+	pthread_mutex_lock(&srv->pool_lock);
+	wants = srv->queued > 0 || active_workers(srv) >= srv->active_cap;
+	pthread_mutex_unlock(&srv->pool_lock);
+	return wants;
 }
 
 bool server_pool_adjust(struct server *srv)
