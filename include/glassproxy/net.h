@@ -55,9 +55,11 @@ int net_format_ip(const struct sys_addr *addr, char *dst, size_t cap);
 /* The port of an address, in host byte order. */
 uint16_t net_addr_port(const struct sys_addr *addr);
 
-/* A listening socket on addr with SO_REUSEADDR; returns the fd. */
-/* net_listen's flags: SO_REUSEPORT, so that several processes can listen
- * on one address and the kernel spreads connections over them. */
+/*
+ * A listening socket on addr with SO_REUSEADDR; returns the fd.  flags:
+ * NET_LISTEN_REUSEPORT adds SO_REUSEPORT, so that several processes can
+ * listen on one address and the kernel spreads connections over them.
+ */
 #define NET_LISTEN_REUSEPORT 0x1u
 int net_listen(struct sys *sys, const struct sys_addr *addr, int backlog,
 	       unsigned flags);

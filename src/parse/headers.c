@@ -187,20 +187,25 @@ bool http_is_hop_by_hop(struct http_slice name,
 	/* With their lengths: most names are none of these, and a length
 	 * says so without a strlen per name (every header of every head
 	 * the proxy writes comes through here). */
+#define NAME(lit)                                                              \
+	{                                                                      \
+		.name = (lit), .len = sizeof(lit) - 1                          \
+	}
 	static const struct {
 		const char *name;
 		size_t len;
 	} fixed[] = {
-		{"connection", 10},
-		{"keep-alive", 10},
-		{"proxy-connection", 16},
-		{"te", 2},
-		{"trailer", 7},
-		{"transfer-encoding", 17},
-		{"upgrade", 7},
-		{"proxy-authorization", 19},
-		{"proxy-authenticate", 18},
+		NAME("connection"),
+		NAME("keep-alive"),
+		NAME("proxy-connection"),
+		NAME("te"),
+		NAME("trailer"),
+		NAME("transfer-encoding"),
+		NAME("upgrade"),
+		NAME("proxy-authorization"),
+		NAME("proxy-authenticate"),
 	};
+#undef NAME
 
 	if (name.ptr == NULL || name.len == 0)
 		return false;

@@ -311,6 +311,9 @@ int proxy_refuse(struct client *cl, struct exchange *x, enum proxy_outcome o,
 		 const char *message);
 
 /* proxy.c */
+/* The server's upstream hook (proxy.h): this thread waits on upstream
+ * (true) or is back (false); always in pairs. */
+void proxy_upstream_hook(struct client *cl, bool begins);
 /* Record the upstream socket this client now uses (-1: none). */
 void proxy_track_upstream(struct client *cl, int fd);
 /* Stop tracking an upstream socket, then close it. */
@@ -397,9 +400,6 @@ int proxy_build_response_head(const struct proxy_settings *set,
 /* forward.c */
 /* Forward an HTTP request to its origin and relay the answer. */
 void proxy_forward(struct client *cl, struct exchange *x);
-/* The server's upstream hook (proxy.h): this thread waits on upstream
- * (true) or is back (false); always in pairs. */
-void proxy_upstream_hook(struct client *cl, bool begins);
 /* The outcome (its status: 502/504) and message for a failed connect. */
 enum proxy_outcome proxy_connect_error(int err, const char *host, char *msg,
 				       size_t cap);
