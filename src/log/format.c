@@ -151,7 +151,8 @@ static void line_num_width(struct log_line *l, const char *sep, long long n,
 		len--;
 		width--;
 	}
-	while (width > len && at < (int)sizeof(text) - 25) {
+	/* Padding leaves room for every digit and the NUL. */
+	while (width > len && at < (int)(sizeof(text) - sizeof(digits))) {
 		text[at++] = pad;
 		width--;
 	}

@@ -166,6 +166,16 @@ static char *put4(char *p, unsigned v)
 	return put2(put2(p, v / 100), v % 100);
 }
 
+/* "hh:mm:ss" of c at p; the end of it. */
+static char *put_time_of_day(char *p, const struct civil_time *c)
+{
+	p = put2(p, c->hour);
+	*p++ = ':';
+	p = put2(p, c->minute);
+	*p++ = ':';
+	return put2(p, c->second);
+}
+
 /*
  * The two timestamps are written digit by digit: every access line and
  * every event line has one, and vsnprintf for them was a tenth of a
@@ -191,11 +201,7 @@ int util_format_time_iso(const struct timespec *t, char *dst, size_t cap)
 	*p++ = '-';
 	p = put2(p, c.day);
 	*p++ = 'T';
-	p = put2(p, c.hour);
-	*p++ = ':';
-	p = put2(p, c.minute);
-	*p++ = ':';
-	p = put2(p, c.second);
+	p = put_time_of_day(p, &c);
 	*p++ = '.';
 	*p++ = (char)('0' + ms / 100);
 	p = put2(p, (unsigned)(ms % 100));
@@ -212,7 +218,6 @@ int util_format_http_date(time_t t, char *dst, size_t cap)
 					   "May", "Jun", "Jul", "Aug",
 					   "Sep", "Oct", "Nov", "Dec"};
 	struct civil_time c;
-
 	char *p = dst;
 
 	civil_from_time(t, &c);
@@ -234,11 +239,7 @@ int util_format_http_date(time_t t, char *dst, size_t cap)
 	*p++ = ' ';
 	p = put4(p, (unsigned)c.year);
 	*p++ = ' ';
-	p = put2(p, c.hour);
-	*p++ = ':';
-	p = put2(p, c.minute);
-	*p++ = ':';
-	p = put2(p, c.second);
+	p = put_time_of_day(p, &c);
 	memcpy(p, " GMT", 5);
 	return (int)(p + 4 - dst);
 }
