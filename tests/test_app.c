@@ -963,6 +963,17 @@ static void pool_leave(struct room *r, struct pool_member **m, int n)
 		server_pool_leave(r->srv, m[i]);
 }
 
+/* A room whose pool allows `workers`, `active` of them at once, with n
+ * heads queued and n workers' records in m. */
+static void pool_room(struct room *r, struct pool_member **m, int workers,
+		      int active, int n)
+{
+	room_open(r, 4, 30000);
+	room_pool(r, workers, active);
+	room_queue_heads(r, n);
+	pool_join(r, m, n);
+}
+
 /* A member serves the slot it took (an origin-form request: 400). */
 static void pool_serve(struct room *r, struct pool_member *m,
 		       struct worker_slot *slot)
@@ -980,10 +991,7 @@ static void test_pool_serves_with_the_active_few_only(void **state)
 	struct worker_slot *slot;
 
 	(void)state;
-	room_open(&r, 4, 30000);
-	room_pool(&r, 4, 1);
-	room_queue_heads(&r, 2);
-	pool_join(&r, m, 2);
+	pool_room(&r, m, 4, 1, 2);
 	a = m[0], b = m[1];
 	slot = server_pool_try_take(r.srv, a);
 	assert_non_null(slot);
@@ -1005,10 +1013,7 @@ static void test_pool_a_worker_away_at_an_origin_frees_its_place(void **state)
 	struct worker_slot *sa, *sb;
 
 	(void)state;
-	room_open(&r, 4, 30000);
-	room_pool(&r, 4, 1);
-	room_queue_heads(&r, 3);
-	pool_join(&r, m, 3);
+	pool_room(&r, m, 4, 1, 3);
 	a = m[0], b = m[1], c = m[2];
 	sa = server_pool_try_take(r.srv, a);
 	assert_null(server_pool_try_take(r.srv, b));
@@ -1041,10 +1046,7 @@ static void test_pool_a_stuck_worker_lets_one_more_serve(void **state)
 	struct worker_slot *sa, *sb;
 
 	(void)state;
-	room_open(&r, 4, 30000);
-	room_pool(&r, 2, 1);
-	room_queue_heads(&r, 3);
-	pool_join(&r, m, 3);
+	pool_room(&r, m, 2, 1, 3);
 	a = m[0], b = m[1], c = m[2];
 	sa = server_pool_try_take(r.srv, a);
 	assert_non_null(sa);
