@@ -1056,6 +1056,68 @@ static void test_null_log_is_a_no_op(void **state)
 }
 
 /*
+ * ---- two workers log at once ----
+ *
+ * A write that returns only when a second write has begun (or after 10 s,
+ * the failure bound, never reached when the log lets both in).  Under a
+ * lock held across write(2) the second line waits for the first and both
+ * writes time out alone.
+ */
+#include <pthread.h>
+#include <time.h>
+
+static pthread_mutex_t meet_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t meet_cond = PTHREAD_COND_INITIALIZER;
+static int meet_inside, meet_most;
+
+static ssize_t meeting_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	struct timespec until;
+	int rc = 0;
+
+	(void)ctx, (void)fd, (void)buf;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&meet_lock);
+	if (++meet_inside > meet_most)
+		meet_most = meet_inside;
+	pthread_cond_broadcast(&meet_cond);
+	while (meet_most < 2 && rc == 0)
+		rc = pthread_cond_timedwait(&meet_cond, &meet_lock, &until);
+	meet_inside--;
+	pthread_mutex_unlock(&meet_lock);
+	return (ssize_t)len;
+}
+
+static void *log_one_access(void *arg)
+{
+	struct log_access e = {.method = "GET", .url = "http://a.test/"};
+
+	log_access(arg, &e);
+	return NULL;
+}
+
+static void test_two_threads_write_lines_at_the_same_time(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	pthread_t th[2];
+
+	(void)state;
+	recording_fs.write = meeting_write;
+	meet_inside = meet_most = 0;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(
+			pthread_create(&th[i], NULL, log_one_access, log), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(meet_most, 2);
+	assert_int_equal(log_write_errors(log), 0);
+	recording_fs.write = recording_write;
+	log_close(log);
+}
+
+/*
  * ---- torture: open, write, reopen and close with each call failing ----
  *
  * On real files in a fresh directory under /tmp (the log's path changes
@@ -1227,6 +1289,7 @@ int main(void)
 		cmocka_unit_test(test_reconfigure_failure_changes_nothing),
 		cmocka_unit_test(test_reconfigure_to_and_from_stderr),
 		cmocka_unit_test(test_null_log_is_a_no_op),
+		cmocka_unit_test(test_two_threads_write_lines_at_the_same_time),
 		cmocka_unit_test(test_torture_log_open_write_reopen),
 		cmocka_unit_test(test_squid_format_line),
 		cmocka_unit_test(test_squid_format_defaults_and_ipv6),

@@ -21,17 +21,28 @@
 
 struct log {
 	struct sys *sys;
-	/* Guards the paths and descriptors (a reopen or a reconfigure
-	 * swaps them) and write_errors. */
-	pthread_mutex_t lock;
+	/*
+	 * Guards the paths and descriptors.  Every line is written holding it
+	 * shared, so that workers log at the same time instead of queueing
+	 * for one another's write(2): a line is one write of at most
+	 * LOG_LINE_MAX bytes, less than PIPE_BUF, which the kernel keeps whole
+	 * on an O_APPEND file and on a pipe.  A reopen or a reconfigure
+	 * takes it exclusive to swap the descriptors, so no write is ever
+	 * made on a descriptor being closed.  (A mutex here, held across the
+	 * write, was the one lock a keep-alive hit waited for: issue 13.)
+	 */
+	pthread_rwlock_t files;
 	char *event_path, *access_path;
 	int event_fd, access_fd;
 	/* Read on every log call without the lock, so atomic: a reload may
 	 * change it while other threads log. */
 	atomic_int level;
 	atomic_int format; /* enum log_format, as level */
-	uint64_t write_errors;
-	int64_t last_report_ms; /* of a write failure; under lock */
+	_Atomic uint64_t write_errors;
+	/* When a write failure was last said; writers fail at once, so
+	 * under their own small lock. */
+	pthread_mutex_t report_lock;
+	int64_t last_report_ms;
 	bool reported;
 };
 
@@ -151,7 +162,8 @@ int log_open(struct sys *sys, const char *event_path, const char *access_path,
 			goto close_event;
 		}
 	}
-	pthread_mutex_init(&log->lock, NULL);
+	pthread_rwlock_init(&log->files, NULL);
+	pthread_mutex_init(&log->report_lock, NULL);
 	*out = log;
 	return 0;
 
@@ -170,7 +182,8 @@ void log_close(struct log *log)
 		return;
 	close_log_fd(log->sys, log->event_fd);
 	close_log_fd(log->sys, log->access_fd);
-	pthread_mutex_destroy(&log->lock);
+	pthread_rwlock_destroy(&log->files);
+	pthread_mutex_destroy(&log->report_lock);
 	free(log->event_path);
 	free(log->access_path);
 	free(log);
@@ -195,11 +208,11 @@ int log_reopen(struct log *log)
 {
 	int rc;
 
-	pthread_mutex_lock(&log->lock);
+	pthread_rwlock_wrlock(&log->files);
 	rc = reopen_one(log->sys, log->event_path, &log->event_fd);
 	if (rc == 0)
 		rc = reopen_one(log->sys, log->access_path, &log->access_fd);
-	pthread_mutex_unlock(&log->lock);
+	pthread_rwlock_unlock(&log->files);
 	return rc;
 }
 
@@ -269,7 +282,7 @@ int log_reconfigure(struct log *log, const char *event_path,
 	int rc, old_ev, old_ac;
 
 	/* Open what changed before touching anything: all or nothing. */
-	pthread_mutex_lock(&log->lock);
+	pthread_rwlock_wrlock(&log->files);
 	rc = prepare_target(log->sys, event_path, log->event_path, STDERR_FD,
 			    &ev);
 	if (rc == 0) {
@@ -279,13 +292,13 @@ int log_reconfigure(struct log *log, const char *event_path,
 			drop_target(log->sys, &ev);
 	}
 	if (rc < 0) {
-		pthread_mutex_unlock(&log->lock);
+		pthread_rwlock_unlock(&log->files);
 		return rc;
 	}
 	swap_target(&ev, &log->event_path, &log->event_fd, &old_ev);
 	swap_target(&ac, &log->access_path, &log->access_fd, &old_ac);
 	atomic_store(&log->level, (int)level);
-	pthread_mutex_unlock(&log->lock);
+	pthread_rwlock_unlock(&log->files);
 	/* Lines are written under the lock: nobody holds the old ones. */
 	close_log_fd(log->sys, old_ev);
 	close_log_fd(log->sys, old_ac);
@@ -294,12 +307,7 @@ int log_reconfigure(struct log *log, const char *event_path,
 
 uint64_t log_write_errors(const struct log *log)
 {
-	uint64_t n;
-
-	pthread_mutex_lock((pthread_mutex_t *)&log->lock);
-	n = log->write_errors;
-	pthread_mutex_unlock((pthread_mutex_t *)&log->lock);
-	return n;
+	return atomic_load(&log->write_errors);
 }
 
 /* Start a line with its timestamp and a space. */
@@ -332,23 +340,36 @@ static void line_end(struct log_line *l)
 	l->buf[l->pos++] = '\n';
 }
 
+/* Whether a write failure may be said now: at most once a minute. */
+static bool report_due(struct log *log)
+{
+	int64_t now = sys_now_mono_ms(log->sys);
+	bool due;
+
+	pthread_mutex_lock(&log->report_lock);
+	due = !log->reported || now - log->last_report_ms >= REPORT_EVERY_MS;
+	if (due) {
+		log->reported = true;
+		log->last_report_ms = now;
+	}
+	pthread_mutex_unlock(&log->report_lock);
+	return due;
+}
+
 /*
- * A write to fd failed with err (lock held): say so on the other log, or
- * on standard error, at most once a minute, so a full disk neither stops
- * the proxy nor floods the other file.
+ * A write to fd failed with err (files held shared): say so on the other
+ * log, or on standard error, at most once a minute, so a full disk
+ * neither stops the proxy nor floods the other file.
  */
 static void report_write_error(struct log *log, int fd, int err)
 {
-	int64_t now = sys_now_mono_ms(log->sys);
 	int to = fd == log->event_fd && log->access_fd >= 0 ? log->access_fd
 							    : log->event_fd;
 	struct log_line l;
 	char text[200];
 
-	if (log->reported && now - log->last_report_ms < REPORT_EVERY_MS)
+	if (!report_due(log))
 		return;
-	log->reported = true;
-	log->last_report_ms = now;
 	if (to == fd)
 		to = STDERR_FD;
 	if (to == fd)
@@ -358,29 +379,32 @@ static void report_write_error(struct log *log, int fd, int err)
 		    "error log: writing %s failed: %s (%llu lines lost so "
 		    "far; said at most once a minute)",
 		    fd == log->access_fd ? "the access log" : "the event log",
-		    log_errno_name(err), (unsigned long long)log->write_errors);
+		    log_errno_name(err),
+		    (unsigned long long)atomic_load(&log->write_errors));
 	log_line_raw(&l, text);
 	line_end(&l);
 	sys_write_all(log->sys, to, l.buf, l.pos);
 }
 
-/*
- * Write the line with one call.  The descriptor is picked under the lock:
- * a concurrent reopen may close the old one.
- */
-static void emit(struct log *log, struct log_line *l, bool access)
+/* Write the line with one call, files held shared (see struct log). */
+static void emit_locked(struct log *log, struct log_line *l, bool access)
 {
-	int rc, fd;
+	int fd = access && log->access_fd >= 0 ? log->access_fd : log->event_fd;
+	int rc;
 
 	line_end(l);
-	pthread_mutex_lock(&log->lock);
-	fd = access && log->access_fd >= 0 ? log->access_fd : log->event_fd;
 	rc = sys_write_all(log->sys, fd, l->buf, l->pos);
 	if (rc < 0) {
-		log->write_errors++;
+		atomic_fetch_add(&log->write_errors, 1);
 		report_write_error(log, fd, rc);
 	}
-	pthread_mutex_unlock(&log->lock);
+}
+
+static void emit(struct log *log, struct log_line *l, bool access)
+{
+	pthread_rwlock_rdlock(&log->files);
+	emit_locked(log, l, access);
+	pthread_rwlock_unlock(&log->files);
 }
 
 /* "conn=7 req=2 " when the calling thread serves a request. */
@@ -431,32 +455,27 @@ void log_access(struct log *log, const struct log_access *e)
 {
 	struct log_line l;
 	struct timespec now;
-	bool separate;
 
 	if (!log)
 		return;
-	/* Without an access log the lines join the event log at info level,
-	 * in the console's short form.  (A reconfigure between here and
-	 * emit() can at worst put one line in the other file, never lose
-	 * it.) */
-	pthread_mutex_lock(&log->lock);
-	separate = log->access_fd >= 0;
-	pthread_mutex_unlock(&log->lock);
-	if (!separate) {
-		if (LOG_INFO >
-		    atomic_load_explicit(&log->level, memory_order_relaxed))
-			return;
+	/* One shared hold for the choice of file and the write, so the line
+	 * goes where its form says. */
+	pthread_rwlock_rdlock(&log->files);
+	if (log->access_fd >= 0) {
+		if (sys_now_wall(log->sys, &now) < 0)
+			now.tv_sec = 0, now.tv_nsec = 0;
+		l.pos = 0;
+		l.cut = false;
+		log_format_access((enum log_format)atomic_load(&log->format),
+				  &now, e, &l);
+		emit_locked(log, &l, true);
+	} else if (log_enabled(log, LOG_INFO)) {
+		/* Without an access log the lines join the event log at info
+		 * level, in the console's short form. */
 		line_start(log, &l);
 		log_line_raw(&l, "info ");
 		log_format_console(e, &l);
-		emit(log, &l, true);
-		return;
+		emit_locked(log, &l, true);
 	}
-	if (sys_now_wall(log->sys, &now) < 0)
-		now.tv_sec = 0, now.tv_nsec = 0;
-	l.pos = 0;
-	l.cut = false;
-	log_format_access((enum log_format)atomic_load(&log->format), &now, e,
-			  &l);
-	emit(log, &l, true);
+	pthread_rwlock_unlock(&log->files);
 }
