@@ -170,7 +170,7 @@ def run_ab(t, path, count):
             "cpu_per_10k": round(cpu / count * 10000, 3)}
 
 
-def run_curl(t, path, tunnel, runs=3):
+def run_curl(t, path, tunnel, runs=5):
     """The median MB/s of runs transfers, the target's CPU seconds per GB
     moved, and its peak RSS during them: VmHWM after a reset (no growth
     figure when it cannot be reset)."""
@@ -353,6 +353,7 @@ def main():
     results, started = {}, time.monotonic()
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
             "cpus": os.cpu_count(), "seconds": args.seconds, "nofile": hard,
+            "tcp_congestion": congestion_control(),
             "versions": {"glassproxy": version([args.binary, "--version"]),
                          "nginx": version(["nginx", "-v"]), "wrk": version(["wrk", "-v"]),
                          "squid": version(["squid", "-v"]),
@@ -366,6 +367,17 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     report(results, meta, args.out)
+
+
+def congestion_control():
+    """The kernel's default TCP congestion control, which every socket of
+    the run uses: with BBR the 100 MiB rows measure its pacing on a busy
+    machine more than the proxies (docs/performance.md)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
 
 
 def results_for(name, tmp, origin, args, results, meta):
@@ -396,8 +408,11 @@ def report(results, meta, out):
           "higher is better; for ms, KiB and CPU s lower is better.")
     if not meta.get("glassproxy_cache"):
         print("glassproxy has no --cache-dir yet: its hit-* rows are misses relayed to nginx.")
-    print("%d CPUs, %ds per wrk run, %.0fs in all." % (meta["cpus"], meta["seconds"],
-                                                      meta["elapsed_s"]))
+    print("%d CPUs, %ds per wrk run, %.0fs in all, TCP congestion control %s." % (
+        meta["cpus"], meta["seconds"], meta["elapsed_s"], meta["tcp_congestion"]))
+    if meta["tcp_congestion"] == "bbr":
+        print("With bbr a third runnable process halves a loopback transfer (a busy loop "
+              "does it to direct nginx): read the 100 MiB rows with docs/performance.md.")
     os.makedirs(out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     doc = {"meta": meta, "results": results, "table": text}
