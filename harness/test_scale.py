@@ -20,7 +20,7 @@ import time
 import pytest
 
 from client import connect, get, read_response
-from conftest import BIN
+from conftest import BIN, SLOW
 
 
 def raise_nofile(need):
@@ -171,6 +171,42 @@ def test_slow_origins_do_not_stall_the_other_clients(proxy, origin):
         r, _ = read_response(s)
         assert r.status == 200
         s.close()
+
+
+def threads_of(p):
+    return len(os.listdir("/proc/%d/task" % p.proc.pid))
+
+
+def test_spare_workers_end_after_a_burst(proxy, origin):
+    """A burst on slow origins leaves a thread per request it held; idle
+    past --worker-idle-timeout, the spares end, down to the few that serve
+    at once, and the pool serves as before."""
+    release = threading.Event()
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def handler(req):
+        if req.target.startswith("/slow"):
+            release.wait(30)
+        return ok
+
+    origin.handler = handler
+    p = proxy(**{"workers": many_workers(), "worker-idle-timeout": "200ms"})
+    few = active_few(p)
+    at_rest = threads_of(p)  # no worker yet: they start with the requests
+    n = few + 4
+    slow = [connect_and_send(p, get(origin.url("/slow%d" % i))) for i in range(n)]
+    origin.wait_requests(n)
+    assert threads_of(p) >= at_rest + n
+    release.set()
+    for s in slow:
+        r, _ = read_response(s)
+        assert r.status == 200
+        s.close()
+    deadline = time.monotonic() + 10 * SLOW
+    while threads_of(p) > at_rest + few:
+        assert time.monotonic() < deadline, "%d threads" % threads_of(p)
+        time.sleep(0.05)  # polling /proc: the threads end on their own
+    assert p.request(get(origin.url("/after"))).status == 200
 
 
 def test_workers_stuck_on_slow_readers_let_others_be_served(proxy, origin):

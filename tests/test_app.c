@@ -1073,6 +1073,53 @@ static void test_pool_a_stuck_worker_lets_one_more_serve(void **state)
 	room_close(&r);
 }
 
+/*
+ * Spare workers end: idle past --worker-idle-timeout, the coldest first,
+ * down to active_base threads.  The four records stand for four threads.
+ */
+static void test_pool_spare_idle_workers_end_coldest_first(void **state)
+{
+	struct room r;
+	struct pool_member *m[4];
+
+	(void)state;
+	room_open(&r, 4, 30000);
+	room_pool(&r, 8, 2);
+	r.srv->opts.worker_idle_timeout_ms = 1000;
+	r.srv->threads = 4;
+	pool_join(&r, m, 4);
+	for (int i = 0; i < 4; i++) { /* idle 100 ms apart, m[0] first */
+		server_pool_rest(r.srv, m[i]);
+		sys_mock_advance_ms(100);
+	}
+	sys_mock_advance_ms(599); /* m[0] idle 999 ms: none yet */
+	assert_int_equal(server_pool_retire(r.srv), 0);
+	sys_mock_advance_ms(100);
+	assert_int_equal(server_pool_retire(r.srv), 0); /* too soon to look */
+	sys_mock_advance_ms(150);			/* 1,249 ms .. 949 ms */
+	assert_int_equal(server_pool_retire(r.srv), 2);
+	assert_true(m[0]->retire && m[1]->retire);
+	assert_false(m[2]->retire || m[3]->retire); /* the two kept */
+	assert_ptr_equal(r.srv->idle_top, m[3]);
+	assert_int_equal(r.srv->retiring, 2);
+	/* Gone: the next look keeps the two that are left. */
+	server_pool_leave(r.srv, m[0]);
+	server_pool_leave(r.srv, m[1]);
+	r.srv->threads = 2;
+	assert_int_equal(r.srv->retiring, 0);
+	sys_mock_advance_ms(5000);
+	assert_int_equal(server_pool_retire(r.srv), 0);
+	/* --worker-idle-timeout 0: never, whatever the count. */
+	r.srv->threads = 8;
+	r.srv->opts.worker_idle_timeout_ms = 0;
+	sys_mock_advance_ms(5000);
+	assert_int_equal(server_pool_retire(r.srv), 0);
+	r.srv->threads = 0;
+	server_pool_leave(r.srv, m[2]);
+	server_pool_leave(r.srv, m[3]);
+	room_close(&r);
+}
+
 /* ---- fault injection at start (src/app/faults.c) ---- */
 
 #include <stdio.h>
@@ -1232,6 +1279,8 @@ int main(void)
 		cmocka_unit_test(
 			test_pool_a_worker_away_at_an_origin_frees_its_place),
 		cmocka_unit_test(test_pool_a_stuck_worker_lets_one_more_serve),
+		cmocka_unit_test(
+			test_pool_spare_idle_workers_end_coldest_first),
 	};
 	return cmocka_run_group_tests_name("app", tests, NULL, NULL);
 }

@@ -103,6 +103,7 @@ struct config {
 	int workers;
 	int queue_size;
 	int queue_timeout_ms;
+	int worker_idle_timeout_ms; /* 0: idle workers never end */
 	struct config_ports http_ports;
 	int server_tokens; /* 1 on, 0 off */
 	char *auth_file;   /* NULL: no authentication */

@@ -34,6 +34,8 @@ struct server_options {
 	int workers;
 	int queue_size;
 	int queue_timeout_ms;
+	/* A worker idle this long ends, down to the active few (0: never). */
+	int worker_idle_timeout_ms;
 	/* SO_REUSEPORT: other processes may listen on the same address and
 	 * the kernel spreads new connections over them (docs/scaling.md). */
 	bool reuse_port;

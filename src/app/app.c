@@ -289,6 +289,7 @@ static int start_server(struct app *app)
 		.workers = app->cfg.workers,
 		.queue_size = app->cfg.queue_size,
 		.queue_timeout_ms = app->cfg.queue_timeout_ms,
+		.worker_idle_timeout_ms = app->cfg.worker_idle_timeout_ms,
 		.reuse_port = app->cfg.reuse_port,
 	};
 	char addr[NET_ADDR_TEXT_MAX];

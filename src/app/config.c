@@ -187,6 +187,10 @@ static const struct opt options[] = {
 	 "requests waiting for a worker; more are answered 503", RESTART},
 	{"queue-timeout", 0, OPT_DURATION, F(queue_timeout_ms), "30s", 1,
 	 DAY_MS, "TIME", "longest wait for a worker (503 after)", RESTART},
+	{"worker-idle-timeout", 0, OPT_DURATION, F(worker_idle_timeout_ms),
+	 "30s", 0, DAY_MS, "TIME",
+	 "an idle worker thread ends after this, down to 2 per core (0: never)",
+	 RESTART},
 	{"reuse-port", 0, OPT_BOOL, F(reuse_port), "no", 0, 0, NULL,
 	 "SO_REUSEPORT: several instances share the listen port "
 	 "(docs/scaling.md)",

@@ -97,7 +97,9 @@ struct server {
 	struct pool_member *members; /* the live workers' records */
 	struct pool_member *spares;  /* records of ended threads, reused */
 	struct pool_member *idle_top; /* the idle stack, last idle on top */
+	int retiring;	     /* idle workers told to end, not yet gone */
 	int64_t next_cap_ms; /* the poller's own: when it next looks */
+	int64_t next_retire_ms; /* the poller's own: its next spare look */
 };
 
 /*
@@ -113,8 +115,10 @@ struct pool_member {
 	bool serving;	     /* it holds a slot (counted in working) */
 	bool starting;	     /* counted in server.starting */
 	bool woken;	     /* counted in server.waking */
+	bool retire;	     /* told to end (counted in server.retiring) */
 	_Atomic bool away;   /* counted in server.away (set by its thread) */
 	int64_t since_ms;    /* serving since (monotonic) */
+	int64_t idle_ms;     /* idle since (monotonic), while idle */
 };
 
 /* Claim a connection record for fd; NULL when all are busy or a stop has
@@ -197,6 +201,15 @@ bool server_pool_adjust(struct server *srv);
 bool server_pool_wants_look(struct server *srv);
 
 /*
+ * The poller's look for spare workers (workers.c, "Spare workers end"):
+ * idle ones past --worker-idle-timeout are told to end, the coldest first,
+ * down to active_base threads besides tunnels.  At most once per
+ * SERVER_RETIRE_LOOK_MS; returns how many it told.
+ */
+#define SERVER_RETIRE_LOOK_MS 250
+int server_pool_retire(struct server *srv);
+
+/*
  * A worker's hold on the pool: its record (NULL: out of memory), a queued
  * slot if it may take one (member->serving then), away at an origin or
  * back, the slot let go, the record given back.  Tests call them without
@@ -209,6 +222,9 @@ void server_pool_set_away(struct server *srv, struct pool_member *m,
 			  bool away);
 void server_pool_release(struct server *srv, struct pool_member *m);
 void server_pool_leave(struct server *srv, struct pool_member *m);
+/* What a worker with nothing to serve does before it sleeps: onto the idle
+ * stack (next_slot's first half, for the tests). */
+void server_pool_rest(struct server *srv, struct pool_member *m);
 void server_pool_free(struct server *srv);
 
 /* active_base from the cores (at room open); the proxy's hooks and the

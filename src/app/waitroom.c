@@ -36,7 +36,9 @@
  *
  * After each round the poller also looks at the pool (server_pool_adjust:
  * are workers stuck, may more serve?), every SERVER_POOL_LOOK_MS while
- * requests wait or the few that may serve are all serving.
+ * requests wait or the few that may serve are all serving; and for spare
+ * workers idle past --worker-idle-timeout (server_pool_retire), every
+ * SERVER_RETIRE_LOOK_MS.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -344,6 +346,7 @@ bool server_room_round(struct server *srv, int timeout_ms)
 	}
 	expire_waits(srv);
 	server_pool_adjust(srv);
+	server_pool_retire(srv);
 	return true;
 }
 

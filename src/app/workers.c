@@ -27,6 +27,14 @@
  * free place (working - away + waking < active_cap), so a burst does not
  * wake the whole stack for one request each.
  *
+ * Spare workers end.  After a burst (many slow origins at once, a wave of
+ * new clients) the pool may hold up to --workers threads, each with its
+ * buffers and the stack pages it touched.  A worker idle for
+ * --worker-idle-timeout ends, down to active_base threads besides tunnels,
+ * as Apache's MaxSpareThreads trims its pool; the next burst starts new
+ * ones (a thread costs tens of microseconds to start).  The coldest goes
+ * first: the bottom of the idle stack, which LIFO wakes reach last.
+ *
  * A CONNECT tunnel keeps the thread it started on for its whole life (its
  * relay is src/tunnel's blocking two-socket loop): the thread leaves the
  * pool's count when the tunnel begins, the pool may start another, and
@@ -84,7 +92,8 @@ static bool want_worker(struct server *srv)
 {
 	if (!srv->pool_open || srv->pool_ending ||
 	    srv->queued <= srv->idle_workers + srv->starting + srv->waking ||
-	    srv->threads - srv->tunnels - srv->away >= srv->active_cap ||
+	    srv->threads - srv->retiring - srv->tunnels - srv->away >=
+		    srv->active_cap ||
 	    srv->threads - srv->tunnels >= srv->opts.workers)
 		return false;
 	srv->threads++;
@@ -129,6 +138,7 @@ static void member_awake(struct server *srv, struct pool_member *m)
 static void idle_push(struct server *srv, struct pool_member *m)
 {
 	m->idle = true;
+	m->idle_ms = sys_now_mono_ms(srv->sys);
 	m->idle_up = NULL;
 	m->idle_down = srv->idle_top;
 	if (m->idle_down)
@@ -208,7 +218,7 @@ struct pool_member *server_pool_join(struct server *srv)
 		pthread_cond_init(&m->wake, NULL);
 	}
 	m->prev = NULL;
-	m->serving = m->starting = m->idle = m->woken = false;
+	m->serving = m->starting = m->idle = m->woken = m->retire = false;
 	m->away = false;
 	pthread_mutex_lock(&srv->pool_lock);
 	m->next = srv->members;
@@ -231,6 +241,9 @@ void server_pool_leave(struct server *srv, struct pool_member *m)
 	if (m->starting)
 		srv->starting--;
 	m->starting = false;
+	if (m->retire)
+		srv->retiring--;
+	m->retire = false;
 	if (m->prev)
 		m->prev->next = m->next;
 	else
@@ -263,6 +276,13 @@ struct worker_slot *server_pool_try_take(struct server *srv,
 		slot = member_take(srv, m);
 	pthread_mutex_unlock(&srv->pool_lock);
 	return slot;
+}
+
+void server_pool_rest(struct server *srv, struct pool_member *m)
+{
+	pthread_mutex_lock(&srv->pool_lock);
+	idle_push(srv, m);
+	pthread_mutex_unlock(&srv->pool_lock);
 }
 
 void server_pool_release(struct server *srv, struct pool_member *m)
@@ -328,11 +348,55 @@ bool server_pool_adjust(struct server *srv)
 	return true;
 }
 
+/* ---- spare workers end (see the top) ---- */
+
+/* Threads that serve or may serve: not tunnels, not told to end. */
+static int pool_threads(const struct server *srv)
+{
+	return srv->threads - srv->tunnels - srv->retiring;
+}
+
+/* Under pool_lock: tell the idle past the timeout to end, coldest first.
+ * Rare, so the signal goes under the lock. */
+static int retire_spares_locked(struct server *srv, int64_t now)
+{
+	struct pool_member *m = srv->idle_top, *up;
+	int told = 0;
+
+	while (m && m->idle_down)
+		m = m->idle_down; /* the bottom: idle the longest */
+	for (; m && pool_threads(srv) > srv->active_base &&
+	       now - m->idle_ms >= srv->opts.worker_idle_timeout_ms;
+	     m = up) {
+		up = m->idle_up;
+		idle_remove(srv, m);
+		m->retire = true;
+		srv->retiring++;
+		pthread_cond_signal(&m->wake);
+		told++;
+	}
+	return told;
+}
+
+int server_pool_retire(struct server *srv)
+{
+	int64_t now = sys_now_mono_ms(srv->sys);
+	int told;
+
+	if (srv->opts.worker_idle_timeout_ms <= 0 || now < srv->next_retire_ms)
+		return 0;
+	srv->next_retire_ms = now + SERVER_RETIRE_LOOK_MS;
+	pthread_mutex_lock(&srv->pool_lock);
+	told = retire_spares_locked(srv, now);
+	pthread_mutex_unlock(&srv->pool_lock);
+	return told;
+}
+
 /* ---- the threads ---- */
 
 /*
  * Let the last slot go and wait for a queued one this worker may serve;
- * NULL when the pool ends.
+ * NULL when the pool ends or this worker is told to (a spare).
  */
 static struct worker_slot *next_slot(struct server *srv, struct pool_member *me)
 {
@@ -344,13 +408,13 @@ static struct worker_slot *next_slot(struct server *srv, struct pool_member *me)
 		me->starting = false;
 		srv->starting--;
 	}
-	while (!may_serve(srv) && !srv->pool_ending) {
+	while (!may_serve(srv) && !srv->pool_ending && !me->retire) {
 		idle_push(srv, me);
 		pthread_cond_wait(&me->wake, &srv->pool_lock);
 		idle_remove(srv, me); /* woken by itself: still on the stack */
 		member_awake(srv, me);
 	}
-	if (may_serve(srv))
+	if (!me->retire && may_serve(srv))
 		slot = member_take(srv, me);
 	pthread_mutex_unlock(&srv->pool_lock);
 	return slot;
@@ -403,12 +467,8 @@ static void *worker_main(void *arg)
 	while (w && !ending) {
 		struct worker_slot *slot = next_slot(srv, me);
 
-		if (!slot) {
-			pthread_mutex_lock(&srv->pool_lock);
-			ending = srv->pool_ending;
-			pthread_mutex_unlock(&srv->pool_lock);
-			continue;
-		}
+		if (!slot)
+			break; /* the pool ends, or this spare */
 		server_serve_slot(srv, slot, w);
 		ending = tunnel_thread_ends(srv);
 	}
