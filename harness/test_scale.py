@@ -145,11 +145,8 @@ def many_workers():
     return 4 * (os.cpu_count() or 1) + 8
 
 
-def test_slow_origins_do_not_stall_the_other_clients(proxy, origin):
-    """More requests wait on a slow origin than workers serve at once: each
-    of those workers is away at its origin and lets another serve, so all
-    of them reach the origin, and a request for a fast path is answered
-    while they still wait."""
+def slow_origin(origin):
+    """The origin holds /slow* until the returned event is set."""
     release = threading.Event()
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -159,18 +156,37 @@ def test_slow_origins_do_not_stall_the_other_clients(proxy, origin):
         return ok
 
     origin.handler = handler
-    p = proxy(workers=many_workers())
-    n = active_few(p) + 2
-    # Distinct URLs: one URL would collapse onto a single fetch.
+    return release
+
+
+def hold_at_origin(p, origin, n):
+    """n clients whose requests wait at the slow origin (distinct URLs: one
+    URL would collapse onto a single fetch)."""
     slow = [connect_and_send(p, get(origin.url("/slow%d" % i))) for i in range(n)]
     origin.wait_requests(n)
-    r = p.request(get(origin.url("/fast")))
-    assert r.status == 200
-    release.set()
-    for s in slow:
+    return slow
+
+
+def answered(socks):
+    for s in socks:
         r, _ = read_response(s)
         assert r.status == 200
         s.close()
+
+
+def test_slow_origins_do_not_stall_the_other_clients(proxy, origin):
+    """More requests wait on a slow origin than workers serve at once: each
+    of those workers is away at its origin and lets another serve, so all
+    of them reach the origin, and a request for a fast path is answered
+    while they still wait."""
+    release = slow_origin(origin)
+    p = proxy(workers=many_workers())
+    n = active_few(p) + 2
+    slow = hold_at_origin(p, origin, n)
+    r = p.request(get(origin.url("/fast")))
+    assert r.status == 200
+    release.set()
+    answered(slow)
 
 
 def threads_of(p):
@@ -181,27 +197,15 @@ def test_spare_workers_end_after_a_burst(proxy, origin):
     """A burst on slow origins leaves a thread per request it held; idle
     past --worker-idle-timeout, the spares end, down to the few that serve
     at once, and the pool serves as before."""
-    release = threading.Event()
-    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-    def handler(req):
-        if req.target.startswith("/slow"):
-            release.wait(30)
-        return ok
-
-    origin.handler = handler
+    release = slow_origin(origin)
     p = proxy(**{"workers": many_workers(), "worker-idle-timeout": "200ms"})
     few = active_few(p)
     at_rest = threads_of(p)  # no worker yet: they start with the requests
     n = few + 4
-    slow = [connect_and_send(p, get(origin.url("/slow%d" % i))) for i in range(n)]
-    origin.wait_requests(n)
+    slow = hold_at_origin(p, origin, n)
     assert threads_of(p) >= at_rest + n
     release.set()
-    for s in slow:
-        r, _ = read_response(s)
-        assert r.status == 200
-        s.close()
+    answered(slow)
     deadline = time.monotonic() + 10 * SLOW
     while threads_of(p) > at_rest + few:
         assert time.monotonic() < deadline, "%d threads" % threads_of(p)
