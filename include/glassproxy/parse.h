@@ -34,7 +34,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
+
+#include "glassproxy/util.h"
 
 struct http_slice {
 	const char *ptr;
@@ -234,8 +237,17 @@ int http_parse_authority(const char *s, size_t len, struct http_url *url);
 
 /* ---- header fields ---- */
 
-/* Case-insensitive comparison of a field name with a C string. */
-bool http_name_is(struct http_slice name, const char *lit);
+/*
+ * Case-insensitive comparison of a field name with a C string.  Inline so
+ * that, for a literal, the compiler counts its length at build time: a
+ * cache hit asks this some forty times, and most names are rejected by
+ * util_ieq's length check before any byte is read.
+ */
+static inline bool http_name_is(struct http_slice name, const char *lit)
+{
+	return name.ptr != NULL &&
+	       util_ieq(name.ptr, name.len, lit, strlen(lit));
+}
 
 /*
  * The index of the first field named name at or after index from, or -1.

@@ -42,8 +42,19 @@ int util_format_i64(char *dst, size_t cap, int64_t v);
  */
 int util_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
 
-/* ASCII case-insensitive equality of two byte strings. */
-bool util_ieq(const char *a, size_t alen, const char *b, size_t blen);
+/* ASCII case-insensitive equality of len bytes at a and b. */
+bool util_ieq_bytes(const char *a, const char *b, size_t len);
+
+/*
+ * ASCII case-insensitive equality of two byte strings.  The length check
+ * is inline: header-name lookups call this for every field they pass, and
+ * most names differ in length.
+ */
+static inline bool util_ieq(const char *a, size_t alen, const char *b,
+			    size_t blen)
+{
+	return alen == blen && util_ieq_bytes(a, b, alen);
+}
 
 /* ASCII lower-case of c (locale independent). */
 static inline char util_lower(char c)

@@ -159,11 +159,6 @@ int parse_framing(const struct http_header *headers, size_t n, bool request,
 	return cl_err;
 }
 
-bool http_name_is(struct http_slice name, const char *lit)
-{
-	return name.ptr != NULL && parse_ieq_lit(name.ptr, name.len, lit);
-}
-
 ssize_t http_find_header(const struct http_header *headers, size_t n,
 			 const char *name, size_t from)
 {
