@@ -97,13 +97,18 @@ static int name_of(struct scan *c, const char *const *names, size_t count)
 	return -1;
 }
 
+/* 1-12; 0 (and the scan failed) for no month name.  Each name is three
+ * bytes: a fixed-size compare each, no strlen. */
 static unsigned month(struct scan *c)
 {
-	const char *names[12];
-
-	for (size_t i = 0; i < 12; i++)
-		names[i] = months[i];
-	return (unsigned)(name_of(c, names, 12) + 1);
+	if (c->ok && c->len - c->pos >= 3)
+		for (unsigned i = 0; i < 12; i++)
+			if (memcmp(c->s + c->pos, months[i], 3) == 0) {
+				c->pos += 3;
+				return i + 1;
+			}
+	c->ok = false;
+	return 0;
 }
 
 struct civil {
