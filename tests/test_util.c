@@ -429,6 +429,33 @@ static void test_format_i64_matches_printf(void **state)
 	assert_int_equal(util_format_i64(got, 1, -9), -ENOSPC);
 }
 
+/* The two-digit table's edges: every number to 100,000, each power of ten
+ * and its neighbours, and the largest. */
+static void test_format_u64_matches_printf(void **state)
+{
+	char got[32], want[32];
+	uint64_t p = 1;
+
+	(void)state;
+	for (uint64_t v = 0; v <= 100000; v++) {
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+		assert_int_equal(util_format_u64(got, sizeof(got), v),
+				 (int)strlen(want));
+		assert_string_equal(got, want);
+	}
+	for (int i = 0; i < 20; i++, p *= 10)
+		for (uint64_t v = p - 1; v <= p + 1; v++) {
+			snprintf(want, sizeof(want), "%llu",
+				 (unsigned long long)v);
+			util_format_u64(got, sizeof(got), v);
+			assert_string_equal(got, want);
+		}
+	assert_int_equal(util_format_u64(got, sizeof(got), UINT64_MAX), 20);
+	assert_string_equal(got, "18446744073709551615");
+	assert_int_equal(util_format_u64(got, 3, 99), 2);
+	assert_int_equal(util_format_u64(got, 2, 99), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_format_time_small_buffer_is_enospc),
 		cmocka_unit_test(test_format_u64_and_hex64_match_printf),
 		cmocka_unit_test(test_format_i64_matches_printf),
+		cmocka_unit_test(test_format_u64_matches_printf),
 	};
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
