@@ -9,8 +9,8 @@
 
 static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 				   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-static const char *const days_short[7] = {"Mon", "Tue", "Wed", "Thu",
-					  "Fri", "Sat", "Sun"};
+static const char days_short[7][4] = {"Mon", "Tue", "Wed", "Thu",
+				      "Fri", "Sat", "Sun"};
 static const char *const days_long[7] = {"Monday",   "Tuesday", "Wednesday",
 					 "Thursday", "Friday",	"Saturday",
 					 "Sunday"};
@@ -97,18 +97,27 @@ static int name_of(struct scan *c, const char *const *names, size_t count)
 	return -1;
 }
 
-/* 1-12; 0 (and the scan failed) for no month name.  Each name is three
- * bytes: a fixed-size compare each, no strlen. */
-static unsigned month(struct scan *c)
+/*
+ * Which of count three-letter names starts at the cursor: its index, or -1
+ * (and the scan failed).  A fixed-size compare each, no strlen: a cache
+ * hit parses a stored date.
+ */
+static int three_of(struct scan *c, const char (*names)[4], int count)
 {
 	if (c->ok && c->len - c->pos >= 3)
-		for (unsigned i = 0; i < 12; i++)
-			if (memcmp(c->s + c->pos, months[i], 3) == 0) {
+		for (int i = 0; i < count; i++)
+			if (memcmp(c->s + c->pos, names[i], 3) == 0) {
 				c->pos += 3;
-				return i + 1;
+				return i;
 			}
 	c->ok = false;
-	return 0;
+	return -1;
+}
+
+/* 1-12; 0 (and the scan failed) for no month name. */
+static unsigned month(struct scan *c)
+{
+	return (unsigned)(three_of(c, months, 12) + 1);
 }
 
 struct civil {
@@ -145,7 +154,7 @@ static int imf_fixdate(struct scan *c, int64_t *out)
 {
 	struct civil v = {0};
 
-	name_of(c, days_short, 7);
+	three_of(c, days_short, 7);
 	expect_lit(c, ", ");
 	v.day = digits(c, 2);
 	expect_lit(c, " ");
@@ -185,7 +194,7 @@ static int asctime_date(struct scan *c, int64_t *out)
 {
 	struct civil v = {0};
 
-	name_of(c, days_short, 7);
+	three_of(c, days_short, 7);
 	expect_lit(c, " ");
 	v.mon = month(c);
 	expect_lit(c, " ");
