@@ -1064,6 +1064,7 @@ static void test_null_log_is_a_no_op(void **state)
  * writes time out alone.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 static pthread_mutex_t meet_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1113,6 +1114,85 @@ static void test_two_threads_write_lines_at_the_same_time(void **state)
 		pthread_join(th[i], NULL);
 	assert_int_equal(meet_most, 2);
 	assert_int_equal(log_write_errors(log), 0);
+	recording_fs.write = recording_write;
+	log_close(log);
+}
+
+/*
+ * A reopen gets in while workers log without a pause: glibc's read-write
+ * lock prefers readers, and without the gate (struct log) the reopens
+ * below never finished.  The loggers run until the reopens are done or
+ * 60 s have passed (the failure bound, never near: a few ms here, three
+ * reopens up to 5.4 s in valgrind, which runs one thread at a time), so
+ * a failure fails here instead of hanging.
+ */
+static atomic_bool loggers_stop;
+
+static ssize_t counting_write(void *ctx, int fd, const void *buf, size_t len)
+{
+	(void)ctx, (void)fd, (void)buf;
+	return (ssize_t)len;
+}
+
+static void *log_until_stopped(void *arg)
+{
+	struct log_access e = {.method = "GET", .url = "http://a.test/"};
+
+	while (!atomic_load(&loggers_stop))
+		log_access(arg, &e);
+	return NULL;
+}
+
+/* Stops the loggers after 60 s unless told the reopens are done. */
+static int reopens_done;
+static bool watchdog_fired;
+
+static void *watchdog(void *arg)
+{
+	struct timespec until;
+	int rc = 0;
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&meet_lock);
+	while (!reopens_done && rc == 0)
+		rc = pthread_cond_timedwait(&meet_cond, &meet_lock, &until);
+	watchdog_fired = !reopens_done;
+	pthread_mutex_unlock(&meet_lock);
+	atomic_store(&loggers_stop, true);
+	return NULL;
+}
+
+static void test_a_reopen_gets_in_while_workers_log(void **state)
+{
+	struct sys *sys = log_sys();
+	struct log *log = open_logs(sys, ACCESS_PATH, LOG_INFO);
+	pthread_t loggers[4], dog;
+
+	(void)state;
+	recording_fs.write = counting_write;
+	atomic_store(&loggers_stop, false);
+	reopens_done = 0;
+	watchdog_fired = false;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&loggers[i], NULL,
+						log_until_stopped, log),
+				 0);
+	assert_int_equal(pthread_create(&dog, NULL, watchdog, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		will_open(EVENT_PATH, 20 + 2 * i);
+		will_open(ACCESS_PATH, 21 + 2 * i);
+		assert_int_equal(log_reopen(log), 0);
+	}
+	pthread_mutex_lock(&meet_lock);
+	reopens_done = 1;
+	pthread_cond_broadcast(&meet_cond);
+	pthread_mutex_unlock(&meet_lock);
+	pthread_join(dog, NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_join(loggers[i], NULL);
+	assert_false(watchdog_fired); /* the reopens did not need the stop */
 	recording_fs.write = recording_write;
 	log_close(log);
 }
@@ -1290,6 +1370,7 @@ int main(void)
 		cmocka_unit_test(test_reconfigure_to_and_from_stderr),
 		cmocka_unit_test(test_null_log_is_a_no_op),
 		cmocka_unit_test(test_two_threads_write_lines_at_the_same_time),
+		cmocka_unit_test(test_a_reopen_gets_in_while_workers_log),
 		cmocka_unit_test(test_torture_log_open_write_reopen),
 		cmocka_unit_test(test_squid_format_line),
 		cmocka_unit_test(test_squid_format_defaults_and_ipv6),

@@ -25,13 +25,21 @@ struct log {
 	 * Guards the paths and descriptors.  Every line is written holding it
 	 * shared, so that workers log at the same time instead of queueing
 	 * for one another's write(2): a line is one write of at most
-	 * LOG_LINE_MAX bytes, less than PIPE_BUF, which the kernel keeps whole
-	 * on an O_APPEND file and on a pipe.  A reopen or a reconfigure
+	 * LOG_LINE_MAX bytes, less than PIPE_BUF, which Linux keeps whole on
+	 * a pipe and on a local O_APPEND file.  A reopen or a reconfigure
 	 * takes it exclusive to swap the descriptors, so no write is ever
 	 * made on a descriptor being closed.  (A mutex here, held across the
 	 * write, was the one lock a keep-alive hit waited for: issue 13.)
+	 *
+	 * A read-write lock may let readers in for ever while a writer waits
+	 * (glibc's default does), and under steady logging a SIGHUP's reload
+	 * would never get in.  So a writer first raises swap_waits and holds
+	 * the gate; a line that sees the flag passes through the gate, that
+	 * is, waits for the swap, and the lines already in drain.
 	 */
 	pthread_rwlock_t files;
+	pthread_mutex_t gate;
+	atomic_bool swap_waits;
 	char *event_path, *access_path;
 	int event_fd, access_fd;
 	/* Read on every log call without the lock, so atomic: a reload may
@@ -100,6 +108,31 @@ const char *log_level_name(enum log_level level)
 }
 
 /* A log file by name; "-" is standard output (never opened or closed). */
+/* A line's shared hold; it waits for a swap that is waiting (struct log). */
+static void files_read(struct log *log)
+{
+	if (atomic_load_explicit(&log->swap_waits, memory_order_acquire)) {
+		pthread_mutex_lock(&log->gate);
+		pthread_mutex_unlock(&log->gate);
+	}
+	pthread_rwlock_rdlock(&log->files);
+}
+
+/* A reopen's or a reconfigure's exclusive hold, ahead of new lines. */
+static void files_write(struct log *log)
+{
+	pthread_mutex_lock(&log->gate);
+	atomic_store_explicit(&log->swap_waits, true, memory_order_release);
+	pthread_rwlock_wrlock(&log->files);
+}
+
+static void files_write_done(struct log *log)
+{
+	atomic_store_explicit(&log->swap_waits, false, memory_order_release);
+	pthread_rwlock_unlock(&log->files);
+	pthread_mutex_unlock(&log->gate);
+}
+
 static int open_append(struct sys *sys, const char *path)
 {
 	if (strcmp(path, "-") == 0)
@@ -163,6 +196,8 @@ int log_open(struct sys *sys, const char *event_path, const char *access_path,
 		}
 	}
 	pthread_rwlock_init(&log->files, NULL);
+	pthread_mutex_init(&log->gate, NULL);
+	atomic_init(&log->swap_waits, false);
 	pthread_mutex_init(&log->report_lock, NULL);
 	*out = log;
 	return 0;
@@ -183,6 +218,7 @@ void log_close(struct log *log)
 	close_log_fd(log->sys, log->event_fd);
 	close_log_fd(log->sys, log->access_fd);
 	pthread_rwlock_destroy(&log->files);
+	pthread_mutex_destroy(&log->gate);
 	pthread_mutex_destroy(&log->report_lock);
 	free(log->event_path);
 	free(log->access_path);
@@ -208,11 +244,11 @@ int log_reopen(struct log *log)
 {
 	int rc;
 
-	pthread_rwlock_wrlock(&log->files);
+	files_write(log);
 	rc = reopen_one(log->sys, log->event_path, &log->event_fd);
 	if (rc == 0)
 		rc = reopen_one(log->sys, log->access_path, &log->access_fd);
-	pthread_rwlock_unlock(&log->files);
+	files_write_done(log);
 	return rc;
 }
 
@@ -282,7 +318,7 @@ int log_reconfigure(struct log *log, const char *event_path,
 	int rc, old_ev, old_ac;
 
 	/* Open what changed before touching anything: all or nothing. */
-	pthread_rwlock_wrlock(&log->files);
+	files_write(log);
 	rc = prepare_target(log->sys, event_path, log->event_path, STDERR_FD,
 			    &ev);
 	if (rc == 0) {
@@ -292,13 +328,13 @@ int log_reconfigure(struct log *log, const char *event_path,
 			drop_target(log->sys, &ev);
 	}
 	if (rc < 0) {
-		pthread_rwlock_unlock(&log->files);
+		files_write_done(log);
 		return rc;
 	}
 	swap_target(&ev, &log->event_path, &log->event_fd, &old_ev);
 	swap_target(&ac, &log->access_path, &log->access_fd, &old_ac);
 	atomic_store(&log->level, (int)level);
-	pthread_rwlock_unlock(&log->files);
+	files_write_done(log);
 	/* Lines are written under the lock: nobody holds the old ones. */
 	close_log_fd(log->sys, old_ev);
 	close_log_fd(log->sys, old_ac);
@@ -402,7 +438,7 @@ static void emit_locked(struct log *log, struct log_line *l, bool access)
 
 static void emit(struct log *log, struct log_line *l, bool access)
 {
-	pthread_rwlock_rdlock(&log->files);
+	files_read(log);
 	emit_locked(log, l, access);
 	pthread_rwlock_unlock(&log->files);
 }
@@ -460,7 +496,7 @@ void log_access(struct log *log, const struct log_access *e)
 		return;
 	/* One shared hold for the choice of file and the write, so the line
 	 * goes where its form says. */
-	pthread_rwlock_rdlock(&log->files);
+	files_read(log);
 	if (log->access_fd >= 0) {
 		if (sys_now_wall(log->sys, &now) < 0)
 			now.tv_sec = 0, now.tv_nsec = 0;
