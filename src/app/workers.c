@@ -414,8 +414,16 @@ static struct worker_slot *next_slot(struct server *srv, struct pool_member *me)
 		idle_remove(srv, me); /* woken by itself: still on the stack */
 		member_awake(srv, me);
 	}
-	if (!me->retire && may_serve(srv))
+	if (may_serve(srv)) {
+		if (me->retire) {
+			/* Work came while it was leaving: it stays and
+			 * serves, rather than end while the request waits
+			 * for a thread to start. */
+			me->retire = false;
+			srv->retiring--;
+		}
 		slot = member_take(srv, me);
+	}
 	pthread_mutex_unlock(&srv->pool_lock);
 	return slot;
 }
@@ -432,7 +440,8 @@ static bool tunnel_thread_ends(struct server *srv)
 	srv->tunnels--;
 	/* The same two bounds as want_worker's. */
 	ends = srv->threads - srv->tunnels > srv->opts.workers ||
-	       srv->threads - srv->tunnels - srv->away > srv->active_cap;
+	       srv->threads - srv->retiring - srv->tunnels - srv->away >
+		       srv->active_cap;
 	pthread_mutex_unlock(&srv->pool_lock);
 	return ends;
 }
