@@ -38,6 +38,16 @@ BAD_OUTPUT = re.compile(
     rb"Mismatched)|definitely lost: [1-9])")
 
 
+def wait_until(done, describe, timeout=10):
+    """Poll done() every 10 ms until it is true, for things the proxy does
+    on its own thread (a reload, a log line after a response); after
+    timeout seconds (x SLOW) fail with describe()."""
+    deadline = time.monotonic() + timeout * SLOW
+    while not done():
+        assert time.monotonic() < deadline, describe()
+        time.sleep(0.01)
+
+
 class Proxy:
     """A running glassproxy and where to find what it wrote."""
 
@@ -102,10 +112,8 @@ class Proxy:
     def wait_event(self, text, timeout=10):
         """Wait until the event log mentions text (a reload, a reopen: things
         the proxy does after a signal, on its own thread)."""
-        deadline = time.monotonic() + timeout * SLOW
-        while text not in self.events():
-            assert time.monotonic() < deadline, "no %r in the event log:\n%s" % (text, self.events())
-            time.sleep(0.01)
+        wait_until(lambda: text in self.events(),
+                   lambda: "no %r in the event log:\n%s" % (text, self.events()), timeout)
 
     def access_lines(self, expect=None, timeout=5):
         """The access log's lines; with expect, waits until there are that many

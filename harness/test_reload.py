@@ -10,12 +10,11 @@ tests.
 """
 import signal
 import subprocess
-import time
 
 import pytest
 
 from client import get
-from conftest import BIN, SLOW, WRAPPER, Proxy
+from conftest import BIN, WRAPPER, Proxy, wait_until
 
 
 class FileProxy(Proxy):
@@ -53,11 +52,10 @@ class FileProxy(Proxy):
 def wait_for_text(path, text, timeout=10):
     """Wait until the file at path holds text (the proxy writes it from its
     signal thread after a reload); polling with a deadline."""
-    deadline = time.monotonic() + timeout * SLOW
-    while not (path.exists() and text in path.read_text(errors="replace")):
-        assert time.monotonic() < deadline, "no %r in %s:\n%s" % (
-            text, path, path.read_text(errors="replace") if path.exists() else "(none)")
-        time.sleep(0.01)
+    def read():
+        return path.read_text(errors="replace") if path.exists() else ""
+    wait_until(lambda: text in read(),
+               lambda: "no %r in %s:\n%s" % (text, path, read() or "(none)"), timeout)
 
 
 @pytest.fixture
@@ -135,10 +133,7 @@ def test_reload_with_a_bad_value_keeps_the_whole_old_configuration(file_proxy, o
     for n, bad in enumerate(bad_lines):
         p.write("block 127.0.0.1\n" + bad)
         p.reload()
-        deadline = time.monotonic() + 10 * SLOW
-        while p.events().count("reload failed") <= n:
-            assert time.monotonic() < deadline, p.events()
-            time.sleep(0.01)
+        wait_until(lambda: p.events().count("reload failed") > n, p.events)
         assert "%s:4: " % p.conf in p.events()   # FILE:LINE of the bad line
         assert p.request(get(origin.url("/%d" % n))).status == 200
     assert "X-Injected: 1\n" not in p.events()   # the CR is shown escaped
@@ -182,10 +177,7 @@ def test_reloads_while_requests_run(file_proxy, origin, tmp_path):
             p.write("access-log %s\n%s" % (tmp_path / ("a%d.log" % (n % 3)),
                                            "verbose 2\n" if n % 2 else "quiet yes\nverbose 1\n"))
             p.reload()
-            deadline = time.monotonic() + 10 * SLOW
-            while p.events().count("reloaded") < n:
-                assert time.monotonic() < deadline, p.events()
-                time.sleep(0.01)
+            wait_until(lambda: p.events().count("reloaded") >= n, p.events)
     finally:
         stop.set()
         t.join(30)
@@ -198,9 +190,8 @@ def test_reloads_while_requests_run(file_proxy, origin, tmp_path):
     # be ahead of the log by a few lines (under valgrind, by more than one:
     # its scheduler can leave a worker waiting while others serve).  Every
     # line must arrive, and none twice.
-    deadline = time.monotonic() + 10 * SLOW
-    while lines() < len(statuses) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: lines() >= len(statuses),
+               lambda: "%d access lines for %d answers" % (lines(), len(statuses)))
     assert lines() == len(statuses)
 
 
